@@ -1,0 +1,391 @@
+//! Finding the tables in a data directory and reading their rows, from CSV or
+//! Parquet, as raw byte fields with line (or row) numbers.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use probity_core::{ColType, Table};
+
+use crate::{Error, Result};
+
+/// The format of a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// RFC 4180 CSV with a header row.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// A table file found in the data directory.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    /// The table it holds.
+    pub table: Table,
+    /// Its path.
+    pub path: PathBuf,
+    /// Its file name.
+    pub name: String,
+    /// Its format.
+    pub format: Format,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// The table files of a directory, and warnings about everything else in it.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Table files, in ingest order.
+    pub files: Vec<SourceInfo>,
+    /// Files that are not tables (ignored), one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Lists the table files of `dir`.
+pub fn discover(dir: &Path) -> Result<Discovery> {
+    if !dir.is_dir() {
+        return Err(Error::Input {
+            file: dir.display().to_string(),
+            message: "is not a directory; give the directory that holds the table files \
+                      (people.csv, shifts.csv, …)"
+                .into(),
+        });
+    }
+    let mut out = Discovery::default();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io(dir, e))?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !path.is_file() {
+            out.warnings.push(format!("{name}: not a file, ignored"));
+            continue;
+        }
+        let (stem, format) = match name.rsplit_once('.') {
+            Some((s, "csv")) => (s, Format::Csv),
+            Some((s, "parquet")) => (s, Format::Parquet),
+            _ => {
+                out.warnings.push(format!(
+                    "{name}: not a table file (expected <table>.csv or <table>.parquet), ignored"
+                ));
+                continue;
+            }
+        };
+        let Some(table) = Table::from_name(stem) else {
+            out.warnings.push(format!(
+                "{name}: {stem:?} is not a table of the data contract, ignored"
+            ));
+            continue;
+        };
+        if let Some(other) = out.files.iter().find(|f| f.table == table) {
+            return Err(Error::Input {
+                file: name,
+                message: format!(
+                    "table {} is given twice (also as {}); keep one of the two files",
+                    table.name(),
+                    other.name
+                ),
+            });
+        }
+        let bytes = entry.metadata().map_err(|e| Error::io(&path, e))?.len();
+        out.files.push(SourceInfo {
+            table,
+            path,
+            name,
+            format,
+            bytes,
+        });
+    }
+    out.files
+        .sort_by_key(|f| Table::ALL.iter().position(|t| *t == f.table));
+    Ok(out)
+}
+
+/// A stream of raw rows from one source file.
+pub enum RowReader {
+    /// CSV rows.
+    Csv {
+        /// The CSV reader.
+        reader: csv::Reader<File>,
+        /// The current record.
+        record: csv::ByteRecord,
+        /// Header fields.
+        header: Vec<Vec<u8>>,
+    },
+    /// Parquet rows, each column cast to text.
+    Parquet {
+        /// The batch reader.
+        reader: ParquetRecordBatchReader,
+        /// Source column indexes to read (by header position).
+        header: Vec<Vec<u8>>,
+        /// Current batch, one text column per header field.
+        columns: Vec<StringArray>,
+        /// Row within the batch.
+        row: usize,
+        /// Rows before the current batch.
+        base: u64,
+        /// Bytes of the file (for progress).
+        total_bytes: u64,
+        /// Rows in the file.
+        total_rows: u64,
+        /// File name (for errors).
+        name: String,
+    },
+}
+
+/// Whether a Parquet column of type `dt` can hold a contract column of type `ty`.
+fn parquet_type_fits(dt: &DataType, ty: ColType) -> bool {
+    use DataType as D;
+    let text = matches!(dt, D::Utf8 | D::LargeUtf8 | D::Utf8View)
+        || matches!(dt, D::Dictionary(_, v) if matches!(**v, D::Utf8 | D::LargeUtf8 | D::Utf8View));
+    let number = dt.is_numeric();
+    match ty {
+        ColType::Str | ColType::Enum(_) => {
+            text || matches!(
+                dt,
+                D::Int8
+                    | D::Int16
+                    | D::Int32
+                    | D::Int64
+                    | D::UInt8
+                    | D::UInt16
+                    | D::UInt32
+                    | D::UInt64
+            )
+        }
+        ColType::PartialDate => text || matches!(dt, D::Date32 | D::Date64),
+        ColType::Date => text || matches!(dt, D::Date32 | D::Date64),
+        ColType::Timestamp => text || matches!(dt, D::Timestamp(_, _)),
+        ColType::Float => number,
+    }
+}
+
+impl RowReader {
+    /// Opens a source file and reads its header. `Ok(None)` for a zero-byte file.
+    pub fn open(src: &SourceInfo) -> Result<Option<RowReader>> {
+        match src.format {
+            Format::Csv => {
+                let file = File::open(&src.path).map_err(|e| Error::io(&src.path, e))?;
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(file);
+                let mut record = csv::ByteRecord::new();
+                let got = reader
+                    .read_byte_record(&mut record)
+                    .map_err(|e| Error::Input {
+                        file: src.name.clone(),
+                        message: format!("cannot read the header row: {e}"),
+                    })?;
+                if !got {
+                    return Ok(None);
+                }
+                let header = record
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let f = if i == 0 {
+                            f.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(f)
+                        } else {
+                            f
+                        };
+                        f.trim_ascii().to_vec()
+                    })
+                    .collect();
+                Ok(Some(RowReader::Csv {
+                    reader,
+                    record,
+                    header,
+                }))
+            }
+            Format::Parquet => {
+                if src.bytes == 0 {
+                    return Ok(None);
+                }
+                let file = File::open(&src.path).map_err(|e| Error::io(&src.path, e))?;
+                let bad = |e: parquet::errors::ParquetError| Error::Input {
+                    file: src.name.clone(),
+                    message: format!("is not a readable Parquet file: {e}"),
+                };
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(bad)?;
+                let schema = builder.schema().clone();
+                let def = src.table.def();
+                for field in schema.fields() {
+                    if let Some(col) = def.column(field.name()) {
+                        if !parquet_type_fits(field.data_type(), col.ty) {
+                            return Err(Error::Input {
+                                file: src.name.clone(),
+                                message: format!(
+                                    "column {} has Parquet type {}, but the contract needs {}; \
+                                     write it as {}",
+                                    field.name(),
+                                    field.data_type(),
+                                    col.ty.describe(),
+                                    match col.ty {
+                                        ColType::Float => "a floating-point or integer column",
+                                        ColType::Date => "a date32 column or YYYY-MM-DD text",
+                                        ColType::Timestamp => "a timestamp column or RFC 3339 text",
+                                        _ => "a string column",
+                                    }
+                                ),
+                            });
+                        }
+                    }
+                }
+                let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+                let reader = builder.with_batch_size(8192).build().map_err(bad)?;
+                Ok(Some(RowReader::Parquet {
+                    reader,
+                    header: schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_bytes().to_vec())
+                        .collect(),
+                    columns: vec![],
+                    row: 0,
+                    base: 0,
+                    total_bytes: src.bytes,
+                    total_rows,
+                    name: src.name.clone(),
+                }))
+            }
+        }
+    }
+
+    /// The header fields (column names).
+    pub fn header(&self) -> &[Vec<u8>] {
+        match self {
+            RowReader::Csv { header, .. } | RowReader::Parquet { header, .. } => header,
+        }
+    }
+
+    /// Whether line numbers are CSV lines (else Parquet row numbers).
+    pub fn unit(&self) -> &'static str {
+        match self {
+            RowReader::Csv { .. } => "line",
+            RowReader::Parquet { .. } => "row",
+        }
+    }
+
+    /// Advances to the next row; returns its line (CSV, 1-based) or row
+    /// number (Parquet, 1-based), or `None` at the end.
+    pub fn next_row(&mut self) -> Result<Option<u64>> {
+        match self {
+            RowReader::Csv { reader, record, .. } => match reader.read_byte_record(record) {
+                Ok(true) => Ok(Some(record.position().map_or(0, csv::Position::line))),
+                Ok(false) => Ok(None),
+                Err(e) => Err(Error::Internal(format!("reading CSV: {e}"))),
+            },
+            RowReader::Parquet {
+                reader,
+                columns,
+                row,
+                base,
+                name,
+                ..
+            } => loop {
+                if let Some(first) = columns.first() {
+                    if *row < first.len() {
+                        *row += 1;
+                        return Ok(Some(*base + *row as u64));
+                    }
+                }
+                if let Some(first) = columns.first() {
+                    *base += first.len() as u64;
+                }
+                *row = 0;
+                match reader.next() {
+                    None => return Ok(None),
+                    Some(Err(e)) => {
+                        return Err(Error::Input {
+                            file: name.clone(),
+                            message: format!("cannot decode Parquet data: {e}"),
+                        });
+                    }
+                    Some(Ok(batch)) => {
+                        let mut cols = Vec::with_capacity(batch.num_columns());
+                        for c in batch.columns() {
+                            let text = cast(c, &DataType::Utf8).map_err(|e| Error::Input {
+                                file: name.clone(),
+                                message: format!("cannot read a column as text: {e}"),
+                            })?;
+                            cols.push(
+                                text.as_any()
+                                    .downcast_ref::<StringArray>()
+                                    .expect("cast to Utf8 gives a StringArray")
+                                    .clone(),
+                            );
+                        }
+                        if batch.num_columns() == 0 {
+                            return Ok(None);
+                        }
+                        *columns = cols;
+                    }
+                }
+            },
+        }
+    }
+
+    /// Number of fields in the current row.
+    pub fn len(&self) -> usize {
+        match self {
+            RowReader::Csv { record, .. } => record.len(),
+            RowReader::Parquet { columns, .. } => columns.len(),
+        }
+    }
+
+    /// Whether the current row has no fields.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Field `i` of the current row; `None` if absent or null.
+    pub fn field(&self, i: usize) -> Option<&[u8]> {
+        match self {
+            RowReader::Csv { record, .. } => record.get(i),
+            RowReader::Parquet { columns, row, .. } => {
+                let c = columns.get(i)?;
+                let r = row.checked_sub(1)?;
+                if c.is_null(r) {
+                    None
+                } else {
+                    Some(c.value(r).as_bytes())
+                }
+            }
+        }
+    }
+
+    /// All fields of the current row, as read.
+    pub fn raw(&self) -> Vec<&[u8]> {
+        (0..self.len())
+            .map(|i| self.field(i).unwrap_or(b""))
+            .collect()
+    }
+
+    /// Progress through the file, in bytes.
+    pub fn progress_bytes(&self) -> u64 {
+        match self {
+            RowReader::Csv { reader, .. } => reader.position().byte(),
+            RowReader::Parquet {
+                total_bytes,
+                total_rows,
+                base,
+                row,
+                ..
+            } => {
+                if *total_rows == 0 {
+                    *total_bytes
+                } else {
+                    total_bytes * (*base + *row as u64) / total_rows
+                }
+            }
+        }
+    }
+}

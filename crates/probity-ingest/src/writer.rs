@@ -1,0 +1,333 @@
+//! Typed row values and the Parquet writers they go to: the analytical table
+//! (one file per month for event tables), the identity vault, and the
+//! quarantine CSV.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Date32Builder, Float64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use probity_core::Table;
+use probity_core::time::days_to_date;
+use probity_store::StagedBatch;
+
+use crate::{Error, Result};
+
+/// Rows buffered in Arrow builders before they are handed to the Parquet writer.
+const FLUSH_ROWS: usize = 32 * 1024;
+/// Rows per Parquet row group.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// One parsed cell.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Value {
+    /// Empty optional cell.
+    #[default]
+    Null,
+    /// Text; the string lives in the row's text buffer at this index.
+    Text(usize),
+    /// Days since the epoch.
+    Date(i32),
+    /// Microseconds since the epoch, UTC.
+    Timestamp(i64),
+    /// A number.
+    Float(f64),
+}
+
+/// One row ready to write: cells in contract column order, with the text
+/// they refer to.
+#[derive(Debug, Default)]
+pub struct Row {
+    /// Cells, one per contract column.
+    pub cells: Vec<Value>,
+    /// Text storage for `Value::Text`.
+    pub texts: Vec<String>,
+    used_texts: usize,
+}
+
+impl Row {
+    /// Empties the row, keeping its allocations.
+    pub fn clear(&mut self, columns: usize) {
+        self.cells.clear();
+        self.cells.resize(columns, Value::Null);
+        self.used_texts = 0;
+    }
+
+    /// A text buffer to fill, and the value that refers to it.
+    pub fn text_slot(&mut self) -> (&mut String, Value) {
+        if self.used_texts == self.texts.len() {
+            self.texts.push(String::new());
+        }
+        let i = self.used_texts;
+        self.used_texts += 1;
+        let s = &mut self.texts[i];
+        s.clear();
+        (s, Value::Text(i))
+    }
+
+    /// The text of a cell, if it is text.
+    pub fn text(&self, col: usize) -> Option<&str> {
+        match self.cells[col] {
+            Value::Text(i) => Some(&self.texts[i]),
+            _ => None,
+        }
+    }
+}
+
+enum ColBuilder {
+    Text(StringBuilder),
+    Date(Date32Builder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Float(Float64Builder),
+}
+
+impl ColBuilder {
+    fn new(ty: &DataType) -> Self {
+        match ty {
+            DataType::Utf8 => ColBuilder::Text(StringBuilder::new()),
+            DataType::Date32 => ColBuilder::Date(Date32Builder::new()),
+            DataType::Timestamp(_, tz) => ColBuilder::Timestamp(
+                TimestampMicrosecondBuilder::new().with_timezone_opt(tz.clone()),
+            ),
+            DataType::Float64 => ColBuilder::Float(Float64Builder::new()),
+            other => unreachable!("no stored column has type {other} (a bug)"),
+        }
+    }
+
+    fn append(&mut self, v: &Value, row: &Row) {
+        match (self, v) {
+            (ColBuilder::Text(b), Value::Text(i)) => b.append_value(&row.texts[*i]),
+            (ColBuilder::Date(b), Value::Date(d)) => b.append_value(*d),
+            (ColBuilder::Timestamp(b), Value::Timestamp(t)) => b.append_value(*t),
+            (ColBuilder::Float(b), Value::Float(f)) => b.append_value(*f),
+            (ColBuilder::Text(b), Value::Null) => b.append_null(),
+            (ColBuilder::Date(b), Value::Null) => b.append_null(),
+            (ColBuilder::Timestamp(b), Value::Null) => b.append_null(),
+            (ColBuilder::Float(b), Value::Null) => b.append_null(),
+            (_, v) => unreachable!("value {v:?} does not fit its column (a bug)"),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColBuilder::Text(b) => Arc::new(b.finish()),
+            ColBuilder::Date(b) => Arc::new(b.finish()),
+            ColBuilder::Timestamp(b) => Arc::new(b.finish()),
+            ColBuilder::Float(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("valid level"),
+        ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build()
+}
+
+/// A Parquet file being written from rows.
+pub struct PartWriter {
+    schema: SchemaRef,
+    builders: Vec<ColBuilder>,
+    buffered: usize,
+    writer: ArrowWriter<File>,
+    path: PathBuf,
+    /// Rows written.
+    pub rows: u64,
+}
+
+impl PartWriter {
+    /// Creates the file.
+    pub fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))
+            .map_err(|e| Error::parquet(path, e))?;
+        Ok(PartWriter {
+            builders: schema
+                .fields()
+                .iter()
+                .map(|f| ColBuilder::new(f.data_type()))
+                .collect(),
+            schema,
+            buffered: 0,
+            writer,
+            path: path.to_path_buf(),
+            rows: 0,
+        })
+    }
+
+    /// Appends the cells `row.cells[i]` for each `i` in `columns`, in order.
+    pub fn append(&mut self, row: &Row, columns: &[usize]) -> Result<()> {
+        for (b, &c) in self.builders.iter_mut().zip(columns) {
+            b.append(&row.cells[c], row);
+        }
+        self.buffered += 1;
+        self.rows += 1;
+        if self.buffered >= FLUSH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.buffered == 0 {
+            return Ok(());
+        }
+        let arrays = self.builders.iter_mut().map(ColBuilder::finish).collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|e| Error::Internal(format!("building a record batch: {e}")))?;
+        self.buffered = 0;
+        self.writer
+            .write(&batch)
+            .map_err(|e| Error::parquet(&self.path, e))
+    }
+
+    /// Flushes and closes the file.
+    pub fn finish(mut self) -> Result<u64> {
+        self.flush()?;
+        self.writer
+            .close()
+            .map_err(|e| Error::parquet(&self.path, e))?;
+        Ok(self.rows)
+    }
+}
+
+/// Partition of an instant or date: its month (UTC) as a sortable number
+/// and as `YYYY-MM`.
+pub fn month_of(v: &Value) -> Option<(i32, String)> {
+    let days = match v {
+        Value::Date(d) => *d,
+        Value::Timestamp(us) => us.div_euclid(86_400_000_000) as i32,
+        _ => return None,
+    };
+    let d = days_to_date(days);
+    let (y, m) = (i32::from(d.year()), i32::from(d.month()));
+    Some((y * 12 + m, format!("{y:04}-{m:02}")))
+}
+
+/// Writers of one table's analytical rows, one file per month partition.
+pub struct PartitionedWriter<'a> {
+    batch: &'a StagedBatch,
+    table: Table,
+    partitioned: bool,
+    open: BTreeMap<i32, (String, PartWriter)>,
+}
+
+impl<'a> PartitionedWriter<'a> {
+    /// A writer for `table`'s stored schema in `batch`.
+    pub fn new(batch: &'a StagedBatch, table: Table, partitioned: bool) -> Self {
+        PartitionedWriter {
+            batch,
+            table,
+            partitioned,
+            open: BTreeMap::new(),
+        }
+    }
+
+    /// Appends a row; `partition` is the cell that decides its month.
+    pub fn append(
+        &mut self,
+        row: &Row,
+        columns: &[usize],
+        partition: Option<&Value>,
+    ) -> Result<()> {
+        let (key, month) = match (self.partitioned, partition.and_then(month_of)) {
+            (true, Some((k, m))) => (k, Some(m)),
+            _ => (0, None),
+        };
+        if !self.open.contains_key(&key) {
+            let (abs, rel) = self.batch.data_file(self.table, month.as_deref())?;
+            let w = PartWriter::create(&abs, self.table.def().stored_schema())?;
+            self.open.insert(key, (rel, w));
+        }
+        self.open
+            .get_mut(&key)
+            .expect("inserted")
+            .1
+            .append(row, columns)
+    }
+
+    /// Closes every partition; returns the store-relative file names.
+    pub fn finish(self) -> Result<Vec<String>> {
+        let mut files = Vec::with_capacity(self.open.len());
+        for (_, (rel, w)) in self.open {
+            w.finish()?;
+            files.push(rel);
+        }
+        Ok(files)
+    }
+}
+
+/// The quarantine CSV of one table: the reason, then the row as it was read.
+pub struct QuarantineWriter {
+    writer: csv::Writer<File>,
+    path: PathBuf,
+    /// Rows written.
+    pub rows: u64,
+}
+
+impl QuarantineWriter {
+    /// Creates the file with a header: `source_file,line,field,reason` then the
+    /// source's own column names, so a fixed file can be ingested again.
+    pub fn create(path: &Path, source_header: &[Vec<u8>]) -> Result<Self> {
+        let mut writer = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_path(path)
+            .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
+        let mut header: Vec<&[u8]> = vec![b"_source_file", b"_line", b"_field", b"_reason"];
+        header.extend(source_header.iter().map(Vec::as_slice));
+        writer
+            .write_record(header)
+            .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
+        Ok(QuarantineWriter {
+            writer,
+            path: path.to_path_buf(),
+            rows: 0,
+        })
+    }
+
+    /// Writes one refused row with its raw fields, byte for byte.
+    pub fn write<'a>(
+        &mut self,
+        source: &str,
+        line: u64,
+        field: &str,
+        reason: &str,
+        raw: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<()> {
+        let line = line.to_string();
+        let mut rec = csv::ByteRecord::new();
+        for f in [
+            source.as_bytes(),
+            line.as_bytes(),
+            field.as_bytes(),
+            reason.as_bytes(),
+        ] {
+            rec.push_field(f);
+        }
+        for f in raw {
+            rec.push_field(f);
+        }
+        self.writer
+            .write_byte_record(&rec)
+            .map_err(|e| Error::Internal(format!("{}: {e}", self.path.display())))?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Flushes the file.
+    pub fn finish(mut self) -> Result<u64> {
+        self.writer.flush().map_err(|e| Error::io(&self.path, e))?;
+        Ok(self.rows)
+    }
+}

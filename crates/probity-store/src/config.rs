@@ -1,0 +1,131 @@
+//! `probity.toml`: the store's configuration.
+//!
+//! Every field is optional in the file and has a documented default; unknown
+//! keys are an error naming the key, so a typo never silently falls back to a
+//! default.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The default configuration file written by `probity init`.
+pub const DEFAULT_CONFIG: &str = r#"# Probity store configuration. Every key is optional; the values shown are
+# the defaults.
+
+[dataset]
+# IANA time zone in which naive local timestamps of the input are read.
+time_zone = "Europe/London"
+
+[ingest]
+# Device locations further than this from any of the person's shifts
+# (start - grace .. end + grace) are off duty: dropped before anything is
+# written, only counted.
+location_grace_minutes = 30
+# A field longer than this many bytes quarantines its row.
+max_field_bytes = 65536
+"#;
+
+/// The parsed configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Dataset-wide settings.
+    #[serde(default)]
+    pub dataset: DatasetConfig,
+    /// Ingest settings.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+}
+
+/// `[dataset]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// IANA zone of naive local timestamps.
+    #[serde(default = "default_zone")]
+    pub time_zone: String,
+}
+
+impl Default for DatasetConfig {
+    fn default() -> Self {
+        DatasetConfig {
+            time_zone: default_zone(),
+        }
+    }
+}
+
+fn default_zone() -> String {
+    probity_core::time::DEFAULT_TIME_ZONE.to_string()
+}
+
+/// `[ingest]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Grace around shifts within which device locations are kept.
+    #[serde(default = "default_grace")]
+    pub location_grace_minutes: u32,
+    /// Longest accepted field, in bytes.
+    #[serde(default = "default_max_field")]
+    pub max_field_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            location_grace_minutes: default_grace(),
+            max_field_bytes: default_max_field(),
+        }
+    }
+}
+
+fn default_grace() -> u32 {
+    30
+}
+fn default_max_field() -> usize {
+    65_536
+}
+
+impl Config {
+    /// Reads and validates `probity.toml`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text).map_err(|reason| Error::Config {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Parses and validates configuration text.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        probity_core::TimeRules::new(&c.dataset.time_zone).map_err(|e| e.to_string())?;
+        if c.ingest.max_field_bytes < 16 {
+            return Err("ingest.max_field_bytes must be at least 16".into());
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_file_parses_to_the_defaults() {
+        assert_eq!(Config::parse(DEFAULT_CONFIG).unwrap(), Config::default());
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = Config::parse("[ingest]\nlocation_grace_minute = 5\n").unwrap_err();
+        assert!(e.contains("location_grace_minute"), "{e}");
+        let e = Config::parse("[dataset]\ntime_zone = \"Europe/Londn\"\n").unwrap_err();
+        assert!(e.contains("Europe/Londn"), "{e}");
+        let e = Config::parse("[ingest]\nlocation_grace_minutes = -1\n").unwrap_err();
+        assert!(e.contains("location_grace_minutes"), "{e}");
+    }
+}

@@ -1,0 +1,421 @@
+//! Probity's analytical store: Parquet files per table (event tables
+//! partitioned by month), an identity vault kept apart from them, and a
+//! manifest that commits each ingest batch atomically.
+//!
+//! ```text
+//! STORE/
+//!   manifest.json          what is committed (the only source of truth)
+//!   probity.toml           configuration
+//!   keys/pseudonym.key     the pseudonymisation key (mode 0600)
+//!   batches/<id>/data/<table>/[month=YYYY-MM/]part.parquet
+//!   batches/<id>/vault/<table>.parquet     identities (names, dates of birth)
+//!   batches/<id>/index/<table>.keys        sorted primary-key hashes
+//!   quarantine/<id>/<table>.csv            rows refused, with line and reason
+//!   staging/<id>/…                         a batch being written (not committed)
+//! ```
+//!
+//! A batch is written under `staging/`, fsynced, then committed by replacing
+//! the manifest atomically; only then is it moved to `batches/`. Opening a
+//! store for writing finishes or discards whatever a crash left in `staging/`,
+//! so a crash at any point leaves the store as it was before the batch, or
+//! with the batch fully committed.
+//!
+//! Queries go through [`Store::session_context`], a DataFusion
+//! `SessionContext` with every contract table registered under its name,
+//! reading exactly the files the manifest names.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod fsio;
+pub mod keys;
+pub mod manifest;
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use probity_core::{PseudonymKey, Table, TimeRules};
+
+pub use config::Config;
+pub use manifest::{BatchEntry, Manifest, SourceFile, TableOutput};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The directory is not a Probity store.
+    #[error("{0} is not a Probity store (no manifest.json); create one with `probity init {0}`")]
+    NotAStore(PathBuf),
+    /// `init` on a directory that is not empty.
+    #[error("{0} already exists and is not empty; choose a new directory for the store")]
+    NotEmpty(PathBuf),
+    /// A store file is damaged.
+    #[error("{path}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A mistake in `probity.toml`.
+    #[error("{path}: {reason}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and where.
+        reason: String,
+    },
+    /// Another process holds the write lock.
+    #[error("{0} is being written by another probity process; wait for it to finish")]
+    Locked(PathBuf),
+    /// A DataFusion error while registering tables.
+    #[error("query engine: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The store crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+const MANIFEST: &str = "manifest.json";
+const CONFIG: &str = "probity.toml";
+const KEY_FILE: &str = "keys/pseudonym.key";
+
+/// An open store.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    config: Config,
+    manifest: Manifest,
+    key: PseudonymKey,
+    lock: Option<File>,
+}
+
+impl Store {
+    /// Creates a new store at `root`: layout, empty manifest, a random
+    /// pseudonymisation key (mode 0600) and the default `probity.toml`.
+    pub fn init(root: &Path) -> Result<Store> {
+        if root.exists() {
+            let mut entries = fs::read_dir(root).map_err(|e| Error::io(root, e))?;
+            if entries.next().is_some() {
+                return Err(Error::NotEmpty(root.to_path_buf()));
+            }
+        }
+        for dir in ["", "keys", "batches", "quarantine", "staging"] {
+            let d = root.join(dir);
+            fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+        }
+        restrict_dir(&root.join("keys"))?;
+        let mut secret = [0u8; 32];
+        getrandom(&mut secret).map_err(|e| Error::io(&root.join(KEY_FILE), e))?;
+        let key = PseudonymKey::from_bytes(secret);
+        fsio::create_private(&root.join(KEY_FILE), key.to_hex().as_bytes())?;
+        fsio::write_atomic(&root.join(CONFIG), config::DEFAULT_CONFIG.as_bytes())?;
+        let manifest = Manifest {
+            format_version: manifest::FORMAT_VERSION,
+            batches: vec![],
+        };
+        // The manifest is written last: a store exists once it does.
+        manifest.store(&root.join(MANIFEST))?;
+        fsio::fsync_dir(root)?;
+        Store::open_for_write(root)
+    }
+
+    /// Opens a store for reading. If no writer is active, first finishes or
+    /// discards whatever an interrupted batch left behind.
+    pub fn open(root: &Path) -> Result<Store> {
+        match Store::open_for_write(root) {
+            Ok(mut s) => {
+                s.lock = None;
+                Ok(s)
+            }
+            Err(Error::Locked(_)) => Store::open_unlocked(root),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens a store for writing: takes the store's write lock (released when
+    /// the process ends, however it ends) and recovers from any interrupted
+    /// batch.
+    pub fn open_for_write(root: &Path) -> Result<Store> {
+        if !root.join(MANIFEST).is_file() {
+            return Err(Error::NotAStore(root.to_path_buf()));
+        }
+        let lock_path = root.join(".lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(root.to_path_buf())),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        let mut store = Store::open_unlocked(root)?;
+        store.lock = Some(lock);
+        store.recover()?;
+        Ok(store)
+    }
+
+    fn open_unlocked(root: &Path) -> Result<Store> {
+        if !root.join(MANIFEST).is_file() {
+            return Err(Error::NotAStore(root.to_path_buf()));
+        }
+        let manifest = Manifest::load(&root.join(MANIFEST))?;
+        let config = Config::load(&root.join(CONFIG))?;
+        let key_path = root.join(KEY_FILE);
+        let key_text = fs::read_to_string(&key_path).map_err(|e| Error::io(&key_path, e))?;
+        let key = PseudonymKey::from_hex(&key_text).ok_or_else(|| Error::Corrupt {
+            path: key_path.clone(),
+            reason: "pseudonymisation key is not 64 hex digits".into(),
+        })?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            config,
+            manifest,
+            key,
+            lock: None,
+        })
+    }
+
+    /// Finishes committed batches whose files were not yet moved out of
+    /// `staging/`, and deletes uncommitted ones.
+    fn recover(&mut self) -> Result<()> {
+        let _ = fs::remove_file(self.root.join("manifest.tmp"));
+        let staging = self.root.join("staging");
+        fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        for entry in fs::read_dir(&staging).map_err(|e| Error::io(&staging, e))? {
+            let entry = entry.map_err(|e| Error::io(&staging, e))?;
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if self.manifest.batches.iter().any(|b| b.id == id) {
+                self.publish(&id)?;
+            } else {
+                let p = entry.path();
+                fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+        fsio::fsync_dir(&staging)
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The time rules of the dataset.
+    pub fn time_rules(&self) -> TimeRules {
+        TimeRules::new(&self.config.dataset.time_zone).expect("validated when loaded")
+    }
+
+    /// The committed manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The pseudonymisation key.
+    pub fn pseudonym_key(&self) -> &PseudonymKey {
+        &self.key
+    }
+
+    /// Starts a new batch in `staging/`. Requires the write lock.
+    pub fn begin_batch(&self) -> Result<StagedBatch> {
+        assert!(
+            self.lock.is_some(),
+            "begin_batch needs open_for_write (a bug)"
+        );
+        let id = self.manifest.next_batch_id();
+        let dir = self.root.join("staging").join(&id);
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(StagedBatch { id, dir })
+    }
+
+    /// Discards a staged batch (the store stays as it was).
+    pub fn abort(&self, batch: StagedBatch) -> Result<()> {
+        fs::remove_dir_all(&batch.dir).map_err(|e| Error::io(&batch.dir, e))
+    }
+
+    /// Commits a staged batch: makes its files durable, then replaces the
+    /// manifest atomically (the commit point), then moves the files into
+    /// place.
+    pub fn commit(&mut self, batch: StagedBatch, entry: BatchEntry) -> Result<()> {
+        assert_eq!(batch.id, entry.id, "batch entry for another batch (a bug)");
+        fsio::fsync_tree(&batch.dir)?;
+        fsio::failpoint("before-commit");
+        let mut next = self.manifest.clone();
+        next.batches.push(entry);
+        next.store(&self.root.join(MANIFEST))?;
+        self.manifest = next;
+        fsio::failpoint("after-commit");
+        self.publish(&batch.id)
+    }
+
+    /// Moves a committed batch from `staging/` to its final place. Safe to
+    /// repeat after a crash part-way through.
+    fn publish(&self, id: &str) -> Result<()> {
+        let staged = self.root.join("staging").join(id);
+        let staged_q = staged.join("quarantine");
+        if staged_q.exists() {
+            let qroot = self.root.join("quarantine");
+            fs::create_dir_all(&qroot).map_err(|e| Error::io(&qroot, e))?;
+            let dest = qroot.join(id);
+            fs::rename(&staged_q, &dest).map_err(|e| Error::io(&dest, e))?;
+            fsio::fsync_dir(&qroot)?;
+            fsio::failpoint("mid-publish");
+        }
+        let broot = self.root.join("batches");
+        fs::create_dir_all(&broot).map_err(|e| Error::io(&broot, e))?;
+        let dest = broot.join(id);
+        if staged.exists() {
+            fs::rename(&staged, &dest).map_err(|e| Error::io(&dest, e))?;
+        }
+        fsio::fsync_dir(&broot)?;
+        fsio::fsync_dir(&self.root.join("staging"))
+    }
+
+    /// Absolute path of a store-relative path from the manifest.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Tables with at least one committed row or file.
+    pub fn present_tables(&self) -> Vec<Table> {
+        Table::ALL
+            .iter()
+            .copied()
+            .filter(|t| !self.manifest.data_files(t.name()).is_empty())
+            .collect()
+    }
+
+    /// A DataFusion session with every contract table registered under its
+    /// name. Tables never ingested are registered empty, with their schema.
+    pub fn session_context(&self) -> Result<SessionContext> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let ctx = SessionContext::new_with_config(config);
+        for table in Table::ALL {
+            let schema = table.def().stored_schema();
+            let files = self.manifest.data_files(table.name());
+            if files.is_empty() {
+                let empty = MemTable::try_new(schema, vec![vec![]])?;
+                ctx.register_table(table.name(), Arc::new(empty))?;
+                continue;
+            }
+            let urls = files
+                .iter()
+                .map(|f| ListingTableUrl::parse(self.path(f).to_string_lossy()))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(options)
+                .with_schema(schema);
+            ctx.register_table(table.name(), Arc::new(ListingTable::try_new(config)?))?;
+        }
+        Ok(ctx)
+    }
+}
+
+/// A batch being written in `staging/<id>/`.
+#[derive(Debug)]
+pub struct StagedBatch {
+    id: String,
+    dir: PathBuf,
+}
+
+impl StagedBatch {
+    /// The batch id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn place(&self, staged_rel: String, final_rel: String) -> Result<(PathBuf, String)> {
+        let abs = self.dir.join(&staged_rel);
+        if let Some(parent) = abs.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        Ok((abs, final_rel))
+    }
+
+    /// Where to write a table's analytical Parquet part (`month` as
+    /// `YYYY-MM` for partitioned tables): the staging path, and the
+    /// store-relative path it will have once committed.
+    pub fn data_file(&self, table: Table, month: Option<&str>) -> Result<(PathBuf, String)> {
+        let sub = match month {
+            Some(m) => format!("data/{}/month={m}/part.parquet", table.name()),
+            None => format!("data/{}/part.parquet", table.name()),
+        };
+        self.place(sub.clone(), format!("batches/{}/{sub}", self.id))
+    }
+
+    /// Where to write a table's identity-vault part.
+    pub fn vault_file(&self, table: Table) -> Result<(PathBuf, String)> {
+        let sub = format!("vault/{}.parquet", table.name());
+        let out = self.place(sub.clone(), format!("batches/{}/{sub}", self.id))?;
+        restrict_dir(&self.dir.join("vault"))?;
+        Ok(out)
+    }
+
+    /// Where to write a table's primary-key index.
+    pub fn key_index_file(&self, table: Table) -> Result<(PathBuf, String)> {
+        let sub = format!("index/{}.keys", table.name());
+        self.place(sub.clone(), format!("batches/{}/{sub}", self.id))
+    }
+
+    /// Where to write a table's quarantined rows.
+    pub fn quarantine_file(&self, table: Table) -> Result<(PathBuf, String)> {
+        let name = format!("{}.csv", table.name());
+        self.place(
+            format!("quarantine/{name}"),
+            format!("quarantine/{}/{name}", self.id),
+        )
+    }
+}
+
+fn restrict_dir(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(path, e))?;
+    }
+    Ok(())
+}
+
+/// Fills `buf` from the operating system's random source.
+fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    File::open("/dev/urandom")?.read_exact(buf)
+}
