@@ -1,0 +1,497 @@
+//! Ingest end to end: synthetic force in, store out, and every kind of bad
+//! input the contract names.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::{CsvReadOptions, SessionContext};
+use probity_ingest::{IngestReport, Silent, ingest};
+use probity_store::Store;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+}
+
+fn query_i64(ctx: &SessionContext, sql: &str) -> i64 {
+    rt().block_on(async {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let col = cast(batches[0].column(0), &DataType::Int64).unwrap();
+        col.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0)
+    })
+}
+
+fn synth(dir: &Path, people: usize, days: u32, seed: u64) -> probity_synth::SynthReport {
+    probity_synth::run(
+        &probity_synth::SynthConfig {
+            out: dir.to_path_buf(),
+            people,
+            days,
+            start: "2026-03-16".into(),
+            seed,
+            format: probity_synth::Format::Csv,
+        },
+        &|_, _| {},
+    )
+    .unwrap()
+}
+
+fn new_store(root: &Path) -> Store {
+    Store::init(&root.join("store")).unwrap()
+}
+
+/// Duty-time check as SQL: locations of a device whose holder has no shift
+/// within 30 minutes of the ping.
+const OFF_DUTY_SQL: &str = "SELECT count(*) FROM device_locations l \
+    JOIN devices d ON l.device_id = d.device_id \
+    WHERE NOT EXISTS (SELECT 1 FROM shifts s WHERE s.person_id = d.person_id \
+      AND l.at >= s.start - INTERVAL '30 minutes' AND l.at <= s.\"end\" + INTERVAL '30 minutes')";
+
+#[test]
+fn synthetic_force_round_trips_with_counts_minimisation_and_no_plain_identities() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let made = synth(&data, 250, 28, 11);
+    let mut store = new_store(tmp.path());
+    let report = ingest(&mut store, &data, &Silent).unwrap();
+    assert!(report.batch_id.is_some());
+    let ctx = store.session_context().unwrap();
+    for t in &report.tables {
+        let n = query_i64(&ctx, &format!("SELECT count(*) FROM {}", t.table.name()));
+        let synthesised = made.rows[t.table.name()];
+        assert_eq!(t.rows_read, synthesised, "{}", t.table.name());
+        assert_eq!(
+            n as u64,
+            synthesised - t.rows_quarantined - t.rows_minimised,
+            "{}",
+            t.table.name()
+        );
+        assert_eq!(t.rows_quarantined, 0, "{}: {:?}", t.table.name(), t.examples);
+    }
+    // Minimisation: nothing off duty in the store, but there was in the input.
+    assert_eq!(query_i64(&ctx, OFF_DUTY_SQL), 0);
+    let raw = SessionContext::new();
+    rt().block_on(async {
+        for t in ["device_locations", "devices", "shifts"] {
+            raw.register_csv(
+                t,
+                data.join(format!("{t}.csv")).to_str().unwrap(),
+                CsvReadOptions::new(),
+            )
+            .await
+            .unwrap();
+        }
+    });
+    let raw_off_duty = query_i64(
+        &raw,
+        &OFF_DUTY_SQL
+            .replace("l.at", "CAST(l.at AS TIMESTAMP)")
+            .replace("s.start", "CAST(s.start AS TIMESTAMP)")
+            .replace("s.\"end\"", "CAST(s.\"end\" AS TIMESTAMP)"),
+    );
+    let minimised = report
+        .tables
+        .iter()
+        .find(|t| t.table.name() == "device_locations")
+        .unwrap()
+        .rows_minimised;
+    assert!(raw_off_duty > 0, "synth generated no off-duty pings");
+    assert_eq!(raw_off_duty as u64, minimised);
+
+    // No person id, name or date of birth in the analytical Parquet files.
+    let mut people = csv::Reader::from_path(data.join("people.csv")).unwrap();
+    let mut forbidden: HashSet<String> = HashSet::new();
+    for r in people.records() {
+        let r = r.unwrap();
+        forbidden.insert(r[0].to_string());
+        forbidden.insert(format!("{} {}", &r[1], &r[2]));
+        forbidden.insert(r[2].to_string());
+        forbidden.insert(r[3].to_string());
+    }
+    let mut cells = 0u64;
+    for table in probity_core::Table::ALL {
+        for rel in store.manifest().data_files(table.name()) {
+            assert!(!rel.contains("/vault/"));
+            let file = std::fs::File::open(store.path(rel)).unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            for batch in reader {
+                let batch = batch.unwrap();
+                for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+                    if field.data_type() != &DataType::Utf8 {
+                        continue;
+                    }
+                    let s = col.as_string::<i32>();
+                    for i in 0..s.len() {
+                        if s.is_valid(i) {
+                            cells += 1;
+                            let v = s.value(i);
+                            assert!(
+                                !forbidden.contains(v),
+                                "{}.{} holds {v:?} in plain text",
+                                table.name(),
+                                field.name()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(cells > 100_000);
+}
+
+#[test]
+fn reingest_is_a_no_op_and_later_batches_append() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synth(&data, 120, 14, 3);
+    // Day one: everything but the badge swipes; day two: the swipes alone.
+    let later = tmp.path().join("later");
+    std::fs::create_dir_all(&later).unwrap();
+    std::fs::rename(data.join("badge_events.csv"), later.join("badge_events.csv")).unwrap();
+    let mut store = new_store(tmp.path());
+    ingest(&mut store, &data, &Silent).unwrap();
+    let before = std::fs::read(store.root().join("manifest.json")).unwrap();
+    let again = ingest(&mut store, &data, &Silent).unwrap();
+    assert_eq!(again.batch_id, None);
+    assert!(!again.already_ingested.is_empty());
+    assert_eq!(std::fs::read(store.root().join("manifest.json")).unwrap(), before);
+
+    let second = ingest(&mut store, &later, &Silent).unwrap();
+    assert_eq!(second.batch_id.as_deref(), Some("b000002"));
+    let badges = &second.tables[0];
+    assert!(badges.rows_read > 0);
+    assert_eq!(badges.rows_quarantined, 0, "{:?}", badges.examples);
+    let ctx = store.session_context().unwrap();
+    assert_eq!(
+        query_i64(&ctx, "SELECT count(*) FROM badge_events") as u64,
+        badges.rows_stored
+    );
+    // The same swipes a second time: each is a duplicate of a stored row.
+    let again = tmp.path().join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    let mut text = std::fs::read_to_string(later.join("badge_events.csv")).unwrap();
+    text.push('\n');
+    std::fs::write(again.join("badge_events.csv"), text).unwrap();
+    let third = ingest(&mut store, &again, &Silent).unwrap();
+    assert_eq!(third.tables[0].rows_stored, 0);
+    assert_eq!(third.tables[0].rows_quarantined, badges.rows_read);
+    assert!(third.tables[0].examples[0].contains("already in the store"));
+}
+
+// ---------------------------------------------------------------------------
+// Bad input. A tiny valid force, then one defect at a time.
+
+fn write(dir: &Path, name: &str, body: &str) {
+    std::fs::write(dir.join(name), body).unwrap();
+}
+
+fn tiny(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    write(dir, "sites.csv", "site_id,name,lat,lon,radius_m\nS1,Brixton,51.46,-0.116,150\n");
+    write(dir, "units.csv", "unit_id,name,site_id\nU1,Response A,S1\n");
+    write(
+        dir,
+        "people.csv",
+        "person_id,given_name,family_name,date_of_birth,rank,unit_id,line_manager_id,start_date,work_pattern\n\
+         P1,Ada,Okafor,1990-02-03,constable,U1,P2,2020-01-01,shift\n\
+         P2,Ben,Marsh,1980-05-06,sergeant,U1,,2015-01-01,shift\n",
+    );
+    write(dir, "badge_cards.csv", "card_id,person_id,valid_from,valid_to\nC1,P1,2020-01-01,\n");
+    write(dir, "devices.csv", "device_id,person_id,issued_from,issued_to\nD1,P1,2020-01-01,\n");
+    write(dir, "accounts.csv", "account_id,person_id\nA1,P1\n");
+    write(
+        dir,
+        "shifts.csv",
+        "shift_id,person_id,unit_id,start,end,kind,pay_code\n\
+         SH1,P1,U1,2026-03-16T07:00:00+00:00,2026-03-16T17:00:00+00:00,duty,STD\n\
+         SH2,P1,U1,2026-03-28 22:00:00,2026-03-29 07:00:00,duty,STD\n",
+    );
+}
+
+fn run(dir: &Path) -> (Store, probity_ingest::Result<IngestReport>, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = new_store(tmp.path());
+    let r = ingest(&mut store, dir, &Silent);
+    (store, r, tmp)
+}
+
+fn table<'a>(r: &'a IngestReport, name: &str) -> &'a probity_ingest::TableReport {
+    r.tables.iter().find(|t| t.table.name() == name).unwrap()
+}
+
+fn quarantine(store: &Store, name: &str) -> Vec<csv::ByteRecord> {
+    let path = store.root().join("quarantine/b000001").join(format!("{name}.csv"));
+    let mut rd = csv::ReaderBuilder::new().flexible(true).from_path(&path).unwrap();
+    rd.byte_records().map(Result::unwrap).collect()
+}
+
+fn assert_unchanged(store: &Store) {
+    let m = probity_store::Manifest::load(&store.root().join("manifest.json")).unwrap();
+    assert!(m.batches.is_empty(), "a failed batch committed");
+    let staging: Vec<PathBuf> = std::fs::read_dir(store.root().join("staging"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(staging.is_empty(), "staging left behind: {staging:?}");
+    assert_eq!(std::fs::read_dir(store.root().join("batches")).unwrap().count(), 0);
+}
+
+#[test]
+fn the_tiny_force_is_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny(tmp.path());
+    let (_, r, _t) = run(tmp.path());
+    let r = r.unwrap();
+    for t in &r.tables {
+        assert_eq!(t.rows_quarantined, 0, "{}: {:?}", t.table.name(), t.examples);
+    }
+    assert_eq!(table(&r, "people").rows_stored, 2, "manager listed after report");
+}
+
+#[test]
+fn a_missing_required_column_stops_the_batch_and_names_file_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny(tmp.path());
+    write(tmp.path(), "units.csv", "unit_id,name\nU1,Response A\n");
+    let (store, r, _t) = run(tmp.path());
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("units.csv") && e.contains("site_id") && e.contains("line 1"), "{e}");
+    assert_unchanged(&store);
+}
+
+#[test]
+fn a_parquet_column_of_the_wrong_type_stops_the_batch() {
+    use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let tmp = tempfile::tempdir().unwrap();
+    tiny(tmp.path());
+    std::fs::remove_file(tmp.path().join("shifts.csv")).unwrap();
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("shift_id", DataType::Utf8, false),
+        Field::new("person_id", DataType::Utf8, false),
+        Field::new("unit_id", DataType::Utf8, false),
+        Field::new("start", DataType::Int64, false),
+        Field::new("end", DataType::Int64, false),
+        Field::new("kind", DataType::Utf8, false),
+    ]));
+    let s = |v: &str| std::sync::Arc::new(StringArray::from(vec![v])) as _;
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            s("SH1"),
+            s("P1"),
+            s("U1"),
+            std::sync::Arc::new(Int64Array::from(vec![1_700_000_000])),
+            std::sync::Arc::new(Int64Array::from(vec![1_700_030_000])),
+            s("duty"),
+        ],
+    )
+    .unwrap();
+    let f = std::fs::File::create(tmp.path().join("shifts.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let (store, r, _t) = run(tmp.path());
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("shifts.parquet") && e.contains("column start") && e.contains("Int64"), "{e}");
+    assert_unchanged(&store);
+}
+
+#[test]
+fn parquet_input_with_typed_columns_reads_like_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    probity_synth::run(
+        &probity_synth::SynthConfig {
+            out: data.clone(),
+            people: 60,
+            days: 10,
+            start: "2026-10-20".into(),
+            seed: 5,
+            format: probity_synth::Format::Parquet,
+        },
+        &|_, _| {},
+    )
+    .unwrap();
+    let (_, r, _t) = run(&data);
+    let r = r.unwrap();
+    for t in &r.tables {
+        assert_eq!(t.rows_quarantined, 0, "{}: {:?}", t.table.name(), t.examples);
+        assert_eq!(t.rows_read, t.rows_stored + t.rows_minimised);
+    }
+    assert!(table(&r, "shifts").rows_stored > 100);
+}
+
+/// Writes one extra shifts row and returns the quarantine record for it.
+fn bad_shift(row: &str) -> (csv::ByteRecord, u64) {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny(tmp.path());
+    let mut text = std::fs::read_to_string(tmp.path().join("shifts.csv")).unwrap();
+    text.push_str(row);
+    text.push('\n');
+    write(tmp.path(), "shifts.csv", &text);
+    let (store, r, _t) = run(tmp.path());
+    let r = r.unwrap();
+    let t = table(&r, "shifts");
+    assert_eq!(t.rows_read, t.rows_stored + t.rows_quarantined, "a row was lost");
+    assert_eq!(t.rows_quarantined, 1, "{:?}", t.examples);
+    let q = quarantine(&store, "shifts");
+    assert_eq!(&q[0][0], b"shifts.csv");
+    assert_eq!(&q[0][1], b"4", "line number");
+    (q[0].clone(), t.rows_stored)
+}
+
+fn reason(rec: &csv::ByteRecord) -> (String, String) {
+    (
+        String::from_utf8_lossy(&rec[2]).into_owned(),
+        String::from_utf8_lossy(&rec[3]).into_owned(),
+    )
+}
+
+#[test]
+fn row_defects_are_quarantined_with_field_line_and_reason() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("SH3,P1,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,dutty,STD", "kind", "not one of duty|overtime"),
+        ("SH3,P1,U1,17/03/2026 07:00,2026-03-17T17:00:00Z,duty,STD", "start", "cannot read"),
+        ("SH3,P1,U1,2026-03-29T01:30:00,2026-03-29T09:00:00,duty,STD", "start", "does not exist in Europe/London"),
+        ("SH3,P1,U1,2026-03-17T17:00:00Z,2026-03-17T07:00:00Z,duty,STD", "end", "end is before start"),
+        ("SH3,P9,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,STD", "person_id", "\"P9\" is not in the people table"),
+        ("SH3,P1,U9,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,STD", "unit_id", "not in the units table"),
+        ("SH1,P1,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,STD", "shift_id", "first seen at line 2"),
+        ("SH3,,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,STD", "person_id", "required but empty"),
+        ("SH3,P1,U1,2026-03-17T07:00:00Z", "", "has 4 fields but the header has 7"),
+    ];
+    for (row, field, why) in cases {
+        let (rec, stored) = bad_shift(row);
+        let (f, r) = reason(&rec);
+        assert_eq!(&f, field, "{row}");
+        assert!(r.contains(why), "{row}: {r}");
+        assert_eq!(stored, 2, "{row}");
+        // The row itself is kept as read.
+        assert_eq!(&rec[4], row.split(',').next().unwrap().as_bytes());
+    }
+}
+
+#[test]
+fn ambiguous_fall_back_time_takes_the_earlier_instant() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny(tmp.path());
+    let mut text = std::fs::read_to_string(tmp.path().join("shifts.csv")).unwrap();
+    text.push_str("SH3,P1,U1,2026-10-24T22:00:00,2026-10-25T01:30:00,duty,STD\n");
+    write(tmp.path(), "shifts.csv", &text);
+    let (store, r, _t) = run(tmp.path());
+    assert_eq!(table(&r.unwrap(), "shifts").rows_stored, 3);
+    let ctx = store.session_context().unwrap();
+    let ok = query_i64(
+        &ctx,
+        "SELECT count(*) FROM shifts WHERE shift_id = 'SH3' \
+         AND \"end\" = TIMESTAMP '2026-10-25T00:30:00Z'",
+    );
+    assert_eq!(ok, 1);
+}
+
+#[test]
+fn non_utf8_bytes_are_quarantined_and_kept_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny(tmp.path());
+    let mut bytes = std::fs::read(tmp.path().join("shifts.csv")).unwrap();
+    bytes.extend_from_slice(b"SH3,P1,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,ST\xff\xfeD\n");
+    std::fs::write(tmp.path().join("shifts.csv"), bytes).unwrap();
+    let (store, r, _t) = run(tmp.path());
+    assert_eq!(table(&r.unwrap(), "shifts").rows_quarantined, 1);
+    let q = quarantine(&store, "shifts");
+    let (f, why) = reason(&q[0]);
+    assert_eq!(f, "pay_code");
+    assert!(why.contains("not valid UTF-8"), "{why}");
+    assert_eq!(&q[0][10], b"ST\xff\xfeD");
+}
+
+#[test]
+fn a_truncated_last_line_is_quarantined() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny(tmp.path());
+    let mut text = std::fs::read_to_string(tmp.path().join("shifts.csv")).unwrap();
+    text.push_str("SH3,P1,U1,2026-03-17T07:00:00Z,2026-03-17T1"); // no newline, cut short
+    write(tmp.path(), "shifts.csv", &text);
+    let (_, r, _t) = run(tmp.path());
+    let t = table(&r.unwrap(), "shifts").clone();
+    assert_eq!((t.rows_read, t.rows_stored, t.rows_quarantined), (3, 2, 1));
+    assert!(t.examples[0].contains("line 4"), "{:?}", t.examples);
+}
+
+#[test]
+fn a_ten_megabyte_field_is_quarantined_not_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny(tmp.path());
+    let mut text = std::fs::read_to_string(tmp.path().join("shifts.csv")).unwrap();
+    text.push_str("SH3,P1,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,");
+    text.push_str(&"X".repeat(10 << 20));
+    text.push('\n');
+    write(tmp.path(), "shifts.csv", &text);
+    let (_, r, _t) = run(tmp.path());
+    let t = table(&r.unwrap(), "shifts").clone();
+    assert_eq!(t.rows_quarantined, 1);
+    assert!(t.examples[0].contains("10485760 bytes long"), "{:?}", t.examples);
+}
+
+#[test]
+fn unknown_card_device_and_account_ids_are_quarantined() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny(tmp.path());
+    write(
+        tmp.path(),
+        "badge_events.csv",
+        "event_id,card_id,site_id,door,at,direction\nE1,C1,S1,,2026-03-16T06:50:00Z,in\nE2,C9,S1,,2026-03-16T06:50:00Z,in\n",
+    );
+    write(
+        tmp.path(),
+        "device_sessions.csv",
+        "session_id,device_id,account_id,start,end,network\nX1,D1,A1,2026-03-16T08:00:00Z,2026-03-16T09:00:00Z,office\nX2,D9,A1,2026-03-16T08:00:00Z,2026-03-16T09:00:00Z,office\nX3,D1,A9,2026-03-16T08:00:00Z,2026-03-16T09:00:00Z,office\n",
+    );
+    write(
+        tmp.path(),
+        "device_locations.csv",
+        "device_id,at,lat,lon,accuracy_m\nD1,2026-03-16T08:00:00Z,51.46,-0.116,10\nD1,2026-03-16T21:00:00Z,51.5,-0.1,10\nD7,2026-03-16T08:00:00Z,51.46,-0.116,10\n",
+    );
+    let (_, r, _t) = run(tmp.path());
+    let r = r.unwrap();
+    assert_eq!(table(&r, "badge_events").rows_quarantined, 1);
+    assert_eq!(table(&r, "device_sessions").rows_quarantined, 2);
+    let loc = table(&r, "device_locations");
+    assert_eq!((loc.rows_stored, loc.rows_minimised, loc.rows_quarantined), (1, 1, 1));
+}
+
+#[test]
+fn empty_files_and_non_table_files_only_warn() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny(tmp.path());
+    write(tmp.path(), "complaints.csv", "");
+    write(tmp.path(), "absences.csv", "absence_id,person_id,kind,start_date,end_date\n");
+    write(tmp.path(), "notes.txt", "hello");
+    write(tmp.path(), "payroll.csv", "a,b\n1,2\n");
+    let (_, r, _t) = run(tmp.path());
+    let r = r.unwrap();
+    assert!(r.warnings.iter().any(|w| w.contains("notes.txt")));
+    assert!(r.warnings.iter().any(|w| w.contains("payroll.csv")));
+    assert!(table(&r, "complaints").notes[0].contains("empty file"));
+    assert_eq!(table(&r, "absences").rows_read, 0);
+}
+
+#[test]
+fn unknown_columns_are_ignored_with_one_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny(tmp.path());
+    write(tmp.path(), "units.csv", "unit_id,name,site_id,colour\nU1,Response A,S1,blue\n");
+    let (_, r, _t) = run(tmp.path());
+    let r = r.unwrap();
+    let notes = &table(&r, "units").notes;
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].contains("colour"));
+}
