@@ -332,15 +332,15 @@ pub(crate) fn run(
                     ));
                 }
             }
-            if let Some(duty) = ctx.duty {
-                if table == Table::DeviceLocations {
-                    let device = key_hash(row.text(0).expect("device_id required"));
-                    let Value::Timestamp(at) = row.cells[1] else {
-                        unreachable!()
-                    };
-                    if !duty.on_duty(device, at) {
-                        return Ok(false);
-                    }
+            if let Some(duty) = ctx.duty
+                && table == Table::DeviceLocations
+            {
+                let device = key_hash(row.text(0).expect("device_id required"));
+                let Value::Timestamp(at) = row.cells[1] else {
+                    unreachable!()
+                };
+                if !duty.on_duty(device, at) {
+                    return Ok(false);
                 }
             }
             if let Some(pk) = pk_col {
@@ -425,10 +425,10 @@ pub(crate) fn run(
         data_files: data.finish()?,
         ..Default::default()
     };
-    if let Some((w, rel)) = vault {
-        if w.finish()? > 0 {
-            output.vault_files.push(rel);
-        }
+    if let Some((w, rel)) = vault
+        && w.finish()? > 0
+    {
+        output.vault_files.push(rel);
     }
     if let Some(q) = quarantine {
         q.finish()?;
@@ -580,14 +580,14 @@ fn parse_cell(
                         format!("{name} {s:?} is not a number"),
                     )
                 })?;
-            if let Some((lo, hi)) = range(table, name) {
-                if !(lo..=hi).contains(&f) {
-                    return Err(refuse(
-                        name,
-                        "out of range",
-                        format!("{name} {f} is outside {lo}..{hi}"),
-                    ));
-                }
+            if let Some((lo, hi)) = range(table, name)
+                && !(lo..=hi).contains(&f)
+            {
+                return Err(refuse(
+                    name,
+                    "out of range",
+                    format!("{name} {f} is outside {lo}..{hi}"),
+                ));
             }
             Value::Float(f)
         }

@@ -301,10 +301,10 @@ fn run_batch(
         }
         // Largest first, so the long jobs start early.
         wave.sort_by_key(|f| std::cmp::Reverse(f.bytes));
-        if wave.iter().any(|f| f.table == Table::DeviceLocations) {
-            if let Some(d) = duty.as_mut() {
-                d.seal();
-            }
+        if wave.iter().any(|f| f.table == Table::DeviceLocations)
+            && let Some(d) = duty.as_mut()
+        {
+            d.seal();
         }
         let mut own: Vec<Option<KeySet>> = Vec::with_capacity(wave.len());
         for f in &wave {

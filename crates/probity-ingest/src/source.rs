@@ -218,25 +218,25 @@ impl RowReader {
                 let schema = builder.schema().clone();
                 let def = src.table.def();
                 for field in schema.fields() {
-                    if let Some(col) = def.column(field.name()) {
-                        if !parquet_type_fits(field.data_type(), col.ty) {
-                            return Err(Error::Input {
-                                file: src.name.clone(),
-                                message: format!(
-                                    "column {} has Parquet type {}, but the contract needs {}; \
+                    if let Some(col) = def.column(field.name())
+                        && !parquet_type_fits(field.data_type(), col.ty)
+                    {
+                        return Err(Error::Input {
+                            file: src.name.clone(),
+                            message: format!(
+                                "column {} has Parquet type {}, but the contract needs {}; \
                                      write it as {}",
-                                    field.name(),
-                                    field.data_type(),
-                                    col.ty.describe(),
-                                    match col.ty {
-                                        ColType::Float => "a floating-point or integer column",
-                                        ColType::Date => "a date32 column or YYYY-MM-DD text",
-                                        ColType::Timestamp => "a timestamp column or RFC 3339 text",
-                                        _ => "a string column",
-                                    }
-                                ),
-                            });
-                        }
+                                field.name(),
+                                field.data_type(),
+                                col.ty.describe(),
+                                match col.ty {
+                                    ColType::Float => "a floating-point or integer column",
+                                    ColType::Date => "a date32 column or YYYY-MM-DD text",
+                                    ColType::Timestamp => "a timestamp column or RFC 3339 text",
+                                    _ => "a string column",
+                                }
+                            ),
+                        });
                     }
                 }
                 let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
@@ -291,11 +291,11 @@ impl RowReader {
                 name,
                 ..
             } => loop {
-                if let Some(first) = columns.first() {
-                    if *row < first.len() {
-                        *row += 1;
-                        return Ok(Some(*base + *row as u64));
-                    }
+                if let Some(first) = columns.first()
+                    && *row < first.len()
+                {
+                    *row += 1;
+                    return Ok(Some(*base + *row as u64));
                 }
                 if let Some(first) = columns.first() {
                     *base += first.len() as u64;

@@ -12,14 +12,18 @@ use probity_ingest::{IngestReport, Silent, ingest};
 use probity_store::Store;
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn query_i64(ctx: &SessionContext, sql: &str) -> i64 {
     rt().block_on(async {
         let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
         let col = cast(batches[0].column(0), &DataType::Int64).unwrap();
-        col.as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0)
+        col.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .value(0)
     })
 }
 
@@ -68,7 +72,13 @@ fn synthetic_force_round_trips_with_counts_minimisation_and_no_plain_identities(
             "{}",
             t.table.name()
         );
-        assert_eq!(t.rows_quarantined, 0, "{}: {:?}", t.table.name(), t.examples);
+        assert_eq!(
+            t.rows_quarantined,
+            0,
+            "{}: {:?}",
+            t.table.name(),
+            t.examples
+        );
     }
     // Minimisation: nothing off duty in the store, but there was in the input.
     assert_eq!(query_i64(&ctx, OFF_DUTY_SQL), 0);
@@ -154,14 +164,21 @@ fn reingest_is_a_no_op_and_later_batches_append() {
     // Day one: everything but the badge swipes; day two: the swipes alone.
     let later = tmp.path().join("later");
     std::fs::create_dir_all(&later).unwrap();
-    std::fs::rename(data.join("badge_events.csv"), later.join("badge_events.csv")).unwrap();
+    std::fs::rename(
+        data.join("badge_events.csv"),
+        later.join("badge_events.csv"),
+    )
+    .unwrap();
     let mut store = new_store(tmp.path());
     ingest(&mut store, &data, &Silent).unwrap();
     let before = std::fs::read(store.root().join("manifest.json")).unwrap();
     let again = ingest(&mut store, &data, &Silent).unwrap();
     assert_eq!(again.batch_id, None);
     assert!(!again.already_ingested.is_empty());
-    assert_eq!(std::fs::read(store.root().join("manifest.json")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(store.root().join("manifest.json")).unwrap(),
+        before
+    );
 
     let second = ingest(&mut store, &later, &Silent).unwrap();
     assert_eq!(second.batch_id.as_deref(), Some("b000002"));
@@ -194,7 +211,11 @@ fn write(dir: &Path, name: &str, body: &str) {
 
 fn tiny(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    write(dir, "sites.csv", "site_id,name,lat,lon,radius_m\nS1,Brixton,51.46,-0.116,150\n");
+    write(
+        dir,
+        "sites.csv",
+        "site_id,name,lat,lon,radius_m\nS1,Brixton,51.46,-0.116,150\n",
+    );
     write(dir, "units.csv", "unit_id,name,site_id\nU1,Response A,S1\n");
     write(
         dir,
@@ -203,8 +224,16 @@ fn tiny(dir: &Path) {
          P1,Ada,Okafor,1990-02-03,constable,U1,P2,2020-01-01,shift\n\
          P2,Ben,Marsh,1980-05-06,sergeant,U1,,2015-01-01,shift\n",
     );
-    write(dir, "badge_cards.csv", "card_id,person_id,valid_from,valid_to\nC1,P1,2020-01-01,\n");
-    write(dir, "devices.csv", "device_id,person_id,issued_from,issued_to\nD1,P1,2020-01-01,\n");
+    write(
+        dir,
+        "badge_cards.csv",
+        "card_id,person_id,valid_from,valid_to\nC1,P1,2020-01-01,\n",
+    );
+    write(
+        dir,
+        "devices.csv",
+        "device_id,person_id,issued_from,issued_to\nD1,P1,2020-01-01,\n",
+    );
     write(dir, "accounts.csv", "account_id,person_id\nA1,P1\n");
     write(
         dir,
@@ -215,7 +244,13 @@ fn tiny(dir: &Path) {
     );
 }
 
-fn run(dir: &Path) -> (Store, probity_ingest::Result<IngestReport>, tempfile::TempDir) {
+fn run(
+    dir: &Path,
+) -> (
+    Store,
+    probity_ingest::Result<IngestReport>,
+    tempfile::TempDir,
+) {
     let tmp = tempfile::tempdir().unwrap();
     let mut store = new_store(tmp.path());
     let r = ingest(&mut store, dir, &Silent);
@@ -227,8 +262,14 @@ fn table<'a>(r: &'a IngestReport, name: &str) -> &'a probity_ingest::TableReport
 }
 
 fn quarantine(store: &Store, name: &str) -> Vec<csv::ByteRecord> {
-    let path = store.root().join("quarantine/b000001").join(format!("{name}.csv"));
-    let mut rd = csv::ReaderBuilder::new().flexible(true).from_path(&path).unwrap();
+    let path = store
+        .root()
+        .join("quarantine/b000001")
+        .join(format!("{name}.csv"));
+    let mut rd = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(&path)
+        .unwrap();
     rd.byte_records().map(Result::unwrap).collect()
 }
 
@@ -240,7 +281,12 @@ fn assert_unchanged(store: &Store) {
         .map(|e| e.unwrap().path())
         .collect();
     assert!(staging.is_empty(), "staging left behind: {staging:?}");
-    assert_eq!(std::fs::read_dir(store.root().join("batches")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(store.root().join("batches"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -250,9 +296,19 @@ fn the_tiny_force_is_clean() {
     let (_, r, _t) = run(tmp.path());
     let r = r.unwrap();
     for t in &r.tables {
-        assert_eq!(t.rows_quarantined, 0, "{}: {:?}", t.table.name(), t.examples);
+        assert_eq!(
+            t.rows_quarantined,
+            0,
+            "{}: {:?}",
+            t.table.name(),
+            t.examples
+        );
     }
-    assert_eq!(table(&r, "people").rows_stored, 2, "manager listed after report");
+    assert_eq!(
+        table(&r, "people").rows_stored,
+        2,
+        "manager listed after report"
+    );
 }
 
 #[test]
@@ -262,7 +318,10 @@ fn a_missing_required_column_stops_the_batch_and_names_file_and_column() {
     write(tmp.path(), "units.csv", "unit_id,name\nU1,Response A\n");
     let (store, r, _t) = run(tmp.path());
     let e = r.unwrap_err().to_string();
-    assert!(e.contains("units.csv") && e.contains("site_id") && e.contains("line 1"), "{e}");
+    assert!(
+        e.contains("units.csv") && e.contains("site_id") && e.contains("line 1"),
+        "{e}"
+    );
     assert_unchanged(&store);
 }
 
@@ -300,7 +359,10 @@ fn a_parquet_column_of_the_wrong_type_stops_the_batch() {
     w.close().unwrap();
     let (store, r, _t) = run(tmp.path());
     let e = r.unwrap_err().to_string();
-    assert!(e.contains("shifts.parquet") && e.contains("column start") && e.contains("Int64"), "{e}");
+    assert!(
+        e.contains("shifts.parquet") && e.contains("column start") && e.contains("Int64"),
+        "{e}"
+    );
     assert_unchanged(&store);
 }
 
@@ -323,7 +385,13 @@ fn parquet_input_with_typed_columns_reads_like_csv() {
     let (_, r, _t) = run(&data);
     let r = r.unwrap();
     for t in &r.tables {
-        assert_eq!(t.rows_quarantined, 0, "{}: {:?}", t.table.name(), t.examples);
+        assert_eq!(
+            t.rows_quarantined,
+            0,
+            "{}: {:?}",
+            t.table.name(),
+            t.examples
+        );
         assert_eq!(t.rows_read, t.rows_stored + t.rows_minimised);
     }
     assert!(table(&r, "shifts").rows_stored > 100);
@@ -340,7 +408,11 @@ fn bad_shift(row: &str) -> (csv::ByteRecord, u64) {
     let (store, r, _t) = run(tmp.path());
     let r = r.unwrap();
     let t = table(&r, "shifts");
-    assert_eq!(t.rows_read, t.rows_stored + t.rows_quarantined, "a row was lost");
+    assert_eq!(
+        t.rows_read,
+        t.rows_stored + t.rows_quarantined,
+        "a row was lost"
+    );
     assert_eq!(t.rows_quarantined, 1, "{:?}", t.examples);
     let q = quarantine(&store, "shifts");
     assert_eq!(&q[0][0], b"shifts.csv");
@@ -358,15 +430,51 @@ fn reason(rec: &csv::ByteRecord) -> (String, String) {
 #[test]
 fn row_defects_are_quarantined_with_field_line_and_reason() {
     let cases: &[(&str, &str, &str)] = &[
-        ("SH3,P1,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,dutty,STD", "kind", "not one of duty|overtime"),
-        ("SH3,P1,U1,17/03/2026 07:00,2026-03-17T17:00:00Z,duty,STD", "start", "cannot read"),
-        ("SH3,P1,U1,2026-03-29T01:30:00,2026-03-29T09:00:00,duty,STD", "start", "does not exist in Europe/London"),
-        ("SH3,P1,U1,2026-03-17T17:00:00Z,2026-03-17T07:00:00Z,duty,STD", "end", "end is before start"),
-        ("SH3,P9,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,STD", "person_id", "\"P9\" is not in the people table"),
-        ("SH3,P1,U9,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,STD", "unit_id", "not in the units table"),
-        ("SH1,P1,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,STD", "shift_id", "first seen at line 2"),
-        ("SH3,,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,STD", "person_id", "required but empty"),
-        ("SH3,P1,U1,2026-03-17T07:00:00Z", "", "has 4 fields but the header has 7"),
+        (
+            "SH3,P1,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,dutty,STD",
+            "kind",
+            "not one of duty|overtime",
+        ),
+        (
+            "SH3,P1,U1,17/03/2026 07:00,2026-03-17T17:00:00Z,duty,STD",
+            "start",
+            "cannot read",
+        ),
+        (
+            "SH3,P1,U1,2026-03-29T01:30:00,2026-03-29T09:00:00,duty,STD",
+            "start",
+            "does not exist in Europe/London",
+        ),
+        (
+            "SH3,P1,U1,2026-03-17T17:00:00Z,2026-03-17T07:00:00Z,duty,STD",
+            "end",
+            "end is before start",
+        ),
+        (
+            "SH3,P9,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,STD",
+            "person_id",
+            "\"P9\" is not in the people table",
+        ),
+        (
+            "SH3,P1,U9,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,STD",
+            "unit_id",
+            "not in the units table",
+        ),
+        (
+            "SH1,P1,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,STD",
+            "shift_id",
+            "first seen at line 2",
+        ),
+        (
+            "SH3,,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,STD",
+            "person_id",
+            "required but empty",
+        ),
+        (
+            "SH3,P1,U1,2026-03-17T07:00:00Z",
+            "",
+            "has 4 fields but the header has 7",
+        ),
     ];
     for (row, field, why) in cases {
         let (rec, stored) = bad_shift(row);
@@ -402,7 +510,9 @@ fn non_utf8_bytes_are_quarantined_and_kept_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
     tiny(tmp.path());
     let mut bytes = std::fs::read(tmp.path().join("shifts.csv")).unwrap();
-    bytes.extend_from_slice(b"SH3,P1,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,ST\xff\xfeD\n");
+    bytes.extend_from_slice(
+        b"SH3,P1,U1,2026-03-17T07:00:00Z,2026-03-17T17:00:00Z,duty,ST\xff\xfeD\n",
+    );
     std::fs::write(tmp.path().join("shifts.csv"), bytes).unwrap();
     let (store, r, _t) = run(tmp.path());
     assert_eq!(table(&r.unwrap(), "shifts").rows_quarantined, 1);
@@ -438,7 +548,11 @@ fn a_ten_megabyte_field_is_quarantined_not_stored() {
     let (_, r, _t) = run(tmp.path());
     let t = table(&r.unwrap(), "shifts").clone();
     assert_eq!(t.rows_quarantined, 1);
-    assert!(t.examples[0].contains("10485760 bytes long"), "{:?}", t.examples);
+    assert!(
+        t.examples[0].contains("10485760 bytes long"),
+        "{:?}",
+        t.examples
+    );
 }
 
 #[test]
@@ -465,7 +579,10 @@ fn unknown_card_device_and_account_ids_are_quarantined() {
     assert_eq!(table(&r, "badge_events").rows_quarantined, 1);
     assert_eq!(table(&r, "device_sessions").rows_quarantined, 2);
     let loc = table(&r, "device_locations");
-    assert_eq!((loc.rows_stored, loc.rows_minimised, loc.rows_quarantined), (1, 1, 1));
+    assert_eq!(
+        (loc.rows_stored, loc.rows_minimised, loc.rows_quarantined),
+        (1, 1, 1)
+    );
 }
 
 #[test]
@@ -473,7 +590,11 @@ fn empty_files_and_non_table_files_only_warn() {
     let tmp = tempfile::tempdir().unwrap();
     tiny(tmp.path());
     write(tmp.path(), "complaints.csv", "");
-    write(tmp.path(), "absences.csv", "absence_id,person_id,kind,start_date,end_date\n");
+    write(
+        tmp.path(),
+        "absences.csv",
+        "absence_id,person_id,kind,start_date,end_date\n",
+    );
     write(tmp.path(), "notes.txt", "hello");
     write(tmp.path(), "payroll.csv", "a,b\n1,2\n");
     let (_, r, _t) = run(tmp.path());
@@ -488,7 +609,11 @@ fn empty_files_and_non_table_files_only_warn() {
 fn unknown_columns_are_ignored_with_one_warning() {
     let tmp = tempfile::tempdir().unwrap();
     tiny(tmp.path());
-    write(tmp.path(), "units.csv", "unit_id,name,site_id,colour\nU1,Response A,S1,blue\n");
+    write(
+        tmp.path(),
+        "units.csv",
+        "unit_id,name,site_id,colour\nU1,Response A,S1,blue\n",
+    );
     let (_, r, _t) = run(tmp.path());
     let r = r.unwrap();
     let notes = &table(&r, "units").notes;

@@ -187,7 +187,7 @@ impl Out {
 enum Sink {
     Csv(BufWriter<File>),
     Parquet {
-        writer: ArrowWriter<File>,
+        writer: Box<ArrowWriter<File>>,
         schema: Arc<Schema>,
         pending: Vec<u8>,
     },
@@ -234,7 +234,7 @@ impl Sinks {
                                 message: e.to_string(),
                             })?;
                         Sink::Parquet {
-                            writer,
+                            writer: Box::new(writer),
                             schema,
                             pending: vec![],
                         }

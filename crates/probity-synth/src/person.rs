@@ -178,7 +178,7 @@ impl Gen<'_> {
             Some((Scenario::AttendanceBreach, b)) => (true, b),
             _ => (false, false),
         };
-        let badge_and_go = breach && p.idx % 2 == 0;
+        let badge_and_go = breach && p.idx.is_multiple_of(2);
 
         // Planted overtime days.
         let mut ghost_days = vec![];
@@ -1023,10 +1023,10 @@ impl Gen<'_> {
                     self.planted.push((day, c.victim, Some(c.seq), None));
                 }
                 for k in 0..3 {
-                    if let Some(day) = after(again_from + 2 + 4 * k, &work) {
-                        if day <= again_to {
-                            self.planted.push((day, c.victim, Some(c.seq), None));
-                        }
+                    if let Some(day) = after(again_from + 2 + 4 * k, &work)
+                        && day <= again_to
+                    {
+                        self.planted.push((day, c.victim, Some(c.seq), None));
                     }
                 }
             }

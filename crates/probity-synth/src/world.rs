@@ -319,11 +319,8 @@ impl World {
         });
 
         let mut units = vec![];
-        for s in 0..n_stations {
-            let place = sites[s]
-                .name
-                .trim_end_matches(" Police Station")
-                .to_string();
+        for (s, site) in sites.iter().enumerate().take(n_stations) {
+            let place = site.name.trim_end_matches(" Police Station").to_string();
             for team in 0..4u8 {
                 units.push(Unit {
                     id: String::new(),
@@ -856,10 +853,8 @@ impl World {
             // Ordinary declarations with no register entry.
             if rng.random_bool(0.04) {
                 self.declarations[i].push(Declaration {
-                    kind: *pick(
-                        rng,
-                        &["secondary_employment", "gift_hospitality", "association"],
-                    ),
+                    kind: ["secondary_employment", "gift_hospitality", "association"]
+                        [rng.random_range(0..3)],
                     counterparty: pick(
                         rng,
                         &[

@@ -1,0 +1,281 @@
+//! The `probity` binary as a user runs it: help, init, and ingest killed at
+//! every commit boundary and at random instants.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn probity() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_probity"))
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "probity failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn counts(store: &Path) -> String {
+    let tables = [
+        "people",
+        "shifts",
+        "badge_events",
+        "device_locations",
+        "system_queries",
+        "roster_edits",
+        "complaints",
+    ];
+    let sql = tables
+        .iter()
+        .map(|t| format!("SELECT '{t}' AS t, count(*) AS n FROM {t}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+        + " ORDER BY t";
+    ok(probity()
+        .args(["sql", store.to_str().unwrap(), &sql, "--format", "csv"])
+        .output()
+        .unwrap())
+}
+
+fn setup(people: &str, days: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let store = tmp.path().join("store");
+    ok(probity()
+        .args([
+            "synth",
+            "--out",
+            data.to_str().unwrap(),
+            "--people",
+            people,
+            "--days",
+            days,
+            "--seed",
+            "2",
+        ])
+        .output()
+        .unwrap());
+    ok(probity()
+        .args(["init", store.to_str().unwrap()])
+        .output()
+        .unwrap());
+    (tmp, data, store)
+}
+
+fn tree(store: &Path) -> Vec<String> {
+    fn walk(p: &Path, root: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(p).unwrap() {
+            let e = e.unwrap();
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            if rel == ".lock" || rel.starts_with("staging") {
+                continue;
+            }
+            if e.file_type().unwrap().is_dir() {
+                walk(&e.path(), root, out);
+            } else {
+                out.push(format!(
+                    "{rel}:{}",
+                    std::fs::metadata(e.path()).unwrap().len()
+                ));
+            }
+        }
+    }
+    let mut out = vec![];
+    walk(store, store, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let top = ok(probity().arg("--help").output().unwrap());
+    for sub in ["init", "synth", "ingest", "sql"] {
+        assert!(top.contains(sub), "{sub} missing from --help");
+        let help = ok(probity().args([sub, "--help"]).output().unwrap());
+        assert!(help.contains("Usage: probity"), "{sub}: {help}");
+    }
+}
+
+#[test]
+fn init_writes_a_private_key_and_refuses_a_used_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    ok(probity()
+        .args(["init", store.to_str().unwrap()])
+        .output()
+        .unwrap());
+    let mode = std::fs::metadata(store.join("keys/pseudonym.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(store.join("probity.toml").is_file() && store.join("manifest.json").is_file());
+    let again = probity()
+        .args(["init", store.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+}
+
+#[test]
+fn ingest_killed_at_each_commit_boundary_leaves_a_consistent_store() {
+    let (_tmp, data, store) = setup("80", "14");
+    let empty = counts(&store);
+    let empty_tree = tree(&store);
+    // Killed before the commit point: the store is exactly as before.
+    let out = probity()
+        .args([
+            "ingest",
+            data.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ])
+        .env("PROBITY_FAILPOINT", "before-commit")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "failpoint did not fire");
+    assert_eq!(counts(&store), empty);
+    assert_eq!(tree(&store), empty_tree);
+    // Killed after the commit point, part-way through publishing: the batch
+    // is committed, and the next open finishes the move.
+    for point in ["after-commit", "mid-publish"] {
+        let (_tmp2, data2, store2) = setup("80", "14");
+        let out = probity()
+            .args([
+                "ingest",
+                data2.to_str().unwrap(),
+                "--store",
+                store2.to_str().unwrap(),
+            ])
+            .env("PROBITY_FAILPOINT", point)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{point} did not fire");
+        let after = counts(&store2);
+        assert_ne!(after, empty, "{point}: committed batch not visible");
+        let rerun = ok(probity()
+            .args([
+                "ingest",
+                data2.to_str().unwrap(),
+                "--store",
+                store2.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap());
+        assert!(rerun.contains("nothing new"), "{point}: {rerun}");
+        assert_eq!(counts(&store2), after);
+    }
+    // The rerun after the first crash succeeds and a second rerun adds nothing.
+    ok(probity()
+        .args([
+            "ingest",
+            data.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap());
+    let full = counts(&store);
+    assert_ne!(full, empty);
+    ok(probity()
+        .args([
+            "ingest",
+            data.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(counts(&store), full);
+}
+
+#[test]
+fn ingest_killed_at_random_instants_converges_to_the_same_store() {
+    let (_tmp, data, store) = setup("150", "21");
+    // The reference: an uninterrupted ingest into a second store.
+    let reference = store.with_file_name("reference");
+    ok(probity()
+        .args(["init", reference.to_str().unwrap()])
+        .output()
+        .unwrap());
+    ok(probity()
+        .args([
+            "ingest",
+            data.to_str().unwrap(),
+            "--store",
+            reference.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap());
+    let want = counts(&reference);
+    let empty = counts(&store);
+    for delay_ms in [50u64, 150, 300, 600] {
+        let mut child = probity()
+            .args([
+                "ingest",
+                data.to_str().unwrap(),
+                "--store",
+                store.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let now = counts(&store);
+        assert!(
+            now == empty || now == want,
+            "torn store after kill at {delay_ms} ms:\n{now}"
+        );
+        if now == want {
+            break;
+        }
+    }
+    ok(probity()
+        .args([
+            "ingest",
+            data.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(counts(&store), want);
+}
+
+#[test]
+fn a_bad_batch_prints_file_column_and_fix_and_exits_nonzero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("sites.csv"), "site_id,name,lat\nS1,X,51.5\n").unwrap();
+    let store = tmp.path().join("s");
+    ok(probity()
+        .args(["init", store.to_str().unwrap()])
+        .output()
+        .unwrap());
+    let out = probity()
+        .args([
+            "ingest",
+            data.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("store is unchanged"), "{err}");
+    assert!(
+        err.contains("sites.csv") && err.contains("required column lon"),
+        "{err}"
+    );
+}
