@@ -127,7 +127,10 @@ impl Store {
             let d = root.join(dir);
             fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }
+        // The key, and quarantined rows (kept exactly as read, identities
+        // included), are for the store's owner only.
         restrict_dir(&root.join("keys"))?;
+        restrict_dir(&root.join("quarantine"))?;
         let mut secret = [0u8; 32];
         getrandom(&mut secret).map_err(|e| Error::io(&root.join(KEY_FILE), e))?;
         let key = PseudonymKey::from_bytes(secret);
