@@ -19,6 +19,21 @@ fn ok(out: Output) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `probity ingest DATA --store STORE` with an optional failpoint.
+fn ingest(data: &Path, store: &Path, failpoint: Option<&str>) -> Output {
+    let mut cmd = probity();
+    cmd.args([
+        "ingest",
+        data.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    if let Some(point) = failpoint {
+        cmd.env("PROBITY_FAILPOINT", point);
+    }
+    cmd.output().unwrap()
+}
+
 fn counts(store: &Path) -> String {
     let tables = [
         "people",
@@ -129,16 +144,7 @@ fn ingest_killed_at_each_commit_boundary_leaves_a_consistent_store() {
     let empty = counts(&store);
     let empty_tree = tree(&store);
     // Killed before the commit point: the store is exactly as before.
-    let out = probity()
-        .args([
-            "ingest",
-            data.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ])
-        .env("PROBITY_FAILPOINT", "before-commit")
-        .output()
-        .unwrap();
+    let out = ingest(&data, &store, Some("before-commit"));
     assert!(!out.status.success(), "failpoint did not fire");
     assert_eq!(counts(&store), empty);
     assert_eq!(tree(&store), empty_tree);
@@ -146,52 +152,19 @@ fn ingest_killed_at_each_commit_boundary_leaves_a_consistent_store() {
     // is committed, and the next open finishes the move.
     for point in ["after-commit", "mid-publish"] {
         let (_tmp2, data2, store2) = setup("80", "14");
-        let out = probity()
-            .args([
-                "ingest",
-                data2.to_str().unwrap(),
-                "--store",
-                store2.to_str().unwrap(),
-            ])
-            .env("PROBITY_FAILPOINT", point)
-            .output()
-            .unwrap();
+        let out = ingest(&data2, &store2, Some(point));
         assert!(!out.status.success(), "{point} did not fire");
         let after = counts(&store2);
         assert_ne!(after, empty, "{point}: committed batch not visible");
-        let rerun = ok(probity()
-            .args([
-                "ingest",
-                data2.to_str().unwrap(),
-                "--store",
-                store2.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap());
+        let rerun = ok(ingest(&data2, &store2, None));
         assert!(rerun.contains("nothing new"), "{point}: {rerun}");
         assert_eq!(counts(&store2), after);
     }
     // The rerun after the first crash succeeds and a second rerun adds nothing.
-    ok(probity()
-        .args([
-            "ingest",
-            data.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap());
+    ok(ingest(&data, &store, None));
     let full = counts(&store);
     assert_ne!(full, empty);
-    ok(probity()
-        .args([
-            "ingest",
-            data.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap());
+    ok(ingest(&data, &store, None));
     assert_eq!(counts(&store), full);
 }
 
@@ -204,15 +177,7 @@ fn ingest_killed_at_random_instants_converges_to_the_same_store() {
         .args(["init", reference.to_str().unwrap()])
         .output()
         .unwrap());
-    ok(probity()
-        .args([
-            "ingest",
-            data.to_str().unwrap(),
-            "--store",
-            reference.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap());
+    ok(ingest(&data, &reference, None));
     let want = counts(&reference);
     let empty = counts(&store);
     for delay_ms in [50u64, 150, 300, 600] {
@@ -239,15 +204,7 @@ fn ingest_killed_at_random_instants_converges_to_the_same_store() {
             break;
         }
     }
-    ok(probity()
-        .args([
-            "ingest",
-            data.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap());
+    ok(ingest(&data, &store, None));
     assert_eq!(counts(&store), want);
 }
 
@@ -262,15 +219,7 @@ fn a_bad_batch_prints_file_column_and_fix_and_exits_nonzero() {
         .args(["init", store.to_str().unwrap()])
         .output()
         .unwrap());
-    let out = probity()
-        .args([
-            "ingest",
-            data.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = ingest(&data, &store, None);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("store is unchanged"), "{err}");
