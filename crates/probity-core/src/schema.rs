@@ -183,6 +183,11 @@ pub const DECLARATION_KINDS: &[&str] = &[
     "association",
     "gift_hospitality",
 ];
+/// Values of `roster_edits.field` whose `old_value`/`new_value` are person
+/// ids (a swap, a change of editor or approver): ingest pseudonymises those
+/// values like every other person id.
+pub const PERSON_VALUED_EDIT_FIELDS: &[&str] =
+    &["person_id", "edited_by", "approved_by", "line_manager_id"];
 /// Complaint outcomes.
 pub const OUTCOMES: &[&str] = &["sustained", "not_sustained", "ongoing", "withdrawn"];
 

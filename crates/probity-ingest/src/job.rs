@@ -4,8 +4,11 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use probity_core::schema::PERSON_VALUED_EDIT_FIELDS;
 use probity_core::time::{TimeError, check_partial_date, parse_date};
-use probity_core::{ColType, Handling, IdDomain, PseudonymKey, Table, TableDef, TimeRules};
+use probity_core::{
+    ColType, ColumnDef, Handling, IdDomain, PseudonymKey, Table, TableDef, TimeRules,
+};
 use probity_store::keys::{KeySet, Seen, key_hash};
 use probity_store::{StagedBatch, TableOutput};
 
@@ -54,11 +57,6 @@ pub(crate) struct JobOutput {
     /// (device hash, person hash) of stored devices, when collected.
     pub devices: Vec<(u64, u64)>,
 }
-
-/// Roster edits whose `field` names a person column carry person ids in
-/// `old_value`/`new_value` (a swap, a change of editor): those values are
-/// pseudonymised like every other person id.
-const PERSON_VALUED_FIELDS: &[&str] = &["person_id", "edited_by", "approved_by", "line_manager_id"];
 
 pub(crate) fn run(
     src: &SourceInfo,
@@ -178,7 +176,7 @@ pub(crate) fn run(
         );
         v
     });
-    let mut data = PartitionedWriter::new(batch, table, partition_col.is_some());
+    let mut data = PartitionedWriter::new(batch, table);
     let mut vault = match def.vault_schema() {
         Some(schema) => {
             let (abs, rel) = batch.vault_file(table)?;
@@ -194,20 +192,38 @@ pub(crate) fn run(
 
     let person_field_col = (table == Table::RosterEdits).then(|| {
         (
-            def.columns
-                .iter()
-                .position(|c| c.name == "field")
-                .expect("field"),
-            def.columns
-                .iter()
-                .position(|c| c.name == "old_value")
-                .expect("old"),
-            def.columns
-                .iter()
-                .position(|c| c.name == "new_value")
-                .expect("new"),
+            col_index(&def, "field"),
+            col_index(&def, "old_value"),
+            col_index(&def, "new_value"),
         )
     });
+    let ordered: Vec<(usize, usize, &'static str, &'static str)> = def
+        .ordered
+        .iter()
+        .map(|o| {
+            (
+                col_index(&def, o.start),
+                col_index(&def, o.end),
+                o.start,
+                o.end,
+            )
+        })
+        .collect();
+    // Cells that feed the duty-time rule: (person or device, start or at, end).
+    let duty_cols = match table {
+        Table::Shifts => Some((
+            col_index(&def, "person_id"),
+            col_index(&def, "start"),
+            col_index(&def, "end"),
+        )),
+        Table::Devices => Some((
+            col_index(&def, "device_id"),
+            col_index(&def, "person_id"),
+            0,
+        )),
+        Table::DeviceLocations => Some((col_index(&def, "device_id"), col_index(&def, "at"), 0)),
+        _ => None,
+    };
 
     let mut row = Row::default();
     let mut real_key = String::new();
@@ -271,8 +287,7 @@ pub(crate) fn run(
                     }
                     continue;
                 }
-                row.cells[ci] =
-                    parse_cell(table, col.name, col.ty, col.handling, s, ctx, &mut row)?;
+                row.cells[ci] = parse_cell(table, col, s, ctx, &mut row)?;
                 if Some(ci) == pk_col && vault_cols.is_some() {
                     real_key.clear();
                     real_key.push_str(s);
@@ -280,7 +295,7 @@ pub(crate) fn run(
             }
             if let Some((f, old, new)) = person_field_col {
                 let field = row.text(f).unwrap_or("");
-                if PERSON_VALUED_FIELDS.contains(&field) {
+                if PERSON_VALUED_EDIT_FIELDS.contains(&field) {
                     for c in [old, new] {
                         if let Some(v) = row.text(c).map(str::to_owned) {
                             let (slot, val) = row.text_slot();
@@ -290,8 +305,7 @@ pub(crate) fn run(
                     }
                 }
             }
-            for o in def.ordered {
-                let (si, ei) = (col_index(&def, o.start), col_index(&def, o.end));
+            for &(si, ei, start, end) in &ordered {
                 let before = match (&row.cells[si], &row.cells[ei]) {
                     (Value::Timestamp(s), Value::Timestamp(e)) => e < s,
                     (Value::Date(s), Value::Date(e)) => e < s,
@@ -299,9 +313,9 @@ pub(crate) fn run(
                 };
                 if before {
                     return Err(refuse(
-                        o.end,
+                        end,
                         "end before start",
-                        format!("{} is before {}", o.end, o.start),
+                        format!("{end} is before {start}"),
                     ));
                 }
             }
@@ -332,12 +346,12 @@ pub(crate) fn run(
                     ));
                 }
             }
-            if let Some(duty) = ctx.duty
-                && table == Table::DeviceLocations
+            if let (Some(duty), Table::DeviceLocations, Some((dev, at, _))) =
+                (ctx.duty, table, duty_cols)
             {
-                let device = key_hash(row.text(0).expect("device_id required"));
-                let Value::Timestamp(at) = row.cells[1] else {
-                    unreachable!()
+                let device = key_hash(row.text(dev).expect("device_id required"));
+                let Value::Timestamp(at) = row.cells[at] else {
+                    unreachable!("device_locations.at is a required timestamp")
                 };
                 if !duty.on_duty(device, at) {
                     return Ok(false);
@@ -382,8 +396,8 @@ pub(crate) fn run(
                     row.cells[ncols + 1] = v;
                     w.append(&row, cols)?;
                 }
-                if ctx.collect_duty {
-                    collect_duty(table, &row, &mut shifts_out, &mut devices_out);
+                if let (true, Some(cols)) = (ctx.collect_duty, duty_cols) {
+                    collect_duty(table, &row, cols, &mut shifts_out, &mut devices_out);
                 }
                 report.rows_stored += 1;
             }
@@ -460,21 +474,17 @@ fn col_index(def: &TableDef, name: &str) -> usize {
 fn collect_duty(
     table: Table,
     row: &Row,
+    (a, b, c): (usize, usize, usize),
     shifts: &mut Vec<(u64, i64, i64)>,
     devices: &mut Vec<(u64, u64)>,
 ) {
-    match table {
-        Table::Shifts => {
-            // shift_id, person_id, unit_id, start, end, …
-            if let (Some(p), Value::Timestamp(s), Value::Timestamp(e)) =
-                (row.text(1), &row.cells[3], &row.cells[4])
-            {
-                shifts.push((key_hash(p), *s, *e));
-            }
+    match (table, row.text(a), &row.cells[b], &row.cells[c]) {
+        (Table::Shifts, Some(person), Value::Timestamp(s), Value::Timestamp(e)) => {
+            shifts.push((key_hash(person), *s, *e));
         }
-        Table::Devices => {
-            if let (Some(d), Some(p)) = (row.text(0), row.text(1)) {
-                devices.push((key_hash(d), key_hash(p)));
+        (Table::Devices, Some(device), _, _) => {
+            if let Some(person) = row.text(b) {
+                devices.push((key_hash(device), key_hash(person)));
             }
         }
         _ => {}
@@ -525,23 +535,22 @@ fn self_reference_ids(
 
 fn parse_cell(
     table: Table,
-    name: &'static str,
-    ty: ColType,
-    handling: Handling,
+    col: &ColumnDef,
     s: &str,
     ctx: &JobContext<'_>,
     row: &mut Row,
 ) -> std::result::Result<Value, RowError> {
+    let name = col.name;
     let time_err = |e: TimeError| match e {
         TimeError::Nonexistent { .. } => {
             refuse(name, "nonexistent local time", format!("{name}: {e}"))
         }
         TimeError::Unparsable { .. } => refuse(name, "unreadable value", format!("{name}: {e}")),
     };
-    Ok(match ty {
+    Ok(match col.ty {
         ColType::Str => {
             let (slot, v) = row.text_slot();
-            match handling {
+            match col.handling {
                 Handling::Pseudonymise(d) => ctx.key.pseudonym_into(d, s, slot),
                 _ => slot.push_str(s),
             }

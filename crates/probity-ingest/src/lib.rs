@@ -199,8 +199,8 @@ pub fn ingest(store: &mut Store, dir: &Path, progress: &dyn Progress) -> Result<
             let mut entry = BatchEntry {
                 id: batch.id().to_string(),
                 committed_at: jiff::Timestamp::now()
-                    .round(jiff::Unit::Second)
-                    .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string()),
+                    .strftime("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string(),
                 source: dir.display().to_string(),
                 sources,
                 tables: BTreeMap::new(),

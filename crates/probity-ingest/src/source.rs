@@ -123,7 +123,7 @@ pub enum RowReader {
     Parquet {
         /// The batch reader.
         reader: ParquetRecordBatchReader,
-        /// Source column indexes to read (by header position).
+        /// Column names, in file order.
         header: Vec<Vec<u8>>,
         /// Current batch, one text column per header field.
         columns: Vec<StringArray>,

@@ -202,59 +202,56 @@ impl PartWriter {
     }
 }
 
-/// Partition of an instant or date: its month (UTC) as a sortable number
-/// and as `YYYY-MM`.
-pub fn month_of(v: &Value) -> Option<(i32, String)> {
+/// The month (UTC) of an instant or date, as `year * 12 + month - 1`:
+/// cheap to compute for every row, and sortable.
+fn month_key(v: &Value) -> Option<i32> {
     let days = match v {
         Value::Date(d) => *d,
         Value::Timestamp(us) => us.div_euclid(86_400_000_000) as i32,
         _ => return None,
     };
     let d = days_to_date(days);
-    let (y, m) = (i32::from(d.year()), i32::from(d.month()));
-    Some((y * 12 + m, format!("{y:04}-{m:02}")))
+    Some(i32::from(d.year()) * 12 + i32::from(d.month()) - 1)
 }
 
-/// Writers of one table's analytical rows, one file per month partition.
+/// Writers of one table's analytical rows, one file per month partition
+/// (or a single file for tables that are not partitioned).
 pub struct PartitionedWriter<'a> {
     batch: &'a StagedBatch,
     table: Table,
-    partitioned: bool,
-    open: BTreeMap<i32, (String, PartWriter)>,
+    open: BTreeMap<Option<i32>, (String, PartWriter)>,
 }
 
 impl<'a> PartitionedWriter<'a> {
     /// A writer for `table`'s stored schema in `batch`.
-    pub fn new(batch: &'a StagedBatch, table: Table, partitioned: bool) -> Self {
+    pub fn new(batch: &'a StagedBatch, table: Table) -> Self {
         PartitionedWriter {
             batch,
             table,
-            partitioned,
             open: BTreeMap::new(),
         }
     }
 
-    /// Appends a row; `partition` is the cell that decides its month.
+    /// Appends a row; `partition` is the cell that decides its month, `None`
+    /// for tables that are not partitioned.
     pub fn append(
         &mut self,
         row: &Row,
         columns: &[usize],
         partition: Option<&Value>,
     ) -> Result<()> {
-        let (key, month) = match (self.partitioned, partition.and_then(month_of)) {
-            (true, Some((k, m))) => (k, Some(m)),
-            _ => (0, None),
+        let key = partition.and_then(month_key);
+        let (_, writer) = match self.open.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let month =
+                    key.map(|k| format!("{:04}-{:02}", k.div_euclid(12), k.rem_euclid(12) + 1));
+                let (abs, rel) = self.batch.data_file(self.table, month.as_deref())?;
+                let w = PartWriter::create(&abs, self.table.def().stored_schema())?;
+                e.insert((rel, w))
+            }
         };
-        if !self.open.contains_key(&key) {
-            let (abs, rel) = self.batch.data_file(self.table, month.as_deref())?;
-            let w = PartWriter::create(&abs, self.table.def().stored_schema())?;
-            self.open.insert(key, (rel, w));
-        }
-        self.open
-            .get_mut(&key)
-            .expect("inserted")
-            .1
-            .append(row, columns)
+        writer.append(row, columns)
     }
 
     /// Closes every partition; returns the store-relative file names.

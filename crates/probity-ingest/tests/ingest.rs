@@ -28,14 +28,32 @@ fn query_i64(ctx: &SessionContext, sql: &str) -> i64 {
 }
 
 fn synth(dir: &Path, people: usize, days: u32, seed: u64) -> probity_synth::SynthReport {
+    synth_as(
+        dir,
+        people,
+        days,
+        seed,
+        "2026-03-16",
+        probity_synth::Format::Csv,
+    )
+}
+
+fn synth_as(
+    dir: &Path,
+    people: usize,
+    days: u32,
+    seed: u64,
+    start: &str,
+    format: probity_synth::Format,
+) -> probity_synth::SynthReport {
     probity_synth::run(
         &probity_synth::SynthConfig {
             out: dir.to_path_buf(),
             people,
             days,
-            start: "2026-03-16".into(),
+            start: start.into(),
             seed,
-            format: probity_synth::Format::Csv,
+            format,
         },
         &|_, _| {},
     )
@@ -370,18 +388,14 @@ fn a_parquet_column_of_the_wrong_type_stops_the_batch() {
 fn parquet_input_with_typed_columns_reads_like_csv() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    probity_synth::run(
-        &probity_synth::SynthConfig {
-            out: data.clone(),
-            people: 60,
-            days: 10,
-            start: "2026-10-20".into(),
-            seed: 5,
-            format: probity_synth::Format::Parquet,
-        },
-        &|_, _| {},
-    )
-    .unwrap();
+    synth_as(
+        &data,
+        60,
+        10,
+        5,
+        "2026-10-20",
+        probity_synth::Format::Parquet,
+    );
     let (_, r, _t) = run(&data);
     let r = r.unwrap();
     for t in &r.tables {

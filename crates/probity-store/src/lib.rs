@@ -312,15 +312,6 @@ impl Store {
         self.root.join(rel)
     }
 
-    /// Tables with at least one committed row or file.
-    pub fn present_tables(&self) -> Vec<Table> {
-        Table::ALL
-            .iter()
-            .copied()
-            .filter(|t| !self.manifest.data_files(t.name()).is_empty())
-            .collect()
-    }
-
     /// A DataFusion session with every contract table registered under its
     /// name. Tables never ingested are registered empty, with their schema.
     pub fn session_context(&self) -> Result<SessionContext> {

@@ -473,3 +473,26 @@ pub fn run(cfg: &SynthConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Resul
     report.elapsed = started.elapsed();
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_slots_follow_the_contract_table_order() {
+        // `Out::table` maps slot i to `Table::ALL[i]`: the two lists must agree.
+        let pairs = [
+            (Out::Sites, Table::Sites),
+            (Out::People, Table::People),
+            (Out::Shifts, Table::Shifts),
+            (Out::DeviceLocations, Table::DeviceLocations),
+            (Out::ReferenceRecords, Table::ReferenceRecords),
+            (Out::Complaints, Table::Complaints),
+        ];
+        for (out, table) in pairs {
+            assert_eq!(Out::table(out as usize), Some(table));
+        }
+        assert_eq!(Out::Truth as usize, Table::ALL.len());
+        assert_eq!(Out::Links as usize + 1, Out::COUNT);
+    }
+}

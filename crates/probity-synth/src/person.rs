@@ -534,7 +534,6 @@ impl Gen<'_> {
         let w = self.w;
         let n = self.n;
         let start_date = w.start - p.start_days_ago as i32;
-        let end = w.start + w.days as i32 - 1;
         let unit = &w.units[match p.moves_to {
             Some((_, u)) => u,
             None => p.unit,
@@ -613,7 +612,6 @@ impl Gen<'_> {
                 .end();
             self.relations.push(s);
         }
-        let _ = end;
     }
 
     fn subject(&mut self) -> u32 {
@@ -1250,26 +1248,25 @@ impl Gen<'_> {
         let p = self.p;
         let w = self.w;
         let id = p.id.clone();
-        if let Some((s, blatant)) = p.scenario {
-            let start = w.start;
-            let end = w.start + w.days as i32 - 1;
-            let (from, to) = match s {
-                Scenario::AttendanceBreach => (start, end),
+        let (start, end) = (w.start, w.start + w.days as i32 - 1);
+        let truth = p.scenario.and_then(|(s, _)| {
+            let period = match s {
+                Scenario::AttendanceBreach => Some((start, end)),
                 Scenario::UndeclaredInterest => {
                     let r = w.records.iter().find(|r| r.person == Some(p.idx));
                     let from = r.and_then(|r| r.valid_from).unwrap_or(start).max(start);
-                    (from, r.and_then(|r| r.valid_to).unwrap_or(end).min(end))
+                    Some((from, r.and_then(|r| r.valid_to).unwrap_or(end).min(end)))
                 }
-                _ => {
-                    let lo = self.truth_days.iter().min().copied();
-                    let hi = self.truth_days.iter().max().copied();
-                    match (lo, hi) {
-                        (Some(a), Some(b)) => (a, b),
-                        _ => return,
-                    }
-                }
+                _ => self
+                    .truth_days
+                    .iter()
+                    .min()
+                    .zip(self.truth_days.iter().max())
+                    .map(|(a, b)| (*a, *b)),
             };
-            let _ = blatant;
+            period.map(|p| (s, p))
+        });
+        if let Some((s, (from, to))) = truth {
             Row::new(self.buf(Out::Truth))
                 .s(&id)
                 .s(s.id())

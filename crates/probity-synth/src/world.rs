@@ -766,7 +766,6 @@ impl World {
     /// written with variants, declared or not.
     fn build_records(&mut self, rng: &mut impl RngCore) {
         let n = self.people.len();
-        let end = self.start + self.days as i32 - 1;
         let mut records = vec![];
         let public = (n as f64 * 0.35) as usize;
         let (y0, _, _) = probity_core::time::civil_from_days(i64::from(self.start));
@@ -871,7 +870,6 @@ impl World {
                 });
             }
         }
-        let _ = end;
         records.shuffle(rng);
         for (k, r) in records.iter_mut().enumerate() {
             r.id = format!("RR{:07}", k + 1);
