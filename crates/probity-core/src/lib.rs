@@ -14,10 +14,12 @@
 #![deny(missing_docs)]
 
 pub mod pseudonym;
+pub mod scenario;
 pub mod schema;
 pub mod time;
 
 pub use pseudonym::PseudonymKey;
+pub use scenario::Scenario;
 pub use schema::{ColType, ColumnDef, Handling, IdDomain, Table, TableDef};
 pub use time::{TimeError, TimeRules};
 

@@ -25,6 +25,14 @@ time_zone = "Europe/London"
 location_grace_minutes = 30
 # A field longer than this many bytes quarantines its row.
 max_field_bytes = 65536
+
+# Detector settings. Every detector runs with its documented defaults
+# (`probity detectors` lists them); override a parameter or switch a detector
+# off per detector, e.g.
+# [detectors.ghost_overtime]
+# grace_minutes = 45
+# [detectors.complaint_threshold]
+# enabled = true
 "#;
 
 /// The parsed configuration.
@@ -37,6 +45,11 @@ pub struct Config {
     /// Ingest settings.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// Per-detector settings: `[detectors.<id>]` with `enabled = false` or
+    /// parameter overrides. Checked against each detector's declared
+    /// parameters by the detector library, which knows them.
+    #[serde(default)]
+    pub detectors: std::collections::BTreeMap<String, toml::Table>,
 }
 
 /// `[dataset]`.

@@ -340,6 +340,36 @@ impl Store {
         }
         Ok(ctx)
     }
+
+    /// Registers the identity vault of every table that has one as
+    /// `vault_<table>` (real key, `stored_key`, identifying columns). Only
+    /// code with a need for identities (record linkage, an authorised reveal)
+    /// calls this; the analytical session never sees the vault.
+    pub fn register_vault(&self, ctx: &SessionContext) -> Result<()> {
+        for table in Table::ALL {
+            let Some(schema) = table.def().vault_schema() else {
+                continue;
+            };
+            let name = format!("vault_{}", table.name());
+            let files = self.manifest.vault_files(table.name());
+            if files.is_empty() {
+                let empty = MemTable::try_new(schema, vec![vec![]])?;
+                ctx.register_table(name, Arc::new(empty))?;
+                continue;
+            }
+            let urls = files
+                .iter()
+                .map(|f| ListingTableUrl::parse(self.path(f).to_string_lossy()))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new_with_multi_paths(urls)
+                .with_listing_options(options)
+                .with_schema(schema);
+            ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+        }
+        Ok(())
+    }
 }
 
 /// A batch being written in `staging/<id>/`.

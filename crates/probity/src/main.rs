@@ -65,6 +65,62 @@ enum Command {
         #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
         format: SqlFormat,
     },
+    /// Run every enabled detector over a store and write findings.
+    Analyze {
+        /// The store.
+        store: PathBuf,
+        /// Directory for findings.jsonl, findings.parquet and run.json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Write real person ids instead of pseudonyms (for evaluation
+        /// against a truth file in real ids).
+        #[arg(long)]
+        reveal: bool,
+        /// Also run the baseline rules (written to baseline-findings.jsonl).
+        #[arg(long)]
+        baselines: bool,
+        /// Run only these detectors (repeatable); `probity detectors` lists them.
+        #[arg(long = "only", value_name = "DETECTOR")]
+        only: Vec<String>,
+    },
+    /// Precision, recall and F1 of findings against ground truth, per scenario.
+    Eval {
+        /// findings.jsonl.
+        #[arg(long)]
+        findings: PathBuf,
+        /// truth.csv (person_id, scenario, period_start, period_end).
+        #[arg(long)]
+        truth: PathBuf,
+        /// confounders.csv: also count findings on planted look-alikes.
+        #[arg(long)]
+        confounders: Option<PathBuf>,
+        /// The store the findings came from: its key turns the truth's real
+        /// ids into pseudonyms, so pseudonymised findings can be evaluated
+        /// without revealing anyone.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The main job end to end: synthesise a force, ingest, analyse,
+    /// evaluate against the planted truth.
+    Demo {
+        /// Working directory (re-created if it holds an earlier demo).
+        #[arg(long, default_value = "probity-demo")]
+        dir: PathBuf,
+        /// Number of staff.
+        #[arg(long, default_value_t = 2000)]
+        people: usize,
+        /// Number of days.
+        #[arg(long, default_value_t = 120)]
+        days: u32,
+        /// Random seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// List the detectors with their purpose, tables and parameters.
+    Detectors,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -164,7 +220,289 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("cannot open store {}", store.display()))?;
             sql(&s, &query, format)
         }
+        Command::Analyze {
+            store,
+            out,
+            reveal,
+            baselines,
+            only,
+        } => {
+            let s = probity_store::Store::open(&store)
+                .with_context(|| format!("cannot open store {}", store.display()))?;
+            for id in &only {
+                if probity_detect::detectors::by_id(id).is_none() {
+                    bail!("--only {id}: no such detector; `probity detectors` lists them");
+                }
+            }
+            let report = analyze(&s, baselines, &only)?;
+            let map = if reveal {
+                Some(runtime()?.block_on(probity_detect::reveal_map(&s))?)
+            } else {
+                None
+            };
+            let who = match &map {
+                Some(m) => probity_detect::finding::Identity::Revealed(m),
+                None => probity_detect::finding::Identity::Pseudonyms,
+            };
+            let outputs = probity_detect::write_outputs(&out, &report, &who)
+                .with_context(|| format!("cannot write findings to {}", out.display()))?;
+            print_analysis(&report);
+            println!("findings: {}", outputs.jsonl.display());
+            println!("          {}", outputs.parquet.display());
+            if let Some(b) = &outputs.baseline {
+                println!("baseline: {}", b.display());
+            }
+            println!("run:      {}", outputs.run.display());
+            if reveal {
+                eprintln!(
+                    "warning: these findings carry real person ids (--reveal); handle them as \
+                     identified personal data"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            findings,
+            truth,
+            confounders,
+            store,
+            json,
+        } => {
+            let e = evaluate(&findings, &truth, confounders.as_deref(), store.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                print!("{}", e.table());
+                for (p, k, f) in &e.confounder_hits {
+                    println!("look-alike flagged: {p} ({k}) in finding {f}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            dir,
+            people,
+            days,
+            seed,
+        } => demo(&dir, people, days, seed),
+        Command::Detectors => {
+            for d in probity_detect::detectors::ALL {
+                println!(
+                    "{} (v{}) — {}{}",
+                    d.id,
+                    d.version,
+                    d.title,
+                    if d.baseline { " [baseline, off by default]" } else { "" }
+                );
+                println!("  scenario: {}", d.scenario);
+                println!("  purpose:  {}", d.purpose);
+                let names = |t: &[probity_core::Table]| {
+                    t.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+                };
+                println!("  needs:    {}", names(d.needs));
+                if !d.uses.is_empty() {
+                    println!("  uses:     {}", names(d.uses));
+                }
+                for p in d.params {
+                    let default = match p.default {
+                        probity_detect::params::Default::Num(n) => format!("{n}"),
+                        probity_detect::params::Default::List(l) => format!("{l:?}"),
+                    };
+                    println!("  [detectors.{}] {} = {} — {}", d.id, p.name, default, p.doc);
+                }
+                println!();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the query runtime")
+}
+
+fn analyze(
+    s: &probity_store::Store,
+    baselines: bool,
+    only: &[String],
+) -> Result<probity_detect::AnalysisReport> {
+    let mut enable: Vec<&str> = if baselines {
+        probity_detect::detectors::ALL
+            .iter()
+            .filter(|d| d.baseline)
+            .map(|d| d.id)
+            .collect()
+    } else {
+        vec![]
+    };
+    enable.extend(only.iter().map(String::as_str));
+    let mut plan = probity_detect::Plan::with_overrides(s, &enable)
+        .with_context(|| format!("cannot plan the analysis of {}", s.root().display()))?;
+    if !only.is_empty() {
+        plan.retain(|d| only.iter().any(|o| o == d.id));
+    }
+    let bar = progress::DetectorBar::new(plan.selected().count() as u64);
+    let report = runtime()?.block_on(plan.run(&bar));
+    bar.finish();
+    Ok(report.context("analysis failed")?)
+}
+
+fn print_analysis(r: &probity_detect::AnalysisReport) {
+    use probity_core::time::days_to_date;
+    println!(
+        "analysed {} to {} in {:.2}s",
+        days_to_date(r.period.start),
+        days_to_date(r.period.end),
+        r.elapsed.as_secs_f64()
+    );
+    for o in &r.outcomes {
+        if let Some(why) = &o.skipped {
+            println!("skipped {}: {why}", o.detector);
+        }
+    }
+    println!(
+        "{:<22} {:<28} {:>8} {:>9} {:>8}",
+        "scenario", "detector", "persons", "findings", "time"
+    );
+    for o in r.outcomes.iter().filter(|o| o.skipped.is_none()) {
+        println!(
+            "{:<22} {:<28} {:>8} {:>9} {:>7.2}s{}",
+            o.scenario.id(),
+            o.detector,
+            o.persons,
+            o.findings,
+            o.elapsed.as_secs_f64(),
+            if o.baseline { "  (baseline)" } else { "" }
+        );
+    }
+    let persons: std::collections::BTreeSet<&str> =
+        r.findings.iter().map(|f| f.person.as_str()).collect();
+    println!(
+        "{:<22} {:<28} {:>8} {:>9} {:>7.2}s",
+        "total",
+        "",
+        persons.len(),
+        r.findings.len(),
+        r.elapsed.as_secs_f64()
+    );
+}
+
+fn evaluate(
+    findings: &Path,
+    truth: &Path,
+    confounders: Option<&Path>,
+    store: Option<&Path>,
+) -> Result<probity_detect::eval::Evaluation> {
+    let f = probity_detect::finding::read_jsonl(findings)?;
+    let mut t = probity_detect::eval::read_truth(truth)?;
+    let mut c = match confounders {
+        Some(p) => probity_detect::eval::read_confounders(p)?,
+        None => vec![],
+    };
+    if let Some(store) = store {
+        let s = probity_store::Store::open(store)
+            .with_context(|| format!("cannot open store {}", store.display()))?;
+        let key = s.pseudonym_key();
+        probity_detect::eval::pseudonymise(key, t.iter_mut().map(|r| &mut r.person_id));
+        probity_detect::eval::pseudonymise(key, c.iter_mut().map(|r| &mut r.person_id));
+    }
+    Ok(probity_detect::eval::evaluate(&f, &t, &c))
+}
+
+fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let marker = dir.join(".probity-demo");
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .next()
+            .is_none();
+        if !empty && !marker.exists() {
+            bail!(
+                "{} exists and is not an earlier demo; choose another --dir or remove it",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot clear the earlier demo in {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(&marker, b"probity demo working directory\n")?;
+    let data = dir.join("data");
+    let store_dir = dir.join("store");
+    let out = dir.join("findings");
+
+    println!("1/4 synthesising {people} staff × {days} days (seed {seed}) into {}", data.display());
+    let cfg = probity_synth::SynthConfig {
+        out: data.clone(),
+        people,
+        days,
+        start: "2026-01-05".into(),
+        seed,
+        format: probity_synth::Format::Csv,
+    };
+    let bar = progress::people_bar(people as u64);
+    let rep = probity_synth::run(&cfg, &|done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    println!(
+        "    {} rows in {:.1}s; {} planted cases, {} innocent look-alikes",
+        rep.total_rows(),
+        rep.elapsed.as_secs_f64(),
+        rep.truth_rows,
+        rep.confounder_rows
+    );
+
+    println!("2/4 ingesting into {}", store_dir.display());
+    let mut s = probity_store::Store::init(&store_dir)?;
+    let bars = progress::IngestBars::quiet();
+    let ing = probity_ingest::ingest(&mut s, &data, &bars);
+    bars.finish();
+    let ing = ing?;
+    let (read, quarantined, minimised) = ing.tables.iter().fold((0, 0, 0), |a, t| {
+        (a.0 + t.rows_read, a.1 + t.rows_quarantined, a.2 + t.rows_minimised)
+    });
+    println!(
+        "    {read} rows in {:.1}s; {quarantined} quarantined; {minimised} off-duty locations dropped",
+        ing.elapsed.as_secs_f64()
+    );
+
+    println!("3/4 analysing (findings carry pseudonyms)");
+    let s = probity_store::Store::open(&store_dir)?;
+    let report = analyze(&s, true, &[])?;
+    let outputs =
+        probity_detect::write_outputs(&out, &report, &probity_detect::finding::Identity::Pseudonyms)?;
+    print_analysis(&report);
+
+    println!("4/4 evaluating against the planted truth (truth pseudonymised with the store key)");
+    let truth = data.join("truth.csv");
+    let conf = data.join("confounders.csv");
+    let e = evaluate(&outputs.jsonl, &truth, Some(&conf), Some(&store_dir))?;
+    print!("{}", e.table());
+    if let Some(b) = &outputs.baseline {
+        let eb = evaluate(b, &truth, Some(&conf), Some(&store_dir))?;
+        if let (Some(m), Some(mb)) = (
+            e.scenarios.get("complaint_pattern"),
+            eb.scenarios.get("complaint_pattern"),
+        ) {
+            println!(
+                "complaint_pattern: peer-relative detector precision {:.3} recall {:.3} ({} findings, {} on look-alikes) vs the 3-in-12-months threshold rule precision {:.3} recall {:.3} ({} findings, {} on look-alikes)",
+                m.precision, m.recall, m.findings, m.confounders_flagged,
+                mb.precision, mb.recall, mb.findings, mb.confounders_flagged
+            );
+        }
+    }
+    println!();
+    println!("outputs:");
+    println!("  data (contract CSV, truth.csv):   {}", data.display());
+    println!("  store:                            {}", store_dir.display());
+    println!("  findings:                         {}", outputs.jsonl.display());
+    println!("                                    {}", outputs.parquet.display());
+    println!("  run description:                  {}", outputs.run.display());
+    println!("demo finished in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_synth(out: &Path, r: &probity_synth::SynthReport) {
@@ -255,11 +593,7 @@ fn print_ingest(store: &Path, r: &probity_ingest::IngestReport) {
 
 fn sql(store: &probity_store::Store, query: &str, format: SqlFormat) -> Result<ExitCode> {
     let ctx = store.session_context()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the query runtime")?;
-    let batches = runtime.block_on(async {
+    let batches = runtime()?.block_on(async {
         let df = ctx.sql(query).await?;
         df.collect().await
     });

@@ -34,6 +34,7 @@ pub fn people_bar(total: u64) -> ProgressBar {
 pub struct IngestBars {
     multi: Option<MultiProgress>,
     bars: Mutex<HashMap<Table, ProgressBar>>,
+    quiet: bool,
 }
 
 impl IngestBars {
@@ -41,6 +42,7 @@ impl IngestBars {
         IngestBars {
             multi: is_tty().then(MultiProgress::new),
             bars: Mutex::new(HashMap::new()),
+            quiet: false,
         }
     }
 
@@ -80,7 +82,7 @@ impl Progress for IngestBars {
         {
             bar.finish_and_clear();
         }
-        if self.multi.is_none() {
+        if self.multi.is_none() && !self.quiet {
             eprintln!(
                 "ingested {}: {} read, {} stored, {} quarantined, {} minimised in {:.2}s",
                 report.file,
@@ -90,6 +92,67 @@ impl Progress for IngestBars {
                 report.rows_minimised,
                 report.elapsed.as_secs_f64()
             );
+        }
+    }
+}
+
+impl IngestBars {
+    /// No per-table lines (the demo prints its own summary).
+    pub fn quiet() -> Self {
+        IngestBars {
+            multi: None,
+            bars: Mutex::new(HashMap::new()),
+            quiet: true,
+        }
+    }
+}
+
+/// A bar over the detectors of an analysis, or one line per detector.
+pub struct DetectorBar {
+    bar: Option<ProgressBar>,
+}
+
+impl DetectorBar {
+    pub fn new(total: u64) -> Self {
+        let bar = is_tty().then(|| {
+            let b = ProgressBar::new(total);
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {pos}/{len} detectors [{bar:30}] {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            b.enable_steady_tick(std::time::Duration::from_millis(120));
+            b
+        });
+        DetectorBar { bar }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl probity_detect::Progress for DetectorBar {
+    fn start(&self, d: &probity_detect::Detector, _index: usize, _total: usize) {
+        if let Some(b) = &self.bar {
+            b.set_message(d.id);
+        }
+    }
+
+    fn done(&self, o: &probity_detect::DetectorOutcome) {
+        if o.skipped.is_some() {
+            return;
+        }
+        match &self.bar {
+            Some(b) => b.inc(1),
+            None => eprintln!(
+                "ran {}: {} findings in {:.2}s",
+                o.detector,
+                o.findings,
+                o.elapsed.as_secs_f64()
+            ),
         }
     }
 }

@@ -1,0 +1,111 @@
+//! `leave_overlap_claim`: overtime or rest-day working paid or claimed on a
+//! day of recorded sickness or leave.
+
+use std::collections::BTreeMap;
+
+use probity_core::Scenario;
+use probity_core::schema::Table;
+
+use super::common::{self, plural, short_day};
+use crate::finding::Evidence;
+use crate::run::strs;
+use crate::{Detector, Finding, Param, Result, Run};
+
+/// The detector.
+pub const DETECTOR: Detector = Detector {
+    id: "overtime_during_absence",
+    version: 1,
+    scenario: Scenario::LeaveOverlapClaim,
+    title: "Overtime claimed over sickness or leave",
+    purpose: "Finds overtime and rest-day working that starts on a day the person was \
+              recorded sick or on leave. A shift belongs to the day it starts, so a night \
+              that begins before a leave block and ends on its first morning, or overtime the \
+              day after a sickness spell ends, is not flagged.",
+    needs: &[Table::Shifts, Table::Absences],
+    uses: &[Table::OvertimeClaims],
+    identities: false,
+    baseline: false,
+    params: &[
+        Param::list(
+            "absence_kinds",
+            &["sickness", "annual_leave", "parental"],
+            "absence kinds during which paid overtime is a conflict",
+        ),
+        Param::num(
+            "min_shifts",
+            1.0,
+            "overlapping overtime shifts or claims needed for a finding",
+        ),
+    ],
+    detect: |r| Box::pin(detect(r)),
+};
+
+async fn detect(run: &Run) -> Result<Vec<Finding>> {
+    let kinds = run.params().list("absence_kinds");
+    let min_shifts = run.params().num("min_shifts").max(1.0) as usize;
+    let kinds_sql = super::sql_list(kinds);
+    // A shift belongs to the local day it starts on.
+    let q = format!(
+        "SELECT o.*, a.absence_id, a.kind AS absence_kind
+         FROM ({}) o
+         JOIN absences a ON a.person_id = o.person_id
+          AND o.day BETWEEN a.start_date AND a.end_date
+         WHERE a.kind IN ({kinds_sql})
+         ORDER BY o.person_id, o.start",
+        common::OVERTIME_SQL
+    );
+    let batches = run.sql(&q).await?;
+    let ot = common::overtime_rows(&batches)?;
+    let mut absence: Vec<(String, String)> = vec![];
+    for b in &batches {
+        let (id, k) = (strs(b, "absence_id"), strs(b, "absence_kind"));
+        for i in 0..b.num_rows() {
+            absence.push((id.value(i).to_string(), k.value(i).to_string()));
+        }
+    }
+    let mut hits: BTreeMap<&str, Vec<(&common::Overtime, &(String, String))>> = BTreeMap::new();
+    for (o, a) in ot.iter().zip(&absence) {
+        hits.entry(&o.person).or_default().push((o, a));
+    }
+    let mut out = vec![];
+    for (person, list) in hits {
+        if list.len() < min_shifts {
+            continue;
+        }
+        let n = list.len();
+        let sick = list.iter().filter(|(_, a)| a.1 == "sickness").count();
+        let hours: f64 = list.iter().map(|(o, _)| o.hours).sum();
+        let first = list.iter().map(|(o, _)| o.day).min().expect("non-empty");
+        let last = list.iter().map(|(o, _)| o.day).max().expect("non-empty");
+        let summary = format!(
+            "{} of overtime or rest-day working ({hours:.1} hours) starting on days recorded \
+             as sickness or leave between {} and {} ({} during sickness, {} during leave).",
+            plural(n, "shift", "shifts"),
+            short_day(first),
+            short_day(last),
+            sick,
+            n - sick
+        );
+        let score = (0.6 + 0.1 * n as f64 + if sick > 0 { 0.1 } else { 0.0 }).min(1.0);
+        let mut ev: Vec<Evidence> = vec![];
+        for (o, a) in &list {
+            ev.extend(o.evidence());
+            ev.push(Evidence::new(Table::Absences, a.0.as_str()));
+        }
+        out.push(
+            Finding::new(
+                Scenario::LeaveOverlapClaim,
+                DETECTOR.id,
+                person,
+                (first, last),
+                score,
+                summary,
+            )
+            .fact("overlapping_shifts", n as f64)
+            .fact("during_sickness", sick as f64)
+            .fact("hours", hours)
+            .with_evidence(ev),
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,162 @@
+//! `post_case_contact`: repeated look-ups of a victim or witness of a case
+//! after the person's assignment to that case ended.
+
+use std::collections::BTreeMap;
+
+use probity_core::Scenario;
+use probity_core::schema::Table;
+
+use super::common::{plural, short_day};
+use crate::finding::Evidence;
+use crate::run::{dates, strs};
+use crate::{Detector, Finding, Param, Result, Run};
+
+/// The detector.
+pub const DETECTOR: Detector = Detector {
+    id: "post_case_lookup",
+    version: 1,
+    scenario: Scenario::PostCaseContact,
+    title: "Victim or witness looked up after the case",
+    purpose: "Finds repeated look-ups of a case's victim or witness by someone whose \
+              assignment to that case has ended. Look-ups while the person holds any case \
+              involving that subject (including a later re-assignment to the same case), and \
+              within a short grace after hand-over, are not counted.",
+    needs: &[
+        Table::SystemQueries,
+        Table::Accounts,
+        Table::CaseAssignments,
+        Table::CaseSubjects,
+    ],
+    uses: &[],
+    identities: false,
+    baseline: false,
+    params: &[
+        Param::num(
+            "min_lookups",
+            2.0,
+            "look-ups after the assignment ended needed for a finding",
+        ),
+        Param::num(
+            "grace_days",
+            2.0,
+            "days after the assignment ends in which look-ups are still hand-over work",
+        ),
+        Param::list(
+            "subject_roles",
+            &["victim", "witness"],
+            "subject roles whose later look-up is a concern",
+        ),
+    ],
+    detect: |r| Box::pin(detect(r)),
+};
+
+async fn detect(run: &Run) -> Result<Vec<Finding>> {
+    let p = run.params();
+    let min = p.num("min_lookups").max(1.0) as usize;
+    let grace = p.num("grace_days").round() as i64;
+    let roles = super::sql_list(p.list("subject_roles"));
+    let q = format!(
+        "WITH ended AS (
+            SELECT ca.person_id, ca.case_ref, cs.subject_ref, cs.subject_role, ca.assigned_to
+            FROM case_assignments ca JOIN case_subjects cs ON cs.case_ref = ca.case_ref
+            WHERE cs.subject_role IN ({roles}) AND ca.assigned_to IS NOT NULL),
+         held AS (
+            SELECT ca.person_id, cs.subject_ref, ca.assigned_from, ca.assigned_to
+            FROM case_assignments ca JOIN case_subjects cs ON cs.case_ref = ca.case_ref),
+         q AS (
+            SELECT q.query_id, a.person_id, q.at, q.subject_ref
+            FROM system_queries q JOIN accounts a ON a.account_id = q.account_id),
+         hits AS (
+            SELECT q.query_id, q.person_id, local_date(q.at) AS day, ended.case_ref,
+                   ended.subject_ref, ended.subject_role, ended.assigned_to
+            FROM q JOIN ended ON ended.person_id = q.person_id
+                             AND ended.subject_ref = q.subject_ref
+            WHERE local_date(q.at) > ended.assigned_to + INTERVAL '{grace} days')
+         SELECT DISTINCT h.query_id, h.person_id, h.day, h.case_ref, h.subject_ref,
+                h.subject_role, h.assigned_to
+         FROM hits h LEFT JOIN held
+           ON held.person_id = h.person_id AND held.subject_ref = h.subject_ref
+          AND h.day >= held.assigned_from
+          AND (held.assigned_to IS NULL OR h.day <= held.assigned_to + INTERVAL '{grace} days')
+         WHERE held.person_id IS NULL
+         ORDER BY h.person_id, h.case_ref, h.day"
+    );
+    let batches = run.sql(&q).await?;
+    struct Hit {
+        query: String,
+        day: i32,
+        subject: String,
+        role: String,
+        ended: i32,
+    }
+    let mut by: BTreeMap<(String, String), Vec<Hit>> = BTreeMap::new();
+    for b in &batches {
+        let (qid, pid, case, subj, role) = (
+            strs(b, "query_id"),
+            strs(b, "person_id"),
+            strs(b, "case_ref"),
+            strs(b, "subject_ref"),
+            strs(b, "subject_role"),
+        );
+        let (day, to) = (dates(b, "day"), dates(b, "assigned_to"));
+        for i in 0..b.num_rows() {
+            by.entry((pid.value(i).to_string(), case.value(i).to_string()))
+                .or_default()
+                .push(Hit {
+                    query: qid.value(i).to_string(),
+                    day: day.value(i),
+                    subject: subj.value(i).to_string(),
+                    role: role.value(i).to_string(),
+                    ended: to.value(i),
+                });
+        }
+    }
+    let mut out = vec![];
+    for ((person, case), hits) in by {
+        if hits.len() < min {
+            continue;
+        }
+        let first = hits.iter().map(|h| h.day).min().expect("non-empty");
+        let last = hits.iter().map(|h| h.day).max().expect("non-empty");
+        let ended = hits[0].ended;
+        let subjects: std::collections::BTreeSet<(&str, &str)> = hits
+            .iter()
+            .map(|h| (h.subject.as_str(), h.role.as_str()))
+            .collect();
+        let roles: Vec<&str> = subjects.iter().map(|(_, r)| *r).collect();
+        let summary = format!(
+            "Looked up {} of case {} ({}) {} between {} and {}, after their assignment to \
+             the case ended on {} ({} to {} days later).",
+            plural(subjects.len(), "subject", "subjects"),
+            case,
+            roles.join(", "),
+            plural(hits.len(), "time", "times"),
+            short_day(first),
+            short_day(last),
+            short_day(ended),
+            first - ended,
+            last - ended
+        );
+        let score = (0.5 + 0.08 * hits.len() as f64).min(1.0);
+        let mut ev = vec![Evidence::new(Table::CaseAssignments, case.as_str())];
+        ev.extend(
+            hits.iter()
+                .map(|h| Evidence::new(Table::SystemQueries, h.query.as_str())),
+        );
+        out.push(
+            Finding::new(
+                Scenario::PostCaseContact,
+                DETECTOR.id,
+                &person,
+                (first, last),
+                score,
+                summary,
+            )
+            .fact("lookups_after_end", hits.len() as f64)
+            .fact("subjects", subjects.len() as f64)
+            .fact("days_after_end_first", f64::from(first - ended))
+            .with_evidence(ev),
+        );
+    }
+    Ok(out)
+}

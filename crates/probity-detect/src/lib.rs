@@ -1,0 +1,533 @@
+//! Probity's detectors: documented, parameterised queries over the store that
+//! emit explainable findings, and the evaluation of findings against ground
+//! truth.
+//!
+//! A [`Detector`] is a constant: its id, the contract scenario it serves, a
+//! title, the purpose that makes it proportionate, the tables it needs, its
+//! parameters with defaults, and a function from a [`Run`] to findings. The
+//! set logic (joins, anti-joins, time windows) is DataFusion SQL over the
+//! store's tables, so the same plans can run on a cluster; Rust groups the
+//! selected records per person, applies thresholds and writes the sentence a
+//! reviewer reads. The registry is [`detectors::ALL`].
+//!
+//! ```no_run
+//! # async fn demo(store: &probity_store::Store) -> Result<(), probity_detect::Error> {
+//! let plan = probity_detect::Plan::new(store)?;
+//! let report = plan.run(&probity_detect::Silent).await?;
+//! for f in &report.findings {
+//!     println!("{} {} {}", f.scenario, f.person, f.summary);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod detectors;
+pub mod eval;
+pub mod finding;
+pub mod link;
+pub mod params;
+mod run;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::future::LocalBoxFuture;
+use probity_core::schema::Table;
+use probity_core::{Scenario, TimeRules};
+use probity_store::Store;
+
+pub use finding::{Evidence, Finding};
+pub use params::{Param, ParamValue, Params};
+pub use run::{Period, Run};
+
+/// Errors of the detector library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A query failed.
+    #[error("query failed in detector {detector}: {source}")]
+    Query {
+        /// The detector.
+        detector: String,
+        /// The engine's error.
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] probity_store::Error),
+    /// `[detectors.…]` in probity.toml names something that does not exist
+    /// or gives a value of the wrong kind.
+    #[error("probity.toml [detectors.{detector}]: {reason}")]
+    Config {
+        /// The detector section.
+        detector: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A findings or truth file is malformed.
+    #[error("{path}, line {line}: {reason}")]
+    Format {
+        /// The file.
+        path: std::path::PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// Writing Parquet failed.
+    #[error("writing {path}: {source}")]
+    Parquet {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// The store's configured time zone is unusable.
+    #[error(transparent)]
+    Time(#[from] probity_core::Error),
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn query(detector: &str, source: datafusion::error::DataFusionError) -> Self {
+        Error::Query {
+            detector: detector.to_string(),
+            source,
+        }
+    }
+}
+
+/// A detector's function: from a run (session, period, parameters) to findings.
+pub type DetectFn = for<'a> fn(&'a Run) -> LocalBoxFuture<'a, Result<Vec<Finding>>>;
+
+/// One detector: a small, documented unit. Each lives in its own file under
+/// `detectors/` and is listed once in [`detectors::ALL`].
+#[derive(Clone, Copy)]
+pub struct Detector {
+    /// Stable id, written into every finding.
+    pub id: &'static str,
+    /// Bumped whenever the logic changes what it finds.
+    pub version: u32,
+    /// The contract scenario it serves.
+    pub scenario: Scenario,
+    /// A short title.
+    pub title: &'static str,
+    /// Why running it is proportionate: the misconduct it targets and the
+    /// innocent behaviour it is built not to flag.
+    pub purpose: &'static str,
+    /// Tables without which it cannot run (it is skipped, with a reason).
+    pub needs: &'static [Table],
+    /// Tables it uses when present (more context, fewer false flags).
+    pub uses: &'static [Table],
+    /// Whether it reads the identity vault (record linkage needs names).
+    pub identities: bool,
+    /// A comparison rule kept for evaluation, off unless enabled in
+    /// `probity.toml`; its findings are written apart from the real ones.
+    pub baseline: bool,
+    /// Parameters and their defaults.
+    pub params: &'static [Param],
+    /// The detection itself.
+    pub detect: DetectFn,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("id", &self.id)
+            .field("scenario", &self.scenario)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Progress of an analysis run, for a terminal bar or a log.
+pub trait Progress: Sync {
+    /// A detector starts.
+    fn start(&self, detector: &Detector, index: usize, total: usize);
+    /// A detector finished (or was skipped).
+    fn done(&self, outcome: &DetectorOutcome);
+}
+
+/// Progress that reports nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn start(&self, _: &Detector, _: usize, _: usize) {}
+    fn done(&self, _: &DetectorOutcome) {}
+}
+
+/// What happened to one detector in a run.
+#[derive(Debug, Clone)]
+pub struct DetectorOutcome {
+    /// The detector's id.
+    pub detector: &'static str,
+    /// Its version.
+    pub version: u32,
+    /// Its scenario.
+    pub scenario: Scenario,
+    /// Whether it is a baseline rule.
+    pub baseline: bool,
+    /// `Some(reason)` when it did not run.
+    pub skipped: Option<String>,
+    /// Findings it produced.
+    pub findings: usize,
+    /// Distinct persons among them.
+    pub persons: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The parameters it ran with.
+    pub params: BTreeMap<String, ParamValue>,
+}
+
+/// The result of an analysis run.
+#[derive(Debug, Clone)]
+pub struct AnalysisReport {
+    /// The analysis period (from the data).
+    pub period: Period,
+    /// Findings of the enabled detectors, sorted by scenario, person, period.
+    pub findings: Vec<Finding>,
+    /// Findings of enabled baseline rules, kept apart.
+    pub baseline_findings: Vec<Finding>,
+    /// One entry per detector in the registry.
+    pub outcomes: Vec<DetectorOutcome>,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+}
+
+/// Which detectors run, with which parameters, over which store.
+pub struct Plan {
+    ctx: datafusion::prelude::SessionContext,
+    vault: Option<datafusion::prelude::SessionContext>,
+    present: Vec<Table>,
+    tz: TimeRules,
+    selected: Vec<(Detector, Params)>,
+    not_selected: Vec<(Detector, String)>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("selected", &self.selected.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plan {
+    /// Every enabled detector of the registry, with the parameters of the
+    /// store's `probity.toml`. Unknown detectors or parameters there are
+    /// errors naming them.
+    pub fn new(store: &Store) -> Result<Plan> {
+        Plan::with_overrides(store, &[])
+    }
+
+    /// Like [`Plan::new`], and also enables these detectors (e.g. baselines).
+    pub fn with_overrides(store: &Store, also_enable: &[&str]) -> Result<Plan> {
+        let cfg = &store.config().detectors;
+        for (id, _) in cfg {
+            if detectors::by_id(id).is_none() {
+                return Err(Error::Config {
+                    detector: id.clone(),
+                    reason: format!(
+                        "no detector has this id; the detectors are: {}",
+                        detectors::ALL
+                            .iter()
+                            .map(|d| d.id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+        for id in also_enable {
+            if detectors::by_id(id).is_none() {
+                return Err(Error::Config {
+                    detector: (*id).to_string(),
+                    reason: "no detector has this id".into(),
+                });
+            }
+        }
+        let present: Vec<Table> = Table::ALL
+            .iter()
+            .copied()
+            .filter(|t| !store.manifest().data_files(t.name()).is_empty())
+            .collect();
+        let mut selected = vec![];
+        let mut not_selected = vec![];
+        for d in detectors::ALL {
+            let section = cfg.get(d.id);
+            let (enabled, params) = Params::resolve(d, section)?;
+            let enabled = (enabled.unwrap_or(!d.baseline)) || also_enable.contains(&d.id);
+            if !enabled {
+                not_selected.push((*d, "disabled in probity.toml".to_string()));
+                continue;
+            }
+            if let Some(missing) = d.needs.iter().find(|t| !present.contains(t)) {
+                not_selected.push((
+                    *d,
+                    format!(
+                        "table {} is absent from the store (it needs {})",
+                        missing.name(),
+                        d.needs
+                            .iter()
+                            .map(|t| t.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+                continue;
+            }
+            selected.push((*d, params));
+        }
+        let ctx = store.session_context()?;
+        let tz = store.time_rules();
+        run::register_functions(&ctx, &tz);
+        let vault = if selected.iter().any(|(d, _)| d.identities) {
+            let v = store.session_context()?;
+            store.register_vault(&v)?;
+            run::register_functions(&v, &tz);
+            Some(v)
+        } else {
+            None
+        };
+        Ok(Plan {
+            ctx,
+            vault,
+            present,
+            tz,
+            selected,
+            not_selected,
+        })
+    }
+
+    /// Keeps only the detectors `keep` accepts; the others are reported as
+    /// not selected.
+    pub fn retain(&mut self, keep: impl Fn(&Detector) -> bool) {
+        let (kept, dropped): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.selected).into_iter().partition(|(d, _)| keep(d));
+        self.selected = kept;
+        self.not_selected.extend(
+            dropped
+                .into_iter()
+                .map(|(d, _)| (d, "not selected for this run".to_string())),
+        );
+    }
+
+    /// The detectors that will run.
+    pub fn selected(&self) -> impl Iterator<Item = &Detector> {
+        self.selected.iter().map(|(d, _)| d)
+    }
+
+    /// Runs the selected detectors one after another (each uses every core
+    /// through the query engine) and collects their findings.
+    pub async fn run(&self, progress: &dyn Progress) -> Result<AnalysisReport> {
+        let started = Instant::now();
+        let period = run::analysis_period(&self.ctx).await?;
+        let mut findings = vec![];
+        let mut baseline_findings = vec![];
+        let mut outcomes = vec![];
+        for (d, reason) in &self.not_selected {
+            let o = DetectorOutcome {
+                detector: d.id,
+                version: d.version,
+                scenario: d.scenario,
+                baseline: d.baseline,
+                skipped: Some(reason.clone()),
+                findings: 0,
+                persons: 0,
+                elapsed: Duration::ZERO,
+                params: BTreeMap::new(),
+            };
+            progress.done(&o);
+            outcomes.push(o);
+        }
+        let total = self.selected.len();
+        for (i, (d, params)) in self.selected.iter().enumerate() {
+            progress.start(d, i, total);
+            let t = Instant::now();
+            let run = Run {
+                detector: *d,
+                ctx: self.ctx.clone(),
+                vault: if d.identities {
+                    self.vault.clone()
+                } else {
+                    None
+                },
+                present: self.present.clone(),
+                period,
+                tz: self.tz.clone(),
+                params: params.clone(),
+            };
+            let mut found = match period {
+                Some(_) => (d.detect)(&run).await?,
+                None => vec![],
+            };
+            for f in &mut found {
+                f.finish();
+            }
+            found.sort_by(|a, b| {
+                (&a.person, a.period_start, &a.finding_id).cmp(&(
+                    &b.person,
+                    b.period_start,
+                    &b.finding_id,
+                ))
+            });
+            found.dedup_by(|a, b| a.finding_id == b.finding_id);
+            let persons = found
+                .iter()
+                .map(|f| f.person.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
+            let o = DetectorOutcome {
+                detector: d.id,
+                version: d.version,
+                scenario: d.scenario,
+                baseline: d.baseline,
+                skipped: period
+                    .is_none()
+                    .then(|| "the store holds no dated records to analyse".to_string()),
+                findings: found.len(),
+                persons,
+                elapsed: t.elapsed(),
+                params: params.values().clone(),
+            };
+            progress.done(&o);
+            outcomes.push(o);
+            if d.baseline {
+                baseline_findings.extend(found);
+            } else {
+                findings.extend(found);
+            }
+        }
+        let order = |f: &Finding| {
+            (
+                Scenario::ALL.iter().position(|s| *s == f.scenario),
+                f.person.clone(),
+                f.period_start,
+                f.finding_id.clone(),
+            )
+        };
+        findings.sort_by_key(order);
+        baseline_findings.sort_by_key(order);
+        outcomes.sort_by_key(|o| {
+            detectors::ALL
+                .iter()
+                .position(|d| d.id == o.detector)
+                .unwrap_or(usize::MAX)
+        });
+        Ok(AnalysisReport {
+            period: period.unwrap_or(Period { start: 0, end: 0 }),
+            findings,
+            baseline_findings,
+            outcomes,
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+/// The map from stored pseudonym to real person id, read from the identity
+/// vault. Only an authorised reveal uses it.
+pub async fn reveal_map(store: &Store) -> Result<BTreeMap<String, String>> {
+    let ctx = datafusion::prelude::SessionContext::new();
+    store.register_vault(&ctx)?;
+    let batches = ctx
+        .sql("SELECT stored_key, person_id FROM vault_people")
+        .await
+        .map_err(|e| Error::query("reveal", e))?
+        .collect()
+        .await
+        .map_err(|e| Error::query("reveal", e))?;
+    let mut map = BTreeMap::new();
+    for b in &batches {
+        let (k, p) = (run::strs(b, "stored_key"), run::strs(b, "person_id"));
+        for i in 0..b.num_rows() {
+            map.insert(k.value(i).to_string(), p.value(i).to_string());
+        }
+    }
+    Ok(map)
+}
+
+/// Files written by [`write_outputs`].
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// `findings.jsonl`.
+    pub jsonl: std::path::PathBuf,
+    /// `findings.parquet`.
+    pub parquet: std::path::PathBuf,
+    /// `baseline-findings.jsonl`, when a baseline rule ran.
+    pub baseline: Option<std::path::PathBuf>,
+    /// `run.json`: period, detectors with versions, parameters, timings.
+    pub run: std::path::PathBuf,
+}
+
+/// Writes an analysis into `dir`: findings (JSONL and Parquet), baseline
+/// findings apart, and `run.json` describing the run.
+pub fn write_outputs(
+    dir: &std::path::Path,
+    report: &AnalysisReport,
+    who: &finding::Identity<'_>,
+) -> Result<Outputs> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let jsonl = dir.join("findings.jsonl");
+    let parquet = dir.join("findings.parquet");
+    finding::write_jsonl(&jsonl, &report.findings, who)?;
+    finding::write_parquet(&parquet, &report.findings, who)?;
+    let baseline = if report.outcomes.iter().any(|o| o.baseline && o.skipped.is_none()) {
+        let p = dir.join("baseline-findings.jsonl");
+        finding::write_jsonl(&p, &report.baseline_findings, who)?;
+        Some(p)
+    } else {
+        None
+    };
+    let run = dir.join("run.json");
+    let detectors: Vec<serde_json::Value> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "detector": o.detector,
+                "version": o.version,
+                "scenario": o.scenario.id(),
+                "baseline": o.baseline,
+                "skipped": o.skipped,
+                "findings": o.findings,
+                "persons": o.persons,
+                "seconds": o.elapsed.as_secs_f64(),
+                "params": o.params,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "period_start": probity_core::time::days_to_date(report.period.start).to_string(),
+        "period_end": probity_core::time::days_to_date(report.period.end).to_string(),
+        "identities": matches!(who, finding::Identity::Revealed(_)),
+        "findings": report.findings.len(),
+        "seconds": report.elapsed.as_secs_f64(),
+        "detectors": detectors,
+    });
+    let text = serde_json::to_vec_pretty(&doc).expect("run document serialises");
+    std::fs::write(&run, text).map_err(|source| Error::Io {
+        path: run.clone(),
+        source,
+    })?;
+    Ok(Outputs {
+        jsonl,
+        parquet,
+        baseline,
+        run,
+    })
+}
