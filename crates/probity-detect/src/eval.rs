@@ -201,8 +201,10 @@ pub fn evaluate(
     truth: &[TruthRow],
     confounders: &[ConfounderRow],
 ) -> Evaluation {
-    let mut per: BTreeMap<Scenario, Metrics> =
-        Scenario::ALL.iter().map(|s| (*s, Metrics::default())).collect();
+    let mut per: BTreeMap<Scenario, Metrics> = Scenario::ALL
+        .iter()
+        .map(|s| (*s, Metrics::default()))
+        .collect();
     let mut by_key: HashMap<(&str, Scenario), Vec<usize>> = HashMap::new();
     for (i, t) in truth.iter().enumerate() {
         by_key
@@ -246,7 +248,9 @@ pub fn evaluate(
     }
     for (i, t) in truth.iter().enumerate() {
         if truth_hit[i] {
-            per.get_mut(&t.scenario).expect("every scenario").matched_truth += 1;
+            per.get_mut(&t.scenario)
+                .expect("every scenario")
+                .matched_truth += 1;
         }
     }
     let mut overall = Metrics::default();
@@ -362,7 +366,10 @@ mod tests {
         }];
         let e = evaluate(&findings, &truth, &conf);
         let g = &e.scenarios["ghost_overtime"];
-        assert_eq!((g.findings, g.matched_findings, g.truth, g.matched_truth), (4, 2, 2, 1));
+        assert_eq!(
+            (g.findings, g.matched_findings, g.truth, g.matched_truth),
+            (4, 2, 2, 1)
+        );
         assert!((g.precision - 0.5).abs() < 1e-9 && (g.recall - 0.5).abs() < 1e-9);
         let m = &e.scenarios["system_misuse"];
         assert_eq!((m.findings, m.matched_findings, m.matched_truth), (1, 0, 0));

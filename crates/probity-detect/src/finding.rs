@@ -166,7 +166,10 @@ pub enum Identity<'a> {
 fn record(f: &Finding, who: &Identity<'_>) -> FindingRecord {
     let person_id = match who {
         Identity::Pseudonyms => f.person.clone(),
-        Identity::Revealed(map) => map.get(&f.person).cloned().unwrap_or_else(|| f.person.clone()),
+        Identity::Revealed(map) => map
+            .get(&f.person)
+            .cloned()
+            .unwrap_or_else(|| f.person.clone()),
     };
     FindingRecord {
         finding_id: f.finding_id.clone(),
@@ -234,15 +237,16 @@ pub fn write_parquet(path: &Path, findings: &[Finding], who: &Identity<'_>) -> R
         Field::new("table", DataType::Utf8, false),
         Field::new("id", DataType::Utf8, false),
     ]);
-    let mut ev = ListBuilder::new(StructBuilder::from_fields(ev_fields, 0))
-        .with_field(Arc::new(Field::new(
+    let mut ev = ListBuilder::new(StructBuilder::from_fields(ev_fields, 0)).with_field(Arc::new(
+        Field::new(
             "item",
             DataType::Struct(Fields::from(vec![
                 Field::new("table", DataType::Utf8, false),
                 Field::new("id", DataType::Utf8, false),
             ])),
             true,
-        )));
+        ),
+    ));
     for r in &recs {
         let sb = ev.values();
         for e in &r.evidence {
@@ -323,7 +327,10 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<FindingRecord>> {
                 r.scenario
             )));
         }
-        for (field, v) in [("period_start", &r.period_start), ("period_end", &r.period_end)] {
+        for (field, v) in [
+            ("period_start", &r.period_start),
+            ("period_end", &r.period_end),
+        ] {
             parse_date(v).map_err(|e| fmt(format!("{field}: {e}")))?;
         }
         out.push(r);

@@ -314,8 +314,9 @@ impl Plan {
     /// Keeps only the detectors `keep` accepts; the others are reported as
     /// not selected.
     pub fn retain(&mut self, keep: impl Fn(&Detector) -> bool) {
-        let (kept, dropped): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.selected).into_iter().partition(|(d, _)| keep(d));
+        let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut self.selected)
+            .into_iter()
+            .partition(|(d, _)| keep(d));
         self.selected = kept;
         self.not_selected.extend(
             dropped
@@ -486,7 +487,11 @@ pub fn write_outputs(
     let parquet = dir.join("findings.parquet");
     finding::write_jsonl(&jsonl, &report.findings, who)?;
     finding::write_parquet(&parquet, &report.findings, who)?;
-    let baseline = if report.outcomes.iter().any(|o| o.baseline && o.skipped.is_none()) {
+    let baseline = if report
+        .outcomes
+        .iter()
+        .any(|o| o.baseline && o.skipped.is_none())
+    {
         let p = dir.join("baseline-findings.jsonl");
         finding::write_jsonl(&p, &report.baseline_findings, who)?;
         Some(p)

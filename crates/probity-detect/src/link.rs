@@ -92,7 +92,15 @@ const NICKNAMES: &[&[&str]] = &[
     &["mohammed", "mohammad", "muhammad", "mo"],
     &["elizabeth", "liz", "beth", "lizzie", "betty", "eliza"],
     &["margaret", "maggie", "peggy", "meg"],
-    &["katherine", "catherine", "kate", "kathy", "katie", "cathy", "kat"],
+    &[
+        "katherine",
+        "catherine",
+        "kate",
+        "kathy",
+        "katie",
+        "cathy",
+        "kat",
+    ],
     &["jennifer", "jen", "jenny"],
     &["rebecca", "becky", "becca"],
     &["victoria", "vicky", "tori"],
@@ -131,10 +139,7 @@ const NICKNAMES: &[&[&str]] = &[
 
 /// Whether two normalised given names are the same name in another form.
 pub fn nickname_equivalent(a: &str, b: &str) -> bool {
-    a == b
-        || NICKNAMES
-            .iter()
-            .any(|g| g.contains(&a) && g.contains(&b))
+    a == b || NICKNAMES.iter().any(|g| g.contains(&a) && g.contains(&b))
 }
 
 /// A staff member as the linker sees them (from the identity vault).
@@ -220,7 +225,11 @@ pub fn norm_postcode(s: &str) -> String {
 fn name_fit(s: &Staff, r: &Listed) -> Option<NameFit> {
     let sg = first_token(&s.given);
     let rg = first_token(&r.given);
-    let near = |a: &str, b: &str| a.len() > 3 && strsim::jaro_winkler(a, b) >= 0.93;
+    // A one-letter typo: one edit, or two adjacent letters swapped.
+    let near = |a: &str, b: &str| {
+        a.len() > 3
+            && (strsim::damerau_levenshtein(a, b) <= 1 || strsim::jaro_winkler(a, b) >= 0.93)
+    };
     let family_exact = s.family == r.family;
     let family_near = family_exact || near(&s.family, &r.family);
     if family_exact && sg == rg && !sg.is_empty() {
@@ -244,7 +253,7 @@ fn name_fit(s: &Staff, r: &Listed) -> Option<NameFit> {
 
 /// Links records to staff. Candidates share the year and month of birth;
 /// the name must fit; a record with a day of birth must agree on it; an
-/// initial-only name needs the postcode to agree. A record that fits several
+/// initial-only name needs the full date of birth or the postcode to agree. A record that fits several
 /// staff members equally well is left unlinked (returned as ambiguous).
 pub fn link(staff: &[Staff], records: &[Listed]) -> (Vec<Link>, Vec<String>) {
     let mut block: HashMap<(i32, u32), Vec<usize>> = HashMap::new();
@@ -271,7 +280,9 @@ pub fn link(staff: &[Staff], records: &[Listed]) -> (Vec<Link>, Vec<String>) {
             let Some(fit) = name_fit(s, r) else { continue };
             let postcode = matches!((&s.postcode, &r.postcode), (Some(a), Some(b)) if a == b);
             let full_dob = d.is_some();
-            if fit == NameFit::Initial && !postcode {
+            // An initial with only a year and month of birth is too weak
+            // without the address agreeing.
+            if fit == NameFit::Initial && !postcode && !full_dob {
                 continue;
             }
             let strength = match fit {
@@ -287,7 +298,11 @@ pub fn link(staff: &[Staff], records: &[Listed]) -> (Vec<Link>, Vec<String>) {
                     NameFit::Variant => "variant",
                     NameFit::Initial => "initial and family",
                 },
-                if full_dob { "full" } else { "year and month of" },
+                if full_dob {
+                    "full"
+                } else {
+                    "year and month of"
+                },
                 if postcode { ", same postcode" } else { "" }
             );
             best.push((
@@ -365,6 +380,8 @@ mod tests {
             rec("R4", "W. Hartley", "1980-03", "LS14AB"),
             rec("R5", "W. Hartley", "1980-03", "BD7 1AA"), // initial, other address
             rec("R6", "William Hratley", "1980-03-14", ""),
+            rec("R7", "HARTLEY, W.", "1980-03-14", ""), // initial, full date of birth
+            rec("R8", "HARTLEY, W.", "1980-03-15", ""), // another day of birth
         ];
         let (links, amb) = link(&people, &recs);
         let got: Vec<(&str, &str)> = links
@@ -373,7 +390,13 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            vec![("R1", "p-1"), ("R2", "p-2"), ("R4", "p-1"), ("R6", "p-1")]
+            vec![
+                ("R1", "p-1"),
+                ("R2", "p-2"),
+                ("R4", "p-1"),
+                ("R6", "p-1"),
+                ("R7", "p-1")
+            ]
         );
         assert!(amb.is_empty());
     }

@@ -111,9 +111,7 @@ impl Params {
                         let n = value
                             .as_float()
                             .or_else(|| value.as_integer().map(|i| i as f64))
-                            .ok_or_else(|| {
-                                err(format!("{key} must be a number, not {value}"))
-                            })?;
+                            .ok_or_else(|| err(format!("{key} must be a number, not {value}")))?;
                         if !n.is_finite() || n < 0.0 {
                             return Err(err(format!(
                                 "{key} must be a finite number ≥ 0, not {value}"

@@ -43,7 +43,8 @@ pub struct Run {
 impl Run {
     /// The analysis period.
     pub fn period(&self) -> Period {
-        self.period.expect("detectors run only when there is a period")
+        self.period
+            .expect("detectors run only when there is a period")
     }
 
     /// The detector's parameters.
@@ -138,7 +139,10 @@ pub(crate) fn register_functions(ctx: &SessionContext, tz: &TimeRules) {
     };
     let udf = create_udf(
         "local_date",
-        vec![DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))],
+        vec![DataType::Timestamp(
+            TimeUnit::Microsecond,
+            Some("UTC".into()),
+        )],
         DataType::Date32,
         Volatility::Immutable,
         Arc::new(f),

@@ -104,7 +104,10 @@ fn planted_misconduct_is_found_and_lookalikes_are_not() {
     let findings = read_jsonl(&f.out.join("findings.jsonl")).unwrap();
     let mut truth = read_truth(&f.data.join("truth.csv")).unwrap();
     let mut conf = read_confounders(&f.data.join("confounders.csv")).unwrap();
-    pseudonymise(s.pseudonym_key(), truth.iter_mut().map(|t| &mut t.person_id));
+    pseudonymise(
+        s.pseudonym_key(),
+        truth.iter_mut().map(|t| &mut t.person_id),
+    );
     pseudonymise(s.pseudonym_key(), conf.iter_mut().map(|c| &mut c.person_id));
     let e = evaluate(&findings, &truth, &conf);
     println!("{}", e.table());
@@ -160,10 +163,12 @@ fn every_evidence_record_exists_and_the_numbers_recompute() {
                 .unwrap()
                 .to_string(),
         };
-        let have: HashSet<String> =
-            strings(&query(&ctx, &format!("SELECT DISTINCT {key} FROM {table}")), 0)
-                .into_iter()
-                .collect();
+        let have: HashSet<String> = strings(
+            &query(&ctx, &format!("SELECT DISTINCT {key} FROM {table}")),
+            0,
+        )
+        .into_iter()
+        .collect();
         for id in ids {
             assert!(have.contains(*id), "{table} has no row {id}");
         }
@@ -203,9 +208,16 @@ fn every_evidence_record_exists_and_the_numbers_recompute() {
                 let shifts = ids("shifts");
                 let claims_only = n(format!(
                     "SELECT count(*) FROM overtime_claims WHERE claim_id IN ({}) AND shift_id IS NULL",
-                    if ids("overtime_claims").is_empty() { "NULL".into() } else { list("overtime_claims") }
+                    if ids("overtime_claims").is_empty() {
+                        "NULL".into()
+                    } else {
+                        list("overtime_claims")
+                    }
                 ));
-                assert_eq!(shifts.len() as f64 + claims_only, fact("unevidenced_shifts"));
+                assert_eq!(
+                    shifts.len() as f64 + claims_only,
+                    fact("unevidenced_shifts")
+                );
                 // No swipe on those shifts' days within their hours.
                 let swipes = n(format!(
                     "SELECT count(*) FROM shifts s JOIN badge_cards c ON c.person_id = s.person_id \
@@ -217,7 +229,12 @@ fn every_evidence_record_exists_and_the_numbers_recompute() {
                 assert_eq!(swipes, 0.0, "{}", r.summary);
             }
             "overtime_during_absence" => {
-                assert_eq!(ids("shifts").len() as f64, fact("overlapping_shifts"), "{}", r.summary);
+                assert_eq!(
+                    ids("shifts").len() as f64,
+                    fact("overlapping_shifts"),
+                    "{}",
+                    r.summary
+                );
                 let sick = n(format!(
                     "SELECT count(DISTINCT s.shift_id) FROM shifts s JOIN absences a \
                      ON a.person_id = s.person_id AND CAST(s.start AS DATE) BETWEEN a.start_date AND a.end_date \
@@ -313,7 +330,10 @@ fn findings_are_stable_and_carry_no_identities() {
     for rec in rdr.records() {
         let rec = rec.unwrap();
         let id = &rec[0];
-        assert!(!text.contains(&format!("\"{id}\"")), "real id {id} in findings");
+        assert!(
+            !text.contains(&format!("\"{id}\"")),
+            "real id {id} in findings"
+        );
         let family = &rec[2];
         assert!(!text.contains(family), "name {family} in findings");
     }
@@ -362,13 +382,29 @@ fn probity_toml_overrides_and_mistakes() {
     let copy = dir.path().join("store");
     copy_dir(&f.store, &copy);
     let cfg = copy.join("probity.toml");
-    std::fs::write(&cfg, "[detectors.overtime_without_presence]\nmin_shifts = 1000\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[detectors.overtime_without_presence]\nmin_shifts = 1000\n",
+    )
+    .unwrap();
     let s = Store::open(&copy).unwrap();
     let r = analyse(&s, &[]);
-    assert!(r.findings.iter().all(|f| f.detector != "overtime_without_presence"));
-    assert!(r.findings.iter().any(|f| f.detector == "roster_self_edit_pay"));
+    assert!(
+        r.findings
+            .iter()
+            .all(|f| f.detector != "overtime_without_presence")
+    );
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.detector == "roster_self_edit_pay")
+    );
 
-    std::fs::write(&cfg, "[detectors.lookup_without_purpose]\nenabled = false\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[detectors.lookup_without_purpose]\nenabled = false\n",
+    )
+    .unwrap();
     let s = Store::open(&copy).unwrap();
     let r = analyse(&s, &[]);
     let o = r
@@ -379,7 +415,10 @@ fn probity_toml_overrides_and_mistakes() {
     assert_eq!(o.skipped.as_deref(), Some("disabled in probity.toml"));
 
     for (text, expect) in [
-        ("[detectors.ghost]\nmin_shifts = 1\n", "no detector has this id"),
+        (
+            "[detectors.ghost]\nmin_shifts = 1\n",
+            "no detector has this id",
+        ),
         (
             "[detectors.overtime_without_presence]\nmin_shift = 1\n",
             "unknown parameter \"min_shift\"",

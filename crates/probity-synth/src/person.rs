@@ -55,6 +55,8 @@ struct Gen<'a> {
     seq: [usize; 12],
     cases: Vec<Case>,
     relations: Vec<u32>,
+    /// Day offsets no random absence may cover (a look-alike's set-up).
+    reserved: Vec<i32>,
     /// Extra look-ups planted on days: (day, subject, case_ref seq, reason).
     planted: Vec<(i32, u32, Option<usize>, Option<&'static str>)>,
     truth_days: Vec<i32>,
@@ -100,6 +102,7 @@ pub fn person(w: &World, p: &Person, clock: &Clock, rng: &mut dyn RngCore) -> Ch
         seq: [0; 12],
         cases: vec![],
         relations: vec![],
+        reserved: vec![],
         planted: vec![],
         truth_days: vec![],
         busy: vec![],
@@ -161,9 +164,21 @@ impl Gen<'_> {
                 }
             })
             .collect();
+        let conf = p.confounder;
+        // The night across the clock change (whichever the period holds, else
+        // mid-period) is kept clear of leave and sickness.
+        let dst_day = (conf == Some(Confounder::DstNight)).then(|| {
+            (0..days - 1)
+                .find(|&d| {
+                    let a = self.clock.offset(self.clock.local(start + d, 12 * 60));
+                    let b = self.clock.offset(self.clock.local(start + d + 1, 12 * 60));
+                    a != b
+                })
+                .unwrap_or(days / 2)
+        });
+        self.reserved.extend(dst_day);
         self.plan_absences(&mut status);
         let scenario = p.scenario;
-        let conf = p.confounder;
 
         // Office attendance plan (hybrid staff): fixed office weekdays.
         let target = p.office_target.unwrap_or(1.0);
@@ -242,10 +257,18 @@ impl Gen<'_> {
         };
         // Confounder overtime placed just outside absences.
         let mut edge_days: Vec<(i32, bool)> = vec![];
+        // The look-alike's absence block and its overtime day go where no
+        // other absence is recorded, so the data itself stays innocent.
+        let free = |status: &[Status], from: i32, to: i32| {
+            (from.max(0)..=to.min(days - 1))
+                .all(|d| matches!(status[d as usize], Status::Work | Status::Rest))
+        };
         if conf == Some(Confounder::GenuineSickness) {
             // A long spell, overtime the day after it ends.
-            let s = days / 3;
-            let len = 14.min(days - s - 3);
+            let len = 14.min(days - days / 3 - 3);
+            let s = (days / 3..days - len - 1)
+                .find(|&s| free(&status, s, s + len))
+                .unwrap_or(days / 3);
             for d in s..s + len {
                 status[d as usize] = Status::Sick;
             }
@@ -254,8 +277,10 @@ impl Gen<'_> {
             edge_days.push((start + s + len, false));
         }
         if conf == Some(Confounder::NightIntoLeave) {
-            let s = (days / 2).max(2);
-            let len = 5.min(days - s - 1);
+            let len = 5.min(days - (days / 2).max(2) - 1);
+            let s = ((days / 2).max(2)..days - len)
+                .find(|&s| free(&status, s - 1, s + len - 1))
+                .unwrap_or((days / 2).max(2));
             status[(s - 1) as usize] = Status::Rest;
             for d in s..s + len {
                 status[d as usize] = Status::Leave;
@@ -263,14 +288,7 @@ impl Gen<'_> {
             self.absence("annual_leave", start + s, start + s + len - 1);
             edge_days.push((start + s - 1, true));
         }
-        if conf == Some(Confounder::DstNight) {
-            // Nights across whichever clock change the period holds, else mid-period.
-            let change = (0..days - 1).find(|&d| {
-                let a = self.clock.offset(self.clock.local(start + d, 12 * 60));
-                let b = self.clock.offset(self.clock.local(start + d + 1, 12 * 60));
-                a != b
-            });
-            let d = change.unwrap_or(days / 2);
+        if let Some(d) = dst_day {
             status[d as usize] = Status::Rest;
             edge_days.push((start + d, true));
         }
@@ -488,9 +506,10 @@ impl Gen<'_> {
             guard += 1;
             let len = self.range(2, 10) as i32;
             let s = self.range(0, i64::from((days - len).max(1))) as i32;
-            if (s..s + len)
-                .any(|d| status[d as usize] != Status::Work && status[d as usize] != Status::Rest)
-            {
+            if (s..s + len).any(|d| {
+                (status[d as usize] != Status::Work && status[d as usize] != Status::Rest)
+                    || self.reserved.contains(&d)
+            }) {
                 continue;
             }
             if s > 0 && status[(s - 1) as usize] == Status::Leave {
@@ -518,6 +537,10 @@ impl Gen<'_> {
                     self.range(1, 5)
                 } as i32;
                 let e = (d + len).min(days);
+                if (d..e).any(|k| self.reserved.contains(&k)) {
+                    d += 1;
+                    continue;
+                }
                 for k in d..e {
                     status[k as usize] = Status::Sick;
                 }
@@ -882,6 +905,8 @@ impl Gen<'_> {
                 let (_, lat, lon) = data::COURTS[c];
                 self.session(day, s + 1800, s + 5400, "mobile");
                 self.pings(day, s, e, (lat, lon), 0.0008, 3600);
+                // Planted look-ups still happen, on the phone between hearings.
+                self.planted_lookups(day, s + 1800, s + 5400);
             }
             Presence::Home => {
                 self.session(day, s + 300, e - 300, "vpn");
@@ -1121,6 +1146,12 @@ impl Gen<'_> {
                 self.query(at, subject, None, Some(reason));
             }
         }
+        self.planted_lookups(day, s, e);
+    }
+
+    /// The planted look-ups of a day (misuse, post-case contact, a
+    /// look-alike's re-assignment look-ups).
+    fn planted_lookups(&mut self, day: i32, s: i64, e: i64) {
         let planted: Vec<_> = self
             .planted
             .iter()

@@ -292,7 +292,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     d.id,
                     d.version,
                     d.title,
-                    if d.baseline { " [baseline, off by default]" } else { "" }
+                    if d.baseline {
+                        " [baseline, off by default]"
+                    } else {
+                        ""
+                    }
                 );
                 println!("  scenario: {}", d.scenario);
                 println!("  purpose:  {}", d.purpose);
@@ -308,7 +312,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         probity_detect::params::Default::Num(n) => format!("{n}"),
                         probity_detect::params::Default::List(l) => format!("{l:?}"),
                     };
-                    println!("  [detectors.{}] {} = {} — {}", d.id, p.name, default, p.doc);
+                    println!(
+                        "  [detectors.{}] {} = {} — {}",
+                        d.id, p.name, default, p.doc
+                    );
                 }
                 println!();
             }
@@ -435,7 +442,10 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
     let store_dir = dir.join("store");
     let out = dir.join("findings");
 
-    println!("1/4 synthesising {people} staff × {days} days (seed {seed}) into {}", data.display());
+    println!(
+        "1/4 synthesising {people} staff × {days} days (seed {seed}) into {}",
+        data.display()
+    );
     let cfg = probity_synth::SynthConfig {
         out: data.clone(),
         people,
@@ -462,7 +472,11 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
     bars.finish();
     let ing = ing?;
     let (read, quarantined, minimised) = ing.tables.iter().fold((0, 0, 0), |a, t| {
-        (a.0 + t.rows_read, a.1 + t.rows_quarantined, a.2 + t.rows_minimised)
+        (
+            a.0 + t.rows_read,
+            a.1 + t.rows_quarantined,
+            a.2 + t.rows_minimised,
+        )
     });
     println!(
         "    {read} rows in {:.1}s; {quarantined} quarantined; {minimised} off-duty locations dropped",
@@ -472,8 +486,11 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
     println!("3/4 analysing (findings carry pseudonyms)");
     let s = probity_store::Store::open(&store_dir)?;
     let report = analyze(&s, true, &[])?;
-    let outputs =
-        probity_detect::write_outputs(&out, &report, &probity_detect::finding::Identity::Pseudonyms)?;
+    let outputs = probity_detect::write_outputs(
+        &out,
+        &report,
+        &probity_detect::finding::Identity::Pseudonyms,
+    )?;
     print_analysis(&report);
 
     println!("4/4 evaluating against the planted truth (truth pseudonymised with the store key)");
@@ -489,18 +506,36 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
         ) {
             println!(
                 "complaint_pattern: peer-relative detector precision {:.3} recall {:.3} ({} findings, {} on look-alikes) vs the 3-in-12-months threshold rule precision {:.3} recall {:.3} ({} findings, {} on look-alikes)",
-                m.precision, m.recall, m.findings, m.confounders_flagged,
-                mb.precision, mb.recall, mb.findings, mb.confounders_flagged
+                m.precision,
+                m.recall,
+                m.findings,
+                m.confounders_flagged,
+                mb.precision,
+                mb.recall,
+                mb.findings,
+                mb.confounders_flagged
             );
         }
     }
     println!();
     println!("outputs:");
     println!("  data (contract CSV, truth.csv):   {}", data.display());
-    println!("  store:                            {}", store_dir.display());
-    println!("  findings:                         {}", outputs.jsonl.display());
-    println!("                                    {}", outputs.parquet.display());
-    println!("  run description:                  {}", outputs.run.display());
+    println!(
+        "  store:                            {}",
+        store_dir.display()
+    );
+    println!(
+        "  findings:                         {}",
+        outputs.jsonl.display()
+    );
+    println!(
+        "                                    {}",
+        outputs.parquet.display()
+    );
+    println!(
+        "  run description:                  {}",
+        outputs.run.display()
+    );
     println!("demo finished in {:.1}s", started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }

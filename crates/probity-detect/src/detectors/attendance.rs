@@ -242,7 +242,10 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             .map(|d| Evidence::new(Table::Shifts, d.shift.as_str()))
             .collect();
         for (_, ids) in &t.bag {
-            ev.extend(ids.iter().map(|i| Evidence::new(Table::BadgeEvents, i.as_str())));
+            ev.extend(
+                ids.iter()
+                    .map(|i| Evidence::new(Table::BadgeEvents, i.as_str())),
+            );
         }
         out.push(
             Finding::new(

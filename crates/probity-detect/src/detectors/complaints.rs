@@ -20,8 +20,8 @@ pub const PEER: Detector = Detector {
     version: 1,
     scenario: Scenario::ComplaintPattern,
     title: "Complaints far above peers",
-    purpose: "Compares the complaints a person received in any twelve-month window that ends \
-              in the last two years with what their peer group (same rank and role) receives \
+    purpose: "Compares the complaints a person received in the twelve months up to any day \
+              of the analysis period with what their peer group (same rank and role) receives \
               per person-year, and reports only counts that would be very unlikely at the \
               peer rate. Busy front-line roles attract complaints; a fixed threshold flags them \
               for doing the job, which this detector is built not to do.",
@@ -31,11 +31,6 @@ pub const PEER: Detector = Detector {
     baseline: false,
     params: &[
         Param::num("window_days", 365.0, "length of the rolling window"),
-        Param::num(
-            "recent_days",
-            730.0,
-            "only windows ending this close to the end of the data count",
-        ),
         Param::num(
             "min_complaints",
             3.0,
@@ -69,11 +64,6 @@ pub const THRESHOLD: Detector = Detector {
     baseline: true,
     params: &[
         Param::num("window_days", 365.0, "length of the rolling window"),
-        Param::num(
-            "recent_days",
-            730.0,
-            "only windows ending this close to the end of the data count",
-        ),
         Param::num("threshold", 3.0, "complaints in the window that trigger"),
     ],
     detect: |r| Box::pin(detect_threshold(r)),
@@ -104,21 +94,31 @@ async fn complaints(run: &Run) -> Result<(Complaints, i32, i32)> {
     Ok((by, lo, hi))
 }
 
-/// The densest window: for each complaint as the window's end, how many fall
-/// in the `window` days up to it. Returns (count, first index, last index).
-fn best_window(list: &[(i32, String)], window: i32, recent_from: i32) -> Option<(usize, usize, usize)> {
+/// The busiest trailing window: for each day `t` of the analysis period,
+/// the complaints received in the `window` days up to and including `t`.
+/// The count only rises on a complaint date, so the candidates are the
+/// period's first day and each complaint date within the period. Returns
+/// (count, index of the first complaint, index of the last).
+fn best_window(
+    list: &[(i32, String)],
+    window: i32,
+    (from, to): (i32, i32),
+) -> Option<(usize, usize, usize)> {
     let mut best: Option<(usize, usize, usize)> = None;
-    let mut lo = 0;
-    for hi in 0..list.len() {
-        while list[hi].0 - list[lo].0 >= window {
-            lo += 1;
-        }
-        if list[hi].0 < recent_from {
+    let ends = std::iter::once(from).chain(
+        list.iter()
+            .map(|(d, _)| *d)
+            .filter(|d| *d >= from && *d <= to),
+    );
+    for t in ends {
+        let lo = list.partition_point(|(d, _)| *d <= t - window);
+        let hi = list.partition_point(|(d, _)| *d <= t);
+        if hi == lo {
             continue;
         }
-        let n = hi - lo + 1;
+        let n = hi - lo;
         if best.is_none_or(|b| n > b.0) {
-            best = Some((n, lo, hi));
+            best = Some((n, lo, hi - 1));
         }
     }
     best
@@ -128,12 +128,11 @@ async fn detect_threshold(run: &Run) -> Result<Vec<Finding>> {
     let p = run.params();
     let window = p.num("window_days") as i32;
     let threshold = p.num("threshold").max(1.0) as usize;
-    let end = run.period().end;
-    let recent_from = end - p.num("recent_days") as i32;
+    let period = run.period();
     let (by, _, _) = complaints(run).await?;
     let mut out = vec![];
     for (person, list) in by {
-        let Some((n, lo, hi)) = best_window(&list, window, recent_from) else {
+        let Some((n, lo, hi)) = best_window(&list, window, (period.start, period.end)) else {
             continue;
         };
         if n < threshold {
@@ -171,8 +170,8 @@ async fn detect_peer(run: &Run) -> Result<Vec<Finding>> {
     let min = p.num("min_complaints").max(1.0) as usize;
     let alpha = p.num("max_probability");
     let min_group = p.num("min_peer_group") as usize;
-    let end = run.period().end;
-    let recent_from = end - p.num("recent_days") as i32;
+    let period = run.period();
+    let end = period.end;
     let (by, first_complaint, _) = complaints(run).await?;
     let people = common::people(run).await?;
     // Peer rates: complaints per person-year over the span of the data.
@@ -200,7 +199,7 @@ async fn detect_peer(run: &Run) -> Result<Vec<Finding>> {
         let Some(info) = people.get(person) else {
             continue;
         };
-        let Some((n, lo, hi)) = best_window(list, window, recent_from) else {
+        let Some((n, lo, hi)) = best_window(list, window, (period.start, period.end)) else {
             continue;
         };
         if n < min {
@@ -268,15 +267,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_densest_recent_window_is_found() {
+    fn the_busiest_trailing_window_within_the_period_is_found() {
         let l: Vec<(i32, String)> = [0, 10, 400, 500, 600, 700, 1200]
             .iter()
             .map(|d| (*d, format!("c{d}")))
             .collect();
-        // 400, 500, 600, 700 lie within 365 days of each other.
-        assert_eq!(best_window(&l, 365, 0), Some((4, 2, 5)));
-        // Only windows ending on or after day 1000 count.
-        assert_eq!(best_window(&l, 365, 1000), Some((1, 6, 6)));
-        assert_eq!(best_window(&l, 365, 2000), None);
+        // 400, 500, 600, 700 lie within 365 days up to day 700.
+        assert_eq!(best_window(&l, 365, (0, 2000)), Some((4, 2, 5)));
+        // A period starting on day 720 still sees the year up to its first day.
+        assert_eq!(best_window(&l, 365, (720, 800)), Some((4, 2, 5)));
+        // Windows must end within the period: day 1100's year holds nothing,
+        // day 1200's holds one complaint.
+        assert_eq!(best_window(&l, 365, (1100, 1300)), Some((1, 6, 6)));
+        assert_eq!(best_window(&l, 365, (1700, 1800)), None);
     }
 }

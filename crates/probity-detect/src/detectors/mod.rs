@@ -56,7 +56,12 @@ mod tests {
             assert!(!d.purpose.is_empty() && !d.title.is_empty());
             let mut names = HashSet::new();
             for p in d.params {
-                assert!(names.insert(p.name), "{}: duplicate parameter {}", d.id, p.name);
+                assert!(
+                    names.insert(p.name),
+                    "{}: duplicate parameter {}",
+                    d.id,
+                    p.name
+                );
                 assert_ne!(p.name, "enabled", "{}: 'enabled' is reserved", d.id);
             }
         }

@@ -178,7 +178,11 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             r.role.as_deref().unwrap_or("an entry"),
             r.organisation,
             r.from.map_or("an unknown date".to_string(), short_day),
-            if l.strength >= 0.9 { "strong" } else { "probable" },
+            if l.strength >= 0.9 {
+                "strong"
+            } else {
+                "probable"
+            },
             l.how,
             short_day(from),
             short_day(to)
