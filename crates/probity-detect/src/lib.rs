@@ -235,7 +235,7 @@ impl Plan {
     /// Like [`Plan::new`], and also enables these detectors (e.g. baselines).
     pub fn with_overrides(store: &Store, also_enable: &[&str]) -> Result<Plan> {
         let cfg = &store.config().detectors;
-        for (id, _) in cfg {
+        for id in cfg.keys() {
             if detectors::by_id(id).is_none() {
                 return Err(Error::Config {
                     detector: id.clone(),

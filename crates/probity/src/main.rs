@@ -354,7 +354,7 @@ fn analyze(
     let bar = progress::DetectorBar::new(plan.selected().count() as u64);
     let report = runtime()?.block_on(plan.run(&bar));
     bar.finish();
-    Ok(report.context("analysis failed")?)
+    report.context("analysis failed")
 }
 
 fn print_analysis(r: &probity_detect::AnalysisReport) {

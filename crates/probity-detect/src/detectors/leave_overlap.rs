@@ -63,7 +63,8 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             absence.push((id.value(i).to_string(), k.value(i).to_string()));
         }
     }
-    let mut hits: BTreeMap<&str, Vec<(&common::Overtime, &(String, String))>> = BTreeMap::new();
+    type Hit<'a> = (&'a common::Overtime, &'a (String, String));
+    let mut hits: BTreeMap<&str, Vec<Hit<'_>>> = BTreeMap::new();
     for (o, a) in ot.iter().zip(&absence) {
         hits.entry(&o.person).or_default().push((o, a));
     }
