@@ -334,6 +334,14 @@ impl Plan {
     /// through the query engine) and collects their findings.
     pub async fn run(&self, progress: &dyn Progress) -> Result<AnalysisReport> {
         let started = Instant::now();
+        // Detector SQL puts the small side of every join first (the engine
+        // builds its hash table on the left); keep that order even where
+        // statistics after a filter are too vague for the optimiser to know.
+        for ctx in std::iter::once(&self.ctx).chain(self.vault.as_ref()) {
+            ctx.sql("SET datafusion.optimizer.join_reordering = false")
+                .await
+                .map_err(|e| Error::query("session", e))?;
+        }
         let period = run::analysis_period(&self.ctx).await?;
         let mut findings = vec![];
         let mut baseline_findings = vec![];

@@ -102,8 +102,18 @@ impl Run {
 }
 
 async fn collect(ctx: &SessionContext, id: &str, query: &str) -> Result<Vec<RecordBatch>> {
+    let t = std::time::Instant::now();
     let df = ctx.sql(query).await.map_err(|e| Error::query(id, e))?;
-    df.collect().await.map_err(|e| Error::query(id, e))
+    let out = df.collect().await.map_err(|e| Error::query(id, e));
+    if std::env::var_os("PROBITY_TRACE_SQL").is_some() {
+        let head: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        eprintln!(
+            "[{id}] {:.3}s {}",
+            t.elapsed().as_secs_f64(),
+            head.chars().take(110).collect::<String>()
+        );
+    }
+    out
 }
 
 /// Registers Probity's SQL functions in a session:

@@ -92,7 +92,7 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
              sh AS (
                 SELECT s.shift_id, s.person_id, s.start, s.\"end\", s.kind,
                        local_date(s.start) AS day
-                FROM shifts s JOIN tp ON tp.person_id = s.person_id),
+                FROM tp JOIN shifts s ON tp.person_id = s.person_id),
              away AS (
                 SELECT sh.shift_id FROM sh JOIN absences a ON a.person_id = sh.person_id
                   AND sh.day BETWEEN a.start_date AND a.end_date

@@ -187,6 +187,13 @@ impl Presence {
     }
 }
 
+enum Source {
+    Swipe,
+    Session,
+    Lookup,
+    Ping,
+}
+
 /// For each window `(person, start µs, end µs)`, what shows the person
 /// present: swipes, sessions, look-ups, on-site device locations. Joins use
 /// the person and the UTC day as equality keys, so the cost follows the
@@ -210,59 +217,93 @@ pub async fn presence(run: &Run, windows: &[(String, i64, i64)]) -> Result<Vec<P
         utc_day("q.at"),
         utc_day("l.at"),
     );
-    let q = format!(
-        "SELECT wid, 'swipe' AS src, count(DISTINCT id) AS n FROM (
-            SELECT w.wid, e.event_id AS id FROM {name} w
-            JOIN badge_cards c ON c.person_id = w.person_id
-            JOIN badge_events e ON e.card_id = c.card_id AND {be} = w.day
-            WHERE e.at BETWEEN w.ws AND w.we) GROUP BY wid
-         UNION ALL
-         SELECT wid, 'session', count(DISTINCT id) FROM (
-            SELECT w.wid, s.session_id AS id FROM {name} w
-            JOIN devices d ON d.person_id = w.person_id
-            JOIN device_sessions s ON s.device_id = d.device_id AND {ss} = w.day
-            WHERE s.start <= w.we AND s.\"end\" >= w.ws
-            UNION ALL
-            SELECT w.wid, s.session_id FROM {name} w
-            JOIN devices d ON d.person_id = w.person_id
-            JOIN device_sessions s ON s.device_id = d.device_id AND {se} = w.day
-            WHERE s.start <= w.we AND s.\"end\" >= w.ws) GROUP BY wid
-         UNION ALL
-         SELECT wid, 'lookup', count(DISTINCT id) FROM (
-            SELECT w.wid, q.query_id AS id FROM {name} w
-            JOIN accounts a ON a.person_id = w.person_id
-            JOIN system_queries q ON q.account_id = a.account_id AND {qa} = w.day
-            WHERE q.at BETWEEN w.ws AND w.we) GROUP BY wid
-         UNION ALL
-         SELECT wid, 'ping', count(*) FROM (
-            SELECT DISTINCT w.wid, l.device_id, l.at FROM {name} w
-            JOIN devices d ON d.person_id = w.person_id
-            JOIN device_locations l ON l.device_id = d.device_id AND {la} = w.day
-            CROSS JOIN sites st
-            WHERE l.at BETWEEN w.ws AND w.we
-              AND sqrt(power((l.lat - st.lat) * 110540.0, 2)
-                     + power((l.lon - st.lon) * 111320.0 * cos(radians(st.lat)), 2))
-                  <= st.radius_m + coalesce(l.accuracy_m, 0)) GROUP BY wid"
-    );
-    let batches = run.sql(&q).await;
-    run.deregister(&name)?;
-    for b in &batches? {
-        let (wid, src, n) = (
-            crate::run::ints(b, "wid"),
-            strs(b, "src"),
-            crate::run::ints(b, "n"),
-        );
-        for i in 0..b.num_rows() {
-            let p = &mut out[wid.value(i) as usize];
-            let n = n.value(i) as u32;
-            match src.value(i) {
-                "swipe" => p.swipes += n,
-                "session" => p.sessions = p.sessions.max(n),
-                "lookup" => p.lookups += n,
-                _ => p.on_site_pings += n,
+    let branches = [
+        (
+            Source::Swipe,
+            format!(
+                "SELECT wid, count(DISTINCT id) AS n FROM (
+                    SELECT w.wid, e.event_id AS id FROM {name} w
+                    JOIN badge_cards c ON c.person_id = w.person_id
+                    JOIN badge_events e ON e.card_id = c.card_id AND {be} = w.day
+                    WHERE e.at BETWEEN w.ws AND w.we) GROUP BY wid"
+            ),
+        ),
+        (
+            Source::Session,
+            format!(
+                "SELECT wid, count(DISTINCT id) AS n FROM (
+                    SELECT w.wid, s.session_id AS id FROM {name} w
+                    JOIN devices d ON d.person_id = w.person_id
+                    JOIN device_sessions s ON s.device_id = d.device_id AND {ss} = w.day
+                    WHERE s.start <= w.we AND s.\"end\" >= w.ws
+                    UNION ALL
+                    SELECT w.wid, s.session_id FROM {name} w
+                    JOIN devices d ON d.person_id = w.person_id
+                    JOIN device_sessions s ON s.device_id = d.device_id AND {se} = w.day
+                    WHERE s.start <= w.we AND s.\"end\" >= w.ws) GROUP BY wid"
+            ),
+        ),
+        (
+            Source::Lookup,
+            format!(
+                "SELECT wid, count(DISTINCT id) AS n FROM (
+                    SELECT w.wid, q.query_id AS id FROM {name} w
+                    JOIN accounts a ON a.person_id = w.person_id
+                    JOIN system_queries q ON q.account_id = a.account_id AND {qa} = w.day
+                    WHERE q.at BETWEEN w.ws AND w.we) GROUP BY wid"
+            ),
+        ),
+        (
+            Source::Ping,
+            format!(
+                "SELECT wid, count(*) AS n FROM (
+                    SELECT DISTINCT w.wid, l.device_id, l.at FROM {name} w
+                    JOIN devices d ON d.person_id = w.person_id
+                    JOIN device_locations l ON l.device_id = d.device_id AND {la} = w.day
+                    CROSS JOIN sites st
+                    WHERE l.at BETWEEN w.ws AND w.we
+                      AND sqrt(power((l.lat - st.lat) * 110540.0, 2)
+                             + power((l.lon - st.lon) * 111320.0 * cos(radians(st.lat)), 2))
+                          <= st.radius_m + coalesce(l.accuracy_m, 0)) GROUP BY wid"
+            ),
+        ),
+    ];
+    for (src, q) in &branches {
+        if matches!(src, Source::Ping) {
+            // Locations are the largest table and matter only where nothing
+            // else shows presence: test just those windows.
+            let rest: Vec<(i64, String, i64, i64)> = rows
+                .iter()
+                .filter(|(i, ..)| !out[*i as usize].any())
+                .cloned()
+                .collect();
+            if rest.is_empty() {
+                break;
+            }
+            run.register(&name, windows_batch(&rest))?;
+        }
+        let batches = match run.sql(q).await {
+            Ok(b) => b,
+            Err(e) => {
+                run.deregister(&name)?;
+                return Err(e);
+            }
+        };
+        for b in &batches {
+            let (wid, n) = (crate::run::ints(b, "wid"), crate::run::ints(b, "n"));
+            for i in 0..b.num_rows() {
+                let p = &mut out[wid.value(i) as usize];
+                let n = n.value(i) as u32;
+                match src {
+                    Source::Swipe => p.swipes += n,
+                    Source::Session => p.sessions += n,
+                    Source::Lookup => p.lookups += n,
+                    Source::Ping => p.on_site_pings += n,
+                }
             }
         }
     }
+    run.deregister(&name)?;
     Ok(out)
 }
 

@@ -65,11 +65,11 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             FROM case_assignments ca JOIN case_subjects cs ON cs.case_ref = ca.case_ref),
          q AS (
             SELECT q.query_id, a.person_id, q.at, q.subject_ref
-            FROM system_queries q JOIN accounts a ON a.account_id = q.account_id),
+            FROM accounts a JOIN system_queries q ON a.account_id = q.account_id),
          hits AS (
             SELECT q.query_id, q.person_id, local_date(q.at) AS day, ended.case_ref,
                    ended.subject_ref, ended.subject_role, ended.assigned_to
-            FROM q JOIN ended ON ended.person_id = q.person_id
+            FROM ended JOIN q ON ended.person_id = q.person_id
                              AND ended.subject_ref = q.subject_ref
             WHERE local_date(q.at) > ended.assigned_to + INTERVAL '{grace} days')
          SELECT DISTINCT h.query_id, h.person_id, h.day, h.case_ref, h.subject_ref,
