@@ -228,3 +228,113 @@ fn a_bad_batch_prints_file_column_and_fix_and_exits_nonzero() {
         "{err}"
     );
 }
+
+#[test]
+fn demo_runs_the_main_job_end_to_end_and_refuses_a_foreign_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("demo");
+    let run = |d: &Path| {
+        probity()
+            .args([
+                "demo",
+                "--dir",
+                d.to_str().unwrap(),
+                "--people",
+                "300",
+                "--days",
+                "40",
+                "--seed",
+                "2",
+            ])
+            .output()
+            .unwrap()
+    };
+    let text = ok(run(&work));
+    for scenario in [
+        "roster_manipulation",
+        "ghost_overtime",
+        "attendance_breach",
+        "undeclared_interest",
+        "system_misuse",
+        "post_case_contact",
+        "leave_overlap_claim",
+        "complaint_pattern",
+    ] {
+        assert!(text.contains(scenario), "{scenario} missing:\n{text}");
+    }
+    assert!(text.contains("precision") && text.contains("overall"));
+    assert!(work.join("findings/findings.jsonl").exists());
+    assert!(work.join("findings/findings.parquet").exists());
+    // An earlier demo is replaced; a directory that is not a demo is not.
+    ok(run(&work));
+    let foreign = dir.path().join("mine");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "keep me").unwrap();
+    let out = run(&foreign);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an earlier demo"));
+    assert!(foreign.join("notes.txt").exists());
+
+    // eval --json is machine-readable and agrees with the files.
+    let json = ok(probity()
+        .args([
+            "eval",
+            "--findings",
+            work.join("findings/findings.jsonl").to_str().unwrap(),
+            "--truth",
+            work.join("data/truth.csv").to_str().unwrap(),
+            "--store",
+            work.join("store").to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap());
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let lines = std::fs::read_to_string(work.join("findings/findings.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(v["overall"]["findings"].as_u64().unwrap() as usize, lines);
+}
+
+#[test]
+fn eval_names_the_line_and_field_of_a_bad_truth_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("findings.jsonl");
+    std::fs::write(&f, "").unwrap();
+    let t = dir.path().join("truth.csv");
+    std::fs::write(
+        &t,
+        "person_id,scenario,period_start,period_end\nP1,ghost_overtime,2026-01-01,2026-01-02\nP2,ghost_overtime,2026-13-01,2026-01-02\n",
+    )
+    .unwrap();
+    let out = probity()
+        .args([
+            "eval",
+            "--findings",
+            f.to_str().unwrap(),
+            "--truth",
+            t.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("truth.csv, line 3") && err.contains("period_start"),
+        "{err}"
+    );
+    std::fs::write(&f, "{\"finding_id\": 1}\n").unwrap();
+    let out = probity()
+        .args([
+            "eval",
+            "--findings",
+            f.to_str().unwrap(),
+            "--truth",
+            t.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("findings.jsonl, line 1"), "{err}");
+}
