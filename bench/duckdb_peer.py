@@ -3,7 +3,7 @@ same Parquet files of a Probity store, for the Probity/DuckDB ratio in
 BENCHMARKS.md.
 
     pip install duckdb
-    python3 bench/duckdb_peer.py STORE [--repeat 3]
+    python3 bench/duckdb_peer.py STORE [--repeat 3] [--only DETECTOR]
 
 Prints, per detector, the median wall time of the query (in-process, after
 the files are registered as views) and the number of persons it flags, so the
@@ -110,6 +110,7 @@ def main():
     ap.add_argument("store")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--only", help="run just this detector's query")
     args = ap.parse_args()
     con = duckdb.connect()
     con.execute(f"SET threads = {args.threads}")
@@ -123,6 +124,8 @@ def main():
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet([{lst}], hive_partitioning = false)")
     print(f"duckdb {duckdb.__version__}, {args.threads} threads")
     for name, sql in QUERIES:
+        if args.only and name != args.only:
+            continue
         times = []
         rows = None
         for _ in range(args.repeat):
