@@ -320,25 +320,37 @@ impl Store {
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let ctx = SessionContext::new_with_config(config);
         for table in Table::ALL {
-            let schema = table.def().stored_schema();
             let files = self.manifest.data_files(table.name());
-            if files.is_empty() {
-                let empty = MemTable::try_new(schema, vec![vec![]])?;
-                ctx.register_table(table.name(), Arc::new(empty))?;
-                continue;
-            }
-            let urls = files
-                .iter()
-                .map(|f| ListingTableUrl::parse(self.path(f).to_string_lossy()))
-                .collect::<datafusion::error::Result<Vec<_>>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new_with_multi_paths(urls)
-                .with_listing_options(options)
-                .with_schema(schema);
-            ctx.register_table(table.name(), Arc::new(ListingTable::try_new(config)?))?;
+            self.register_files(&ctx, table.name(), table.def().stored_schema(), &files)?;
         }
         Ok(ctx)
+    }
+
+    /// Registers Parquet files of the store as one table with a fixed
+    /// schema, or an empty table with that schema when there are none.
+    fn register_files(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        schema: arrow::datatypes::SchemaRef,
+        files: &[&str],
+    ) -> Result<()> {
+        if files.is_empty() {
+            let empty = MemTable::try_new(schema, vec![vec![]])?;
+            ctx.register_table(name, Arc::new(empty))?;
+            return Ok(());
+        }
+        let urls = files
+            .iter()
+            .map(|f| ListingTableUrl::parse(self.path(f).to_string_lossy()))
+            .collect::<datafusion::error::Result<Vec<_>>>()?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(schema);
+        ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+        Ok(())
     }
 
     /// Registers the identity vault of every table that has one as
@@ -352,21 +364,7 @@ impl Store {
             };
             let name = format!("vault_{}", table.name());
             let files = self.manifest.vault_files(table.name());
-            if files.is_empty() {
-                let empty = MemTable::try_new(schema, vec![vec![]])?;
-                ctx.register_table(name, Arc::new(empty))?;
-                continue;
-            }
-            let urls = files
-                .iter()
-                .map(|f| ListingTableUrl::parse(self.path(f).to_string_lossy()))
-                .collect::<datafusion::error::Result<Vec<_>>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet");
-            let config = ListingTableConfig::new_with_multi_paths(urls)
-                .with_listing_options(options)
-                .with_schema(schema);
-            ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+            self.register_files(ctx, &name, schema, &files)?;
         }
         Ok(())
     }
