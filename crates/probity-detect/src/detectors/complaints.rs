@@ -124,6 +124,14 @@ fn best_window(
     best
 }
 
+/// The complaints of a window, as evidence.
+fn window_evidence(window: &[(i32, String)]) -> Vec<Evidence> {
+    window
+        .iter()
+        .map(|(_, id)| Evidence::new(Table::Complaints, id.as_str()))
+        .collect()
+}
+
 async fn detect_threshold(run: &Run) -> Result<Vec<Finding>> {
     let p = run.params();
     let window = p.num("window_days") as i32;
@@ -153,12 +161,7 @@ async fn detect_threshold(run: &Run) -> Result<Vec<Finding>> {
                 summary,
             )
             .fact("complaints_in_window", n as f64)
-            .with_evidence(
-                list[lo..=hi]
-                    .iter()
-                    .map(|(_, id)| Evidence::new(Table::Complaints, id.as_str()))
-                    .collect::<Vec<_>>(),
-            ),
+            .with_evidence(window_evidence(&list[lo..=hi])),
         );
     }
     Ok(out)
@@ -251,12 +254,7 @@ async fn detect_peer(run: &Run) -> Result<Vec<Finding>> {
             .fact("complaints_in_window", n as f64)
             .fact("peer_expected", (expected * 1e4).round() / 1e4)
             .fact("probability", prob)
-            .with_evidence(
-                list[lo..=hi]
-                    .iter()
-                    .map(|(_, id)| Evidence::new(Table::Complaints, id.as_str()))
-                    .collect::<Vec<_>>(),
-            ),
+            .with_evidence(window_evidence(&list[lo..=hi])),
         );
     }
     Ok(out)
