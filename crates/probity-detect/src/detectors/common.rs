@@ -307,27 +307,6 @@ pub async fn presence(run: &Run, windows: &[(String, i64, i64)]) -> Result<Vec<P
     Ok(out)
 }
 
-/// Absences by person, as (kind, first day, last day, absence_id).
-pub async fn absences(run: &Run) -> Result<HashMap<String, Vec<(String, i32, i32, String)>>> {
-    let batches = run
-        .sql("SELECT absence_id, person_id, kind, start_date, end_date FROM absences")
-        .await?;
-    let mut out: HashMap<String, Vec<_>> = HashMap::new();
-    for b in &batches {
-        let (id, p, k) = (strs(b, "absence_id"), strs(b, "person_id"), strs(b, "kind"));
-        let (s, e) = (dates(b, "start_date"), dates(b, "end_date"));
-        for i in 0..b.num_rows() {
-            out.entry(p.value(i).to_string()).or_default().push((
-                k.value(i).to_string(),
-                s.value(i),
-                e.value(i),
-                id.value(i).to_string(),
-            ));
-        }
-    }
-    Ok(out)
-}
-
 /// Median of a per-person count over a peer group (people with no events
 /// count as 0).
 pub fn peer_median<K: Ord + Clone>(
@@ -344,11 +323,6 @@ pub fn peer_median<K: Ord + Clone>(
     by.into_iter()
         .map(|(k, v)| (k, crate::stats::median(&v)))
         .collect()
-}
-
-/// `YYYY-MM-DD` of a day number.
-pub fn day(d: i32) -> String {
-    probity_core::time::days_to_date(d).to_string()
 }
 
 /// "5 March" style for summaries.
