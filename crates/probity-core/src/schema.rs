@@ -413,6 +413,19 @@ pub struct TableDef {
     pub ordered: &'static [Ordered],
 }
 
+impl TableDef {
+    /// For tables of holdings (a badge card or device held by one person over
+    /// a period, then perhaps by another): the column that starts a holding.
+    /// Their key repeats across holdings; the key with this column is unique.
+    pub fn holding_start(&self) -> Option<&'static str> {
+        match self.table {
+            Table::BadgeCards => Some("valid_from"),
+            Table::Devices => Some("issued_from"),
+            _ => None,
+        }
+    }
+}
+
 impl Table {
     /// The definition of this table.
     pub fn def(self) -> TableDef {

@@ -26,7 +26,7 @@ type Map<V> = HashMap<u64, V, BuildHasherDefault<PassThrough>>;
 pub struct DutyIndex {
     grace_us: i64,
     windows: Map<Vec<(i64, i64)>>,
-    holders: Map<u64>,
+    holders: Map<Vec<(u64, i32, i32)>>,
 }
 
 impl DutyIndex {
@@ -46,9 +46,13 @@ impl DutyIndex {
             .push((start_us - self.grace_us, end_us + self.grace_us));
     }
 
-    /// Records who holds a device (hashes of the stored ids).
-    pub fn add_device(&mut self, device: u64, person: u64) {
-        self.holders.insert(device, person);
+    /// Records who holds a device (hashes of the stored ids) over which days
+    /// (`to` = `i32::MAX` while still held).
+    pub fn add_device(&mut self, device: u64, person: u64, from: i32, to: i32) {
+        self.holders
+            .entry(device)
+            .or_default()
+            .push((person, from, to));
     }
 
     /// Sorts and merges each person's windows; call once, before lookups.
@@ -66,16 +70,24 @@ impl DutyIndex {
         }
     }
 
-    /// Whether a ping of `device` at `at_us` is within its holder's duty time.
+    /// Whether a ping of `device` at `at_us` is within the duty time of a
+    /// person holding the device that day. Holdings are local dates; a day
+    /// either side absorbs the offset from UTC, and the duty window decides.
     pub fn on_duty(&self, device: u64, at_us: i64) -> bool {
-        let Some(person) = self.holders.get(&device) else {
+        let Some(holders) = self.holders.get(&device) else {
             return false;
         };
-        let Some(w) = self.windows.get(person) else {
-            return false;
-        };
-        let i = w.partition_point(|&(s, _)| s <= at_us);
-        i > 0 && at_us <= w[i - 1].1
+        let day = at_us.div_euclid(86_400_000_000) as i32;
+        holders.iter().any(|(person, from, to)| {
+            if day < from.saturating_sub(1) || day > to.saturating_add(1) {
+                return false;
+            }
+            let Some(w) = self.windows.get(person) else {
+                return false;
+            };
+            let i = w.partition_point(|&(s, _)| s <= at_us);
+            i > 0 && at_us <= w[i - 1].1
+        })
     }
 
     /// Loads the shifts and devices already committed to the store.
@@ -93,12 +105,30 @@ impl DutyIndex {
         }
         for rel in store.manifest().data_files("devices") {
             let path = store.path(rel);
-            for batch in read_columns(&path, &["device_id", "person_id"])? {
+            for batch in read_columns(
+                &path,
+                &["device_id", "person_id", "issued_from", "issued_to"],
+            )? {
                 let device = batch.column(0).as_string::<i32>();
                 let person = batch.column(1).as_string::<i32>();
+                let from = batch
+                    .column(2)
+                    .as_primitive::<arrow::datatypes::Date32Type>();
+                let to = batch
+                    .column(3)
+                    .as_primitive::<arrow::datatypes::Date32Type>();
                 for i in 0..batch.num_rows() {
                     if device.is_valid(i) && person.is_valid(i) {
-                        self.add_device(key_hash(device.value(i)), key_hash(person.value(i)));
+                        self.add_device(
+                            key_hash(device.value(i)),
+                            key_hash(person.value(i)),
+                            from.value(i),
+                            if to.is_valid(i) {
+                                to.value(i)
+                            } else {
+                                i32::MAX
+                            },
+                        );
                     }
                 }
             }
@@ -130,7 +160,7 @@ mod tests {
     #[test]
     fn pings_inside_shifts_plus_grace_are_on_duty() {
         let mut d = DutyIndex::new(30);
-        d.add_device(1, 10);
+        d.add_device(1, 10, 0, i32::MAX);
         d.add_shift(10, 1000 * MIN, 1600 * MIN);
         d.add_shift(10, 1590 * MIN, 1700 * MIN); // overlapping: merged
         d.add_shift(10, 3000 * MIN, 3100 * MIN);
@@ -143,5 +173,25 @@ mod tests {
         assert!(!d.on_duty(1, 2500 * MIN), "between shifts: off duty");
         assert!(d.on_duty(1, 3050 * MIN));
         assert!(!d.on_duty(2, 3050 * MIN), "unknown device");
+    }
+
+    #[test]
+    fn a_handed_on_device_follows_its_holder_of_the_day() {
+        const DAY: i64 = 1440 * MIN;
+        let mut d = DutyIndex::new(0);
+        // Device 1: person 10 on days 0..=9, person 20 from day 20.
+        d.add_device(1, 10, 0, 9);
+        d.add_device(1, 20, 20, i32::MAX);
+        for day in [5, 25] {
+            d.add_shift(10, day * DAY + 480 * MIN, day * DAY + 960 * MIN);
+        }
+        d.add_shift(20, 25 * DAY + 1000 * MIN, 25 * DAY + 1200 * MIN);
+        d.seal();
+        assert!(d.on_duty(1, 5 * DAY + 600 * MIN), "first holder on duty");
+        assert!(
+            !d.on_duty(1, 25 * DAY + 600 * MIN),
+            "first holder on duty, but no longer holds the device: off-duty for its holder"
+        );
+        assert!(d.on_duty(1, 25 * DAY + 1100 * MIN), "second holder on duty");
     }
 }

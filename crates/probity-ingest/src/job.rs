@@ -55,7 +55,7 @@ pub(crate) struct JobOutput {
     /// (person hash, start, end) of stored shifts, when collected.
     pub shifts: Vec<(u64, i64, i64)>,
     /// (device hash, person hash) of stored devices, when collected.
-    pub devices: Vec<(u64, u64)>,
+    pub devices: Vec<(u64, u64, i32, i32)>,
 }
 
 pub(crate) fn run(
@@ -164,6 +164,8 @@ pub(crate) fn run(
             .position(|c| c.name == p)
             .expect("pk column")
     });
+    let holding_col = def.holding_start().map(|c| col_index(&def, c));
+    let mut holdings_seen: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     // Vault rows: the real key, the stored key, then the vault columns.
     let vault_cols: Option<Vec<usize>> = def.vault_key().map(|_| {
         let mut v = vec![ncols, ncols + 1];
@@ -219,7 +221,7 @@ pub(crate) fn run(
         Table::Devices => Some((
             col_index(&def, "device_id"),
             col_index(&def, "person_id"),
-            0,
+            col_index(&def, "issued_from"),
         )),
         Table::DeviceLocations => Some((col_index(&def, "device_id"), col_index(&def, "at"), 0)),
         _ => None,
@@ -357,7 +359,26 @@ pub(crate) fn run(
                     return Ok(false);
                 }
             }
-            if let Some(pk) = pk_col {
+            if let (Some(pk), Some(start)) = (pk_col, holding_col) {
+                // A holding: the identifier may be held again later (a card
+                // handed on), so (identifier, start) is what must be unique.
+                let id = row.text(pk).expect("primary key is required text");
+                let Value::Date(from) = row.cells[start] else {
+                    unreachable!("holding start is a required date")
+                };
+                let h = key_hash(&format!("{id}\u{1f}{from}"));
+                if let Some(first) = holdings_seen.insert(h, line) {
+                    let name = def.columns[pk].name;
+                    return Err(refuse(
+                        name,
+                        "duplicate holding",
+                        format!(
+                            "duplicate {name} {id:?} from the same date: first seen at {unit} {first} of this file"
+                        ),
+                    ));
+                }
+                let _ = own_keys.insert(key_hash(id), line);
+            } else if let Some(pk) = pk_col {
                 let h = key_hash(row.text(pk).expect("primary key is required text"));
                 if let Err(seen) = own_keys.insert(h, line) {
                     let raw = reader
@@ -476,15 +497,20 @@ fn collect_duty(
     row: &Row,
     (a, b, c): (usize, usize, usize),
     shifts: &mut Vec<(u64, i64, i64)>,
-    devices: &mut Vec<(u64, u64)>,
+    devices: &mut Vec<(u64, u64, i32, i32)>,
 ) {
     match (table, row.text(a), &row.cells[b], &row.cells[c]) {
         (Table::Shifts, Some(person), Value::Timestamp(s), Value::Timestamp(e)) => {
             shifts.push((key_hash(person), *s, *e));
         }
-        (Table::Devices, Some(device), _, _) => {
+        (Table::Devices, Some(device), _, Value::Date(from)) => {
             if let Some(person) = row.text(b) {
-                devices.push((key_hash(device), key_hash(person)));
+                // issued_to follows issued_from in the contract.
+                let to = match row.cells[c + 1] {
+                    Value::Date(t) => t,
+                    _ => i32::MAX,
+                };
+                devices.push((key_hash(device), key_hash(person), *from, to));
             }
         }
         _ => {}

@@ -352,8 +352,8 @@ fn run_batch(
                 for (p, s, e) in &out.shifts {
                     d.add_shift(*p, *s, *e);
                 }
-                for (dev, p) in &out.devices {
-                    d.add_device(*dev, *p);
+                for (dev, p, from, to) in &out.devices {
+                    d.add_device(*dev, *p, *from, *to);
                 }
             }
             keys.insert(out.report.table, out.keys);

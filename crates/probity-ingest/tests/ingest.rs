@@ -54,6 +54,7 @@ fn synth_as(
             start: start.into(),
             seed,
             format,
+            public_records: None,
         },
         &|_, _| {},
     )

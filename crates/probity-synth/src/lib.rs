@@ -93,6 +93,10 @@ pub struct SynthConfig {
     pub seed: u64,
     /// Table format.
     pub format: Format,
+    /// Reference-list records of members of the public (namesakes and
+    /// strangers); default 35% of the staff count. Large values make the
+    /// record-linkage benchmark.
+    pub public_records: Option<usize>,
 }
 
 /// What was generated.
@@ -358,7 +362,13 @@ pub fn run(cfg: &SynthConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Resul
     let rules = TimeRules::new(probity_core::time::DEFAULT_TIME_ZONE).expect("bundled zone");
     let clock = csvout::Clock::new(rules, start_date, cfg.days);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let world = world::World::build(cfg.people, start_date, cfg.days, &mut rng);
+    let world = world::World::build(
+        cfg.people,
+        start_date,
+        cfg.days,
+        cfg.public_records,
+        &mut rng,
+    );
     let mut sinks = Sinks::create(&cfg.out, cfg.format)?;
 
     // Force-wide tables.

@@ -504,7 +504,7 @@ impl Gen<'_> {
         let mut guard = 0;
         while placed < leave_days && guard < 50 {
             guard += 1;
-            let len = self.range(2, 10) as i32;
+            let len = (self.range(2, 10) as i32).min(days);
             let s = self.range(0, i64::from((days - len).max(1))) as i32;
             if (s..s + len).any(|d| {
                 (status[d as usize] != Status::Work && status[d as usize] != Status::Rest)
@@ -1011,7 +1011,15 @@ impl Gen<'_> {
             }
             (Some((Scenario::SystemMisuse, b)), _) => {
                 let lo = days / 6;
-                let picks: Vec<i32> = work.iter().copied().filter(|&w| w >= start + lo).collect();
+                let mut picks: Vec<i32> =
+                    work.iter().copied().filter(|&w| w >= start + lo).collect();
+                if picks.is_empty() {
+                    // A short period: any working day will do.
+                    picks = work.clone();
+                }
+                if picks.is_empty() {
+                    return;
+                }
                 let (k_free, k_rel) = if b {
                     (self.range(8, 14), self.range(2, 4))
                 } else {

@@ -244,7 +244,13 @@ pub fn postcode(rng: &mut impl RngCore, district: &str) -> String {
 
 impl World {
     /// Builds the force for `n` people.
-    pub fn build(n: usize, start: i32, days: u32, rng: &mut impl RngCore) -> World {
+    pub fn build(
+        n: usize,
+        start: i32,
+        days: u32,
+        public_records: Option<usize>,
+        rng: &mut impl RngCore,
+    ) -> World {
         let n_stations = (n / 110).clamp(2, data::STATIONS.len());
         let mut sites: Vec<Site> = data::STATIONS[..n_stations]
             .iter()
@@ -584,7 +590,7 @@ impl World {
             training_site,
         };
         world.plant(rng);
-        world.build_records(rng);
+        world.build_records(public_records, rng);
         world
     }
 
@@ -717,21 +723,31 @@ impl World {
     /// The reference lists: a company-officer register and a membership roll
     /// of the public (some sharing staff names by chance), plus staff entries
     /// written with variants, declared or not.
-    fn build_records(&mut self, rng: &mut impl RngCore) {
+    fn build_records(&mut self, public_records: Option<usize>, rng: &mut impl RngCore) {
         let n = self.people.len();
         let mut records = vec![];
-        let public = (n as f64 * 0.35) as usize;
+        let public = public_records.unwrap_or((n as f64 * 0.35) as usize);
         let (y0, _, _) = probity_core::time::civil_from_days(i64::from(self.start));
         let y0 = y0 as i32;
         for k in 0..public {
             let company = k % 3 != 2;
-            let given = pick(rng, data::GIVEN).to_string();
-            let family = pick(rng, data::FAMILY).to_string();
-            let dob = (
+            let mut given = pick(rng, data::GIVEN).to_string();
+            let mut family = pick(rng, data::FAMILY).to_string();
+            let mut dob = (
                 y0 - rng.random_range(20..75),
                 rng.random_range(1..=12u8),
                 rng.random_range(1..=28u8),
             );
+            if k % 50 == 7 && n > 0 {
+                // One public entry in fifty is a namesake of a staff member
+                // born the same year: only month, day and address tell them
+                // apart.
+                let p = &self.people[rng.random_range(0..n)];
+                given = p.given.split(' ').next().unwrap_or(&p.given).to_string();
+                family = p.family.clone();
+                let month = (p.dob.1 + rng.random_range(1..12u8) - 1) % 12 + 1;
+                dob = (p.dob.0, month, rng.random_range(1..=28u8));
+            }
             let (district, _, _) = *pick(rng, data::DISTRICTS);
             let from = self.start - rng.random_range(30..4000);
             let pc = postcode(rng, district);
@@ -930,6 +946,30 @@ impl World {
             }
             _ => (p.family.clone(), first.clone()), // transposed
         };
-        (given, family, Some(p.dob), Some(p.postcode.clone()))
+        // Registers also mistype dates of birth and lag behind house moves.
+        let (y, m, d) = p.dob;
+        let dob = match rng.random_range(0..30) {
+            0 if d <= 12 && d != m => (y, d, m), // day and month swapped
+            1 if d < 19 => (y, m, d + 10),       // one digit of the day
+            2 => (if y % 10 == 9 { y - 1 } else { y + 1 }, m, d), // one digit of the year
+            _ => p.dob,
+        };
+        let postcode = match rng.random_range(0..10) {
+            0 => {
+                let district = p
+                    .postcode
+                    .split(' ')
+                    .next()
+                    .unwrap_or(&p.postcode)
+                    .to_string();
+                postcode(rng, &district)
+            }
+            1 => {
+                let (district, _, _) = *pick(rng, data::DISTRICTS);
+                postcode(rng, district)
+            }
+            _ => p.postcode.clone(),
+        };
+        (given, family, Some(dob), Some(postcode))
     }
 }

@@ -15,6 +15,7 @@ fn make(dir: &Path, seed: u64, people: usize) -> probity_synth::SynthReport {
             start: "2026-03-02".into(),
             seed,
             format: Format::Csv,
+            public_records: None,
         },
         &|_, _| {},
     )
