@@ -37,7 +37,10 @@ pub struct ConfounderRow {
     pub scenario: Scenario,
 }
 
-fn read_csv(path: &Path, need: &[&str]) -> Result<Vec<(usize, HashMap<String, String>)>> {
+pub(crate) fn read_csv(
+    path: &Path,
+    need: &[&str],
+) -> Result<Vec<(usize, HashMap<String, String>)>> {
     let mut r = csv::ReaderBuilder::new()
         .from_path(path)
         .map_err(|e| Error::Format {

@@ -23,8 +23,8 @@
 pub mod detectors;
 pub mod eval;
 pub mod finding;
-pub mod link;
 pub mod params;
+pub mod resolve;
 mod run;
 pub mod stats;
 
@@ -61,6 +61,12 @@ pub enum Error {
     Config {
         /// The detector section.
         detector: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// Record linkage could not run (settings, stored links, unknown record).
+    #[error("{reason}")]
+    Resolve {
         /// What is wrong and how to fix it.
         reason: String,
     },
@@ -208,6 +214,7 @@ pub struct AnalysisReport {
 
 /// Which detectors run, with which parameters, over which store.
 pub struct Plan {
+    store_root: std::path::PathBuf,
     ctx: datafusion::prelude::SessionContext,
     vault: Option<datafusion::prelude::SessionContext>,
     present: Vec<Table>,
@@ -302,6 +309,7 @@ impl Plan {
             None
         };
         Ok(Plan {
+            store_root: store.root().to_path_buf(),
             ctx,
             vault,
             present,
@@ -366,6 +374,7 @@ impl Plan {
             progress.start(d, i, total);
             let t = Instant::now();
             let run = Run {
+                store_root: self.store_root.clone(),
                 detector: *d,
                 ctx: self.ctx.clone(),
                 vault: if d.identities {

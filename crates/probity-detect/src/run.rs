@@ -31,6 +31,7 @@ pub struct Period {
 
 /// One detector's view of the run.
 pub struct Run {
+    pub(crate) store_root: std::path::PathBuf,
     pub(crate) detector: Detector,
     pub(crate) ctx: SessionContext,
     pub(crate) vault: Option<SessionContext>,
@@ -45,6 +46,11 @@ impl Run {
     pub fn period(&self) -> Period {
         self.period
             .expect("detectors run only when there is a period")
+    }
+
+    /// The store's directory (for derived data such as reference links).
+    pub fn store_root(&self) -> &std::path::Path {
+        &self.store_root
     }
 
     /// The detector's parameters.

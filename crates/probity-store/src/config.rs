@@ -33,6 +33,13 @@ max_field_bytes = 65536
 # grace_minutes = 45
 # [detectors.complaint_threshold]
 # enabled = true
+
+# Record linkage of reference records to staff (`probity resolve`).
+# [resolve]
+# blocking = ["dob", "dob_month_family_initial", "family_sound_given_initial", "postcode"]
+# link_at = 0.98      # match probability to link automatically
+# review_at = 0.5     # from here up to link_at: clerical review, never a finding
+# max_pairs_per_block = 5000000
 "#;
 
 /// The parsed configuration.
@@ -50,6 +57,9 @@ pub struct Config {
     /// parameters by the detector library, which knows them.
     #[serde(default)]
     pub detectors: std::collections::BTreeMap<String, toml::Table>,
+    /// Record-linkage settings (`[resolve]`), checked by the linker.
+    #[serde(default)]
+    pub resolve: toml::Table,
 }
 
 /// `[dataset]`.

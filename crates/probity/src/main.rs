@@ -46,6 +46,10 @@ enum Command {
         /// Table file format.
         #[arg(long, value_enum, default_value_t = SynthFormat::Csv)]
         format: SynthFormat,
+        /// Reference-list records of members of the public (default: 35% of
+        /// the staff count); e.g. 1000000 for the linkage benchmark.
+        #[arg(long)]
+        public_records: Option<usize>,
     },
     /// Ingest a directory of contract tables into a store, as one atomic batch.
     Ingest {
@@ -82,6 +86,29 @@ enum Command {
         /// Run only these detectors (repeatable); `probity detectors` lists them.
         #[arg(long = "only", value_name = "DETECTOR")]
         only: Vec<String>,
+    },
+    /// Link reference records (registers, rolls) to staff: Fellegi-Sunter
+    /// match weights with EM-estimated parameters; stores links, the model and
+    /// the clerical-review band in the store; incremental unless --full.
+    Resolve {
+        /// The store.
+        store: PathBuf,
+        /// Explain a record: a per-field waterfall against its best candidates.
+        #[arg(long, value_name = "RECORD_ID")]
+        explain: Option<String>,
+        /// Show staff members' real ids and values in explanations.
+        #[arg(long)]
+        reveal: bool,
+        /// Re-estimate the model and re-link every record.
+        #[arg(long)]
+        full: bool,
+        /// Known true links (record_id, person_id) to measure precision and
+        /// recall at the auto-link threshold.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Precision, recall and F1 of findings against ground truth, per scenario.
     Eval {
@@ -177,6 +204,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             start,
             seed,
             format,
+            public_records,
         } => {
             let cfg = probity_synth::SynthConfig {
                 out: out.clone(),
@@ -188,6 +216,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     SynthFormat::Csv => probity_synth::Format::Csv,
                     SynthFormat::Parquet => probity_synth::Format::Parquet,
                 },
+                public_records,
             };
             let bar = progress::people_bar(people as u64);
             let report = probity_synth::run(&cfg, &|done, _| bar.set_position(done as u64))
@@ -261,6 +290,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Resolve {
+            store,
+            explain,
+            reveal,
+            full,
+            truth,
+            json,
+        } => resolve(
+            &store,
+            explain.as_deref(),
+            reveal,
+            full,
+            truth.as_deref(),
+            json,
+        ),
         Command::Eval {
             findings,
             truth,
@@ -419,6 +463,169 @@ fn evaluate(
     Ok(probity_detect::eval::evaluate(&f, &t, &c))
 }
 
+fn resolve(
+    store_dir: &Path,
+    explain: Option<&str>,
+    reveal: bool,
+    full: bool,
+    truth: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode> {
+    use probity_detect::resolve;
+    let rt = runtime()?;
+    let today = resolve::today();
+    if let Some(record) = explain {
+        let store = probity_store::Store::open(store_dir)?;
+        let x = rt.block_on(resolve::explain(&store, record, reveal, today))?;
+        println!("record {}", x.record);
+        println!(
+            "decision: {}{}",
+            x.decision.as_str(),
+            x.reason.map(|r| format!(" ({r})")).unwrap_or_default()
+        );
+        if x.pairs.is_empty() {
+            println!("no staff member shares a blocking key with this record: nobody was compared");
+        }
+        for (key, real, e) in &x.pairs {
+            println!();
+            println!(
+                "against staff {key}{}: match probability {:.6}",
+                real.as_ref().map(|r| format!(" ({r})")).unwrap_or_default(),
+                e.probability
+            );
+            print!("{e}");
+        }
+        if reveal {
+            eprintln!("warning: staff identities shown (--reveal)");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = probity_store::Store::open_for_write(store_dir)?;
+    let started = std::time::Instant::now();
+    let current = rt.block_on(resolve::compute(&store, full, today))?;
+    current.save(store.root())?;
+    let elapsed = started.elapsed();
+    let eval = truth
+        .map(|t| resolve::evaluate_links(&store, &current.links, t))
+        .transpose()?;
+    let r = &current.report;
+    if json {
+        let v = serde_json::json!({ "report": r, "evaluation": eval, "seconds": elapsed.as_secs_f64() });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} resolve{} in {:.1}s: {} reference records, {} staff",
+        r.mode,
+        r.full_because
+            .as_ref()
+            .map(|b| format!(" ({b})"))
+            .unwrap_or_default(),
+        elapsed.as_secs_f64(),
+        r.records,
+        r.staff
+    );
+    println!(
+        "  compared {} records ({} distinct) and {} new or changed staff: {} candidate pairs",
+        r.records_compared, r.distinct_compared, r.staff_new, r.pairs
+    );
+    println!(
+        "  time: {}",
+        r.phases
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.1}s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let n = |d: &str| r.decisions.get(d).copied().unwrap_or(0);
+    println!(
+        "  auto-linked {} (probability >= {}), clerical review {} (>= {}), not linked {}",
+        n("link"),
+        r.link_at,
+        n("review"),
+        r.review_at,
+        n("none")
+    );
+    for line in r.record_problems.lines("reference records") {
+        println!("  warning: {line}");
+    }
+    for line in r.staff_problems.lines("staff") {
+        println!("  warning: {line}");
+    }
+    if r.duplicates > 0 {
+        println!(
+            "  warning: {} reference records repeat another record of the same list \
+             (organisation, name, date of birth, postcode), e.g. {}; each is linked, and a \
+             finding groups them",
+            r.duplicates,
+            r.duplicate_examples.join(", ")
+        );
+    }
+    for b in r.oversized.iter().take(5) {
+        println!(
+            "  warning: blocking rule {} put {} records with {} staff under one key (e.g. \
+             record {}); too many pairs, so that key was not compared under this rule (the \
+             other rules still apply)",
+            b.rule, b.records, b.staff, b.example
+        );
+    }
+    let ids = &r.identity.identifiers;
+    println!(
+        "  identity graph: {} badge cards, {} devices, {} accounts; re-issued to {} people \
+         (cards) and {} (devices); {} cards handed on",
+        ids.get("badge card").copied().unwrap_or(0),
+        ids.get("device").copied().unwrap_or(0),
+        ids.get("account").copied().unwrap_or(0),
+        r.identity.reissued.get("badge card").copied().unwrap_or(0),
+        r.identity.reissued.get("device").copied().unwrap_or(0),
+        r.identity.handed_on.get("badge card").copied().unwrap_or(0),
+    );
+    for c in r.conflicts.iter().take(20) {
+        let day = |d: Option<i32>| {
+            d.map_or("open".to_string(), |d| {
+                probity_core::time::days_to_date(d).to_string()
+            })
+        };
+        println!(
+            "  conflict: {} {} held by {} and {} at once from {} to {}; events on it are \
+             counted for both holders until the source is corrected; check findings that rely on it",
+            c.kind.noun(),
+            c.id,
+            c.people.0,
+            c.people.1,
+            day(c.from),
+            day(c.to)
+        );
+    }
+    if r.conflicts.len() > 20 {
+        println!(
+            "  … {} more conflicts (--json lists all)",
+            r.conflicts.len() - 20
+        );
+    }
+    if let Some(e) = eval {
+        println!(
+            "  against truth: precision {:.4} recall {:.4} F1 {:.4} (true links {}, false links \
+             {}, missed {}, true non-links {}); review band {} records, {} of them true",
+            e.precision,
+            e.recall,
+            e.f1,
+            e.true_links,
+            e.false_links,
+            e.missed_links,
+            e.true_non_links,
+            e.review,
+            e.review_true
+        );
+    }
+    println!(
+        "  stored in {}; explain a record with `probity resolve {} --explain RECORD_ID`",
+        resolve::links_dir(store.root()).display(),
+        store_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let marker = dir.join(".probity-demo");
@@ -443,7 +650,7 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
     let out = dir.join("findings");
 
     println!(
-        "1/4 synthesising {people} staff × {days} days (seed {seed}) into {}",
+        "1/5 synthesising {people} staff × {days} days (seed {seed}) into {}",
         data.display()
     );
     let cfg = probity_synth::SynthConfig {
@@ -453,6 +660,7 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
         start: "2026-01-05".into(),
         seed,
         format: probity_synth::Format::Csv,
+        public_records: None,
     };
     let bar = progress::people_bar(people as u64);
     let rep = probity_synth::run(&cfg, &|done, _| bar.set_position(done as u64))?;
@@ -465,7 +673,7 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
         rep.confounder_rows
     );
 
-    println!("2/4 ingesting into {}", store_dir.display());
+    println!("2/5 ingesting into {}", store_dir.display());
     let mut s = probity_store::Store::init(&store_dir)?;
     let bars = progress::IngestBars::quiet();
     let ing = probity_ingest::ingest(&mut s, &data, &bars);
@@ -483,7 +691,33 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
         ing.elapsed.as_secs_f64()
     );
 
-    println!("3/4 analysing (findings carry pseudonyms)");
+    println!("3/5 linking reference records to staff (probity resolve)");
+    drop(s);
+    {
+        let store = probity_store::Store::open_for_write(&store_dir)?;
+        let rt = runtime()?;
+        let today = probity_detect::resolve::today();
+        let current = rt.block_on(probity_detect::resolve::compute(&store, true, today))?;
+        current.save(store.root())?;
+        let e = probity_detect::resolve::evaluate_links(
+            &store,
+            &current.links,
+            &data.join("reference_links.csv"),
+        )?;
+        let n = |d: &str| current.report.decisions.get(d).copied().unwrap_or(0);
+        println!(
+            "    {} records: {} auto-linked, {} for clerical review, {} not linked; against the \
+             generator's true links precision {:.3} recall {:.3}",
+            current.report.records,
+            n("link"),
+            n("review"),
+            n("none"),
+            e.precision,
+            e.recall
+        );
+    }
+
+    println!("4/5 analysing (findings carry pseudonyms)");
     let s = probity_store::Store::open(&store_dir)?;
     let report = analyze(&s, true, &[])?;
     let outputs = probity_detect::write_outputs(
@@ -493,7 +727,7 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
     )?;
     print_analysis(&report);
 
-    println!("4/4 evaluating against the planted truth (truth pseudonymised with the store key)");
+    println!("5/5 evaluating against the planted truth (truth pseudonymised with the store key)");
     let truth = data.join("truth.csv");
     let conf = data.join("confounders.csv");
     let e = evaluate(&outputs.jsonl, &truth, Some(&conf), Some(&store_dir))?;

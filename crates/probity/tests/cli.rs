@@ -263,7 +263,68 @@ fn demo_runs_the_main_job_end_to_end_and_refuses_a_foreign_directory() {
         assert!(text.contains(scenario), "{scenario} missing:\n{text}");
     }
     assert!(text.contains("precision") && text.contains("overall"));
+    assert!(text.contains("auto-linked"), "{text}");
     assert!(work.join("findings/findings.jsonl").exists());
+
+    // resolve: the demo stored its links; nothing new to compare.
+    let store = work.join("store");
+    let s = store.to_str().unwrap();
+    let out = ok(probity().args(["resolve", s]).output().unwrap());
+    assert!(out.starts_with("up to date resolve"), "{out}");
+    // A true link explained: the waterfall, the staff side hidden.
+    let links = std::fs::read_to_string(work.join("data/reference_links.csv")).unwrap();
+    let record = links
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let out = ok(probity()
+        .args(["resolve", s, "--explain", &record])
+        .output()
+        .unwrap());
+    for needle in [
+        "prior",
+        "given name",
+        "family name",
+        "date of birth",
+        "postcode",
+        "total",
+        "(hidden)",
+    ] {
+        assert!(out.contains(needle), "{needle} missing:\n{out}");
+    }
+    let out = probity()
+        .args(["resolve", s, "--explain", "NO-SUCH-RECORD"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NO-SUCH-RECORD"));
+    // A threshold mistake in probity.toml names the key and the rule.
+    let toml = store.join("probity.toml");
+    let good = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{good}\n[resolve]\nlink_at = 1.5\n")).unwrap();
+    let out = probity().args(["resolve", s]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("resolve.link_at") && err.contains("review_at < link_at < 1"),
+        "{err}"
+    );
+    std::fs::write(
+        &toml,
+        format!("{good}\n[resolve]\nblocking = [\"surname\"]\n"),
+    )
+    .unwrap();
+    let out = probity().args(["resolve", s]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("surname") && err.contains("family_sound_given_initial"),
+        "{err}"
+    );
+    std::fs::write(&toml, good).unwrap();
     assert!(work.join("findings/findings.parquet").exists());
     // An earlier demo is replaced; a directory that is not a demo is not.
     ok(run(&work));

@@ -143,6 +143,7 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         "SELECT DISTINCT w.wid, e.event_id, e.at, e.direction FROM attendance_windows w
          JOIN badge_cards c ON c.person_id = w.person_id
          JOIN badge_events e ON e.card_id = c.card_id AND {be} = w.day
+                     AND local_date(e.at) BETWEEN c.valid_from AND coalesce(c.valid_to, DATE '9999-12-31')
          WHERE e.at BETWEEN w.ws AND w.we"
     );
     let swipes = run.sql(&q).await;
@@ -150,6 +151,7 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         "SELECT DISTINCT w.wid, s.session_id, s.start FROM attendance_windows w
          JOIN devices d ON d.person_id = w.person_id
          JOIN device_sessions s ON s.device_id = d.device_id AND {ss} = w.day
+                     AND local_date(s.start) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
          WHERE s.start BETWEEN w.ws AND w.we AND s.network IN ('vpn', 'mobile')"
     );
     let remote = run.sql(&q).await;

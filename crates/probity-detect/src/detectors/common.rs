@@ -225,6 +225,7 @@ pub async fn presence(run: &Run, windows: &[(String, i64, i64)]) -> Result<Vec<P
                     SELECT w.wid, e.event_id AS id FROM {name} w
                     JOIN badge_cards c ON c.person_id = w.person_id
                     JOIN badge_events e ON e.card_id = c.card_id AND {be} = w.day
+                     AND local_date(e.at) BETWEEN c.valid_from AND coalesce(c.valid_to, DATE '9999-12-31')
                     WHERE e.at BETWEEN w.ws AND w.we) GROUP BY wid"
             ),
         ),
@@ -235,11 +236,13 @@ pub async fn presence(run: &Run, windows: &[(String, i64, i64)]) -> Result<Vec<P
                     SELECT w.wid, s.session_id AS id FROM {name} w
                     JOIN devices d ON d.person_id = w.person_id
                     JOIN device_sessions s ON s.device_id = d.device_id AND {ss} = w.day
+                     AND local_date(s.start) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
                     WHERE s.start <= w.we AND s.\"end\" >= w.ws
                     UNION ALL
                     SELECT w.wid, s.session_id FROM {name} w
                     JOIN devices d ON d.person_id = w.person_id
                     JOIN device_sessions s ON s.device_id = d.device_id AND {se} = w.day
+                     AND local_date(s.\"end\") BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
                     WHERE s.start <= w.we AND s.\"end\" >= w.ws) GROUP BY wid"
             ),
         ),
@@ -260,6 +263,7 @@ pub async fn presence(run: &Run, windows: &[(String, i64, i64)]) -> Result<Vec<P
                     SELECT DISTINCT w.wid, l.device_id, l.at FROM {name} w
                     JOIN devices d ON d.person_id = w.person_id
                     JOIN device_locations l ON l.device_id = d.device_id AND {la} = w.day
+                     AND local_date(l.at) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
                     CROSS JOIN sites st
                     WHERE l.at BETWEEN w.ws AND w.we
                       AND sqrt(power((l.lat - st.lat) * 110540.0, 2)

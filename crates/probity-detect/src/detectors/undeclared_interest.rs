@@ -2,14 +2,13 @@
 //! membership roll) linked to a staff member who has no matching declaration
 //! in force.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use probity_core::Scenario;
 use probity_core::schema::Table;
 
 use super::common::short_day;
 use crate::finding::Evidence;
-use crate::link::{self, Listed, Staff};
 use crate::run::{dates, opt_str, strs};
 use crate::{Detector, Finding, Param, Result, Run};
 
@@ -19,19 +18,21 @@ pub const DETECTOR: Detector = Detector {
     version: 1,
     scenario: Scenario::UndeclaredInterest,
     title: "Register entry with no declaration",
-    purpose: "Links external registers (company officers, membership rolls) to staff by \
-              name and date of birth, allowing for initials, nicknames, typos and transposed \
-              names, and reports an entry only when the person has no declaration naming that \
-              organisation in force while the entry is. Namesakes with another date of birth \
-              are not linked; a record that fits two staff members equally links to neither.",
+    purpose: "Uses the record linkage of `probity resolve` (Fellegi-Sunter match weights over \
+              name, date of birth and postcode, allowing for initials, nicknames, typos and \
+              transposed names) and reports a register entry auto-linked to a staff member who \
+              has no declaration naming that organisation in force while the entry is. Possible \
+              matches in the clerical-review band, and records two staff members fit, are never \
+              findings.",
     needs: &[Table::People, Table::ReferenceRecords],
     uses: &[Table::Declarations],
     identities: true,
     baseline: false,
     params: &[Param::num(
-        "min_strength",
-        0.6,
-        "link strength (0..1) below which a register entry is not attributed",
+        "min_probability",
+        0.98,
+        "match probability below which an auto-linked register entry is not reported \
+         (the auto-link threshold itself is resolve.link_at)",
     )],
     detect: |r| Box::pin(detect(r)),
 };
@@ -39,7 +40,7 @@ pub const DETECTOR: Detector = Detector {
 /// An organisation name reduced for comparison: lower case, no punctuation,
 /// no legal-form suffix or leading "the".
 pub fn norm_org(s: &str) -> String {
-    let n = link::normalise(s);
+    let n = probity_link::text::normalise(s);
     let words: Vec<&str> = n
         .split(' ')
         .filter(|w| {
@@ -60,67 +61,49 @@ struct Record {
     to: Option<i32>,
 }
 
+/// An undeclared register entry linked to a person.
+struct Entry<'a> {
+    record: &'a str,
+    r: &'a Record,
+    probability: f64,
+    how: String,
+    from: i32,
+    to: i32,
+}
+
+/// The comparison levels of a link in words: "given name nickname, family
+/// name exact, date of birth exact".
+fn how(p: probity_link::Pattern) -> String {
+    p.levels()
+        .iter()
+        .zip(probity_link::compare::COMPARISONS)
+        .filter(|(l, _)| **l > 0)
+        .map(|(l, c)| format!("{} {}", c.name, c.levels[*l as usize]))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 async fn detect(run: &Run) -> Result<Vec<Finding>> {
-    let min_strength = run.params().num("min_strength");
+    let min_probability = run.params().num("min_probability");
     let period = run.period();
+    let store = probity_store::Store::open(run.store_root())?;
+    let current = crate::resolve::compute(&store, false, crate::resolve::today()).await?;
     let batches = run
-        .sql_with_identities(
-            "SELECT stored_key, given_name, family_name, date_of_birth, home_postcode \
-             FROM vault_people",
+        .sql(
+            "SELECT record_id, list_name, organisation, role, valid_from, valid_to \
+             FROM reference_records",
         )
         .await?;
-    let mut staff = vec![];
-    for b in &batches {
-        let (k, g, f, pc) = (
-            strs(b, "stored_key"),
-            strs(b, "given_name"),
-            strs(b, "family_name"),
-            strs(b, "home_postcode"),
-        );
-        let dob = dates(b, "date_of_birth");
-        for i in 0..b.num_rows() {
-            let dob = (!arrow::array::Array::is_null(&dob, i)).then(|| {
-                let d = probity_core::time::days_to_date(dob.value(i));
-                (i32::from(d.year()), d.month() as u32, d.day() as u32)
-            });
-            staff.push(Staff {
-                key: k.value(i).to_string(),
-                given: link::normalise(g.value(i)),
-                family: link::normalise(f.value(i)),
-                dob,
-                postcode: opt_str(&pc, i).map(link::norm_postcode),
-            });
-        }
-    }
-    let batches = run
-        .sql_with_identities(
-            "SELECT r.record_id, r.list_name, r.organisation, r.role, r.valid_from, r.valid_to, \
-                    v.full_name, v.date_of_birth, v.postcode
-             FROM reference_records r JOIN vault_reference_records v ON v.stored_key = r.record_id",
-        )
-        .await?;
-    let mut listed = vec![];
     let mut records: HashMap<String, Record> = HashMap::new();
     for b in &batches {
-        let (id, list, org, role, name, dob, pc) = (
+        let (id, list, org, role) = (
             strs(b, "record_id"),
             strs(b, "list_name"),
             strs(b, "organisation"),
             strs(b, "role"),
-            strs(b, "full_name"),
-            strs(b, "date_of_birth"),
-            strs(b, "postcode"),
         );
         let (vf, vt) = (dates(b, "valid_from"), dates(b, "valid_to"));
         for i in 0..b.num_rows() {
-            let (given, family) = link::split_full_name(name.value(i));
-            listed.push(Listed {
-                id: id.value(i).to_string(),
-                given,
-                family,
-                dob: opt_str(&dob, i).and_then(link::parse_partial_dob),
-                postcode: opt_str(&pc, i).map(link::norm_postcode),
-            });
             records.insert(
                 id.value(i).to_string(),
                 Record {
@@ -133,7 +116,6 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             );
         }
     }
-    let (links, _ambiguous) = link::link(&staff, &listed);
     // Declarations by person: (normalised counterparty, from, to).
     let batches = run
         .sql("SELECT person_id, counterparty, declared_on, valid_to FROM declarations")
@@ -150,12 +132,18 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             ));
         }
     }
-    let mut out = vec![];
-    for l in links {
-        if l.strength < min_strength {
+    // Undeclared entries, grouped per person and organisation (a register
+    // that lists the same appointment twice makes one finding, not two).
+    let mut groups: BTreeMap<(String, String), Vec<Entry>> = BTreeMap::new();
+    for l in &current.links {
+        let Some(c) = l.linked() else { continue };
+        let probability = probity_link::probability(c.weight);
+        if probability < min_probability {
             continue;
         }
-        let r = &records[&l.record];
+        let Some(r) = records.get(&l.record) else {
+            continue;
+        };
         // The entry as it overlaps the analysis period.
         let from = r.from.unwrap_or(period.start).max(period.start);
         let to = r.to.unwrap_or(period.end).min(period.end);
@@ -163,27 +151,50 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             continue;
         }
         let org = norm_org(&r.organisation);
-        let covered = declared.get(&l.person).is_some_and(|ds| {
-            ds.iter().any(|(c, d_from, d_to)| {
-                *c == org && *d_from <= to && d_to.is_none_or(|t| t >= from)
+        let covered = declared.get(&c.person).is_some_and(|ds| {
+            ds.iter().any(|(d_org, d_from, d_to)| {
+                *d_org == org && *d_from <= to && d_to.is_none_or(|t| t >= from)
             })
         });
-        if covered {
-            continue;
+        if !covered {
+            groups
+                .entry((c.person.clone(), org))
+                .or_default()
+                .push(Entry {
+                    record: l.record.as_str(),
+                    r,
+                    probability,
+                    how: how(c.pattern),
+                    from,
+                    to,
+                });
         }
+    }
+    let mut out = vec![];
+    for ((person, _), entries) in groups {
+        let Entry {
+            r,
+            probability,
+            how,
+            ..
+        } = &entries[0];
+        let from = entries.iter().map(|e| e.from).min().expect("non-empty");
+        let to = entries.iter().map(|e| e.to).max().expect("non-empty");
+        let best = entries.iter().map(|e| e.probability).fold(0.0, f64::max);
         let summary = format!(
-            "Listed on {} as {} of {} from {} ({} match: {}), with no declaration naming that \
-             organisation in force between {} and {}.",
+            "Listed on {} as {} of {} from {} (match probability {:.3}: {}){}, with no \
+             declaration naming that organisation in force between {} and {}.",
             r.list,
             r.role.as_deref().unwrap_or("an entry"),
             r.organisation,
             r.from.map_or("an unknown date".to_string(), short_day),
-            if l.strength >= 0.9 {
-                "strong"
+            probability,
+            how,
+            if entries.len() > 1 {
+                format!(" in {} entries", entries.len())
             } else {
-                "probable"
+                String::new()
             },
-            l.how,
             short_day(from),
             short_day(to)
         );
@@ -191,14 +202,19 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             Finding::new(
                 Scenario::UndeclaredInterest,
                 DETECTOR.id,
-                &l.person,
+                &person,
                 (from, to),
-                l.strength,
+                best,
                 summary,
             )
-            .fact("link_strength", l.strength)
+            .fact("match_probability", best)
+            .fact("register_entries", entries.len() as f64)
             .fact("declarations_matching", 0.0)
-            .with_evidence([Evidence::new(Table::ReferenceRecords, l.record.as_str())]),
+            .with_evidence(
+                entries
+                    .iter()
+                    .map(|e| Evidence::new(Table::ReferenceRecords, e.record)),
+            ),
         );
     }
     Ok(out)
