@@ -17,7 +17,7 @@ on the pairs of five blocking rules: dob; year-month + family initial; family
 (--family-rule family_initial adds the given initial, nearer to ours and much
 cheaper at scale); postcode; given and family exchanged.
 A record is linked to its best candidate when that scores >= --link-at (default
-0.98, as `probity resolve`) and the
+0.8, as `probity resolve`) and the
 runner-up < 0.5, the same rule as `probity resolve`; otherwise a best >= 0.5
 goes to the review band. Splink logging goes to stderr; one JSON object with
 the scores and timings (total, training, prediction+decision) goes to stdout.
@@ -173,7 +173,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="generator output directory")
     ap.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
-    ap.add_argument("--link-at", type=float, default=0.98, help="auto-link probability (default 0.98)")
+    ap.add_argument("--link-at", type=float, default=0.8, help="auto-link probability (default 0.8)")
     ap.add_argument("--family-rule", choices=list(FAMILY_RULES), default="family",
                     help="name blocking rule: exact family (default) or family + given initial")
     args = ap.parse_args()

@@ -313,7 +313,7 @@ fn every_evidence_record_exists_and_the_numbers_recompute() {
                     r.person_id
                 ));
                 assert_eq!(declared, 0.0, "{}", r.summary);
-                assert!(fact("match_probability") >= 0.98, "{}", r.summary);
+                assert!(fact("match_probability") >= 0.8, "{}", r.summary);
             }
             other => panic!("unexpected detector {other}"),
         }

@@ -36,7 +36,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             blocking: Rule::DEFAULT.to_vec(),
-            link_at: 0.98,
+            link_at: 0.8,
             review_at: 0.5,
             max_pairs_per_block: 5_000_000,
             u_pairs: 1_000_000,

@@ -30,7 +30,7 @@ pub const DETECTOR: Detector = Detector {
     baseline: false,
     params: &[Param::num(
         "min_probability",
-        0.98,
+        0.8,
         "match probability below which an auto-linked register entry is not reported \
          (the auto-link threshold itself is resolve.link_at)",
     )],
