@@ -16,9 +16,9 @@ deterministic rule, u by random sampling, m by EM on two blockings) and scored
 on the pairs of five blocking rules: dob; year-month + family initial; family
 (--family-rule family_initial adds the given initial, nearer to ours and much
 cheaper at scale); postcode; given and family exchanged.
-A record is linked to its best candidate when that scores >= --link-at (default
-0.8, as `probity resolve`) and the
-runner-up < 0.5, the same rule as `probity resolve`; otherwise a best >= 0.5
+A record is linked to its best candidate when that candidate's odds over one
+plus the odds of the best two reach --link-at (default 0.8), the same rule as
+`probity resolve` (a record is one person at most); otherwise a best >= 0.2
 goes to the review band. Splink logging goes to stderr; one JSON object with
 the scores and timings (total, training, prediction+decision) goes to stdout.
 """
@@ -36,7 +36,7 @@ import splink.comparison_library as cl
 from splink import Linker, SettingsCreator, block_on
 from splink.backends.duckdb import DuckDBAPI
 
-REVIEW_AT = 0.5
+REVIEW_AT = 0.2
 FAMILY_RULES = {"family": ("family",), "family_initial": ("family", "substr(given, 1, 1)")}
 
 # Names as the linker normalises them: lower case, diacritics folded, '.' and
@@ -162,7 +162,10 @@ b AS (
          coalesce(max(CASE WHEN rk = 2 THEN prob END), 0) AS second
   FROM r WHERE rk <= 2 GROUP BY record_id)
 SELECT record_id, person_id,
-       CASE WHEN best >= {link_at} AND second < {review_at} THEN 'link'
+       CASE WHEN (least(best, 1 - 1e-12) / (1 - least(best, 1 - 1e-12)))
+                 / (1 + least(best, 1 - 1e-12) / (1 - least(best, 1 - 1e-12))
+                      + least(second, 1 - 1e-12) / (1 - least(second, 1 - 1e-12))) >= {link_at}
+            THEN 'link'
             WHEN best >= {review_at} THEN 'review' ELSE 'none' END AS decision,
        best >= {link_at} AS best_at_link
 FROM b

@@ -37,7 +37,7 @@ impl Default for Settings {
         Settings {
             blocking: Rule::DEFAULT.to_vec(),
             link_at: 0.8,
-            review_at: 0.5,
+            review_at: 0.2,
             max_pairs_per_block: 5_000_000,
             u_pairs: 1_000_000,
             em_records: 200_000,

@@ -38,7 +38,7 @@ max_field_bytes = 65536
 # [resolve]
 # blocking = ["dob", "dob_month_family_initial", "family_sound_given_initial", "postcode"]
 # link_at = 0.8       # match probability to link automatically
-# review_at = 0.5     # from here up to link_at: clerical review, never a finding
+# review_at = 0.2     # from here up to link_at: clerical review, never a finding
 # max_pairs_per_block = 5000000
 "#;
 
