@@ -218,7 +218,7 @@ async fn load_inputs(ctx: &SessionContext, today: Today) -> Result<Inputs> {
     }
     let mut record_problems = Problems::default();
     let (mut rec_ids, mut records) = (vec![], vec![]);
-    let mut seen: HashMap<blake3::Hash, ()> = HashMap::new();
+    let mut seen: HashSet<blake3::Hash> = HashSet::new();
     let (mut duplicates, mut duplicate_examples) = (0u64, vec![]);
     for b in &sql(
         ctx,
@@ -254,7 +254,7 @@ async fn load_inputs(ctx: &SessionContext, today: Today) -> Result<Inputs> {
                 )
                 .as_bytes(),
             );
-            if seen.insert(sig, ()).is_some() {
+            if !seen.insert(sig) {
                 duplicates += 1;
                 if duplicate_examples.len() < 5 {
                     duplicate_examples.push(rid.to_string());
@@ -364,7 +364,7 @@ pub struct Current {
     /// Report.
     pub report: ResolveReport,
     saved: Saved,
-    people: Vec<(String, String)>,
+    inputs: Inputs,
 }
 
 /// Computes links: from scratch when `full` or nothing is stored (or the
@@ -378,7 +378,7 @@ pub async fn compute(store: &Store, full: bool, today: Today) -> Result<Current>
         clock = std::time::Instant::now();
     };
     let ctx = vault_session(store)?;
-    let inputs = load_inputs(&ctx, today).await?;
+    let mut inputs = load_inputs(&ctx, today).await?;
     lap("read", &mut phases);
     let stored = load_stored(&links_dir(store.root()))?;
     let full_because = if full {
@@ -534,8 +534,6 @@ pub async fn compute(store: &Store, full: bool, today: Today) -> Result<Current>
         });
     }
     lap("decide", &mut phases);
-    let graph = identity_graph(store).await?;
-    lap("identity graph", &mut phases);
     let report = ResolveReport {
         mode: mode.to_string(),
         full_because,
@@ -546,13 +544,13 @@ pub async fn compute(store: &Store, full: bool, today: Today) -> Result<Current>
         staff_new,
         pairs,
         duplicates: inputs.duplicates,
-        duplicate_examples: inputs.duplicate_examples,
-        record_problems: inputs.record_problems,
-        staff_problems: inputs.staff_problems,
+        duplicate_examples: std::mem::take(&mut inputs.duplicate_examples),
+        record_problems: std::mem::take(&mut inputs.record_problems),
+        staff_problems: std::mem::take(&mut inputs.staff_problems),
         oversized,
         decisions,
-        identity: graph.stats(),
-        conflicts: graph.conflicts(),
+        identity: GraphStats::default(),
+        conflicts: vec![],
         model: model.clone(),
         link_at: settings.link_at,
         review_at: settings.review_at,
@@ -562,11 +560,7 @@ pub async fn compute(store: &Store, full: bool, today: Today) -> Result<Current>
         links,
         report,
         saved: Saved { model, settings },
-        people: inputs
-            .staff_keys
-            .into_iter()
-            .zip(inputs.staff_sigs)
-            .collect(),
+        inputs,
     })
 }
 
@@ -626,6 +620,19 @@ fn score(inputs: &Inputs, rec: &[usize], staff: &[usize], model: &Model, s: &Set
 }
 
 impl Current {
+    /// Adds the identity graph of the store (cards, devices, accounts held
+    /// over time, and conflicts) to the report.
+    pub async fn add_identity_graph(&mut self, store: &Store) -> Result<()> {
+        let started = std::time::Instant::now();
+        let graph = identity_graph(store).await?;
+        self.report.identity = graph.stats();
+        self.report.conflicts = graph.conflicts();
+        self.report
+            .phases
+            .insert("identity graph".into(), started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
     /// Writes `links/`: model.json, people.tsv, candidates.parquet (all
     /// replaced atomically, file by file).
     pub fn save(&self, store_root: &Path) -> Result<()> {
@@ -708,8 +715,10 @@ impl Current {
         }
         write("candidates.parquet", &buf)?;
         let people: String = self
-            .people
+            .inputs
+            .staff_keys
             .iter()
+            .zip(&self.inputs.staff_sigs)
             .map(|(k, s)| format!("{k}\t{s}\n"))
             .collect();
         write("people.tsv", people.as_bytes())?;
@@ -798,8 +807,7 @@ pub async fn explain(
             ),
         });
     };
-    let ctx = vault_session(store)?;
-    let inputs = load_inputs(&ctx, today).await?;
+    let inputs = &current.inputs;
     let ri = inputs
         .rec_ids
         .iter()

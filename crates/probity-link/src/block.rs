@@ -2,7 +2,7 @@
 //! candidate when it shares the key of at least one rule, so the work grows
 //! with the records rather than with records × staff.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
@@ -128,7 +128,7 @@ pub struct Index {
     rules: Vec<Rule>,
     maps: Vec<HashMap<u64, Vec<u32>>>,
     /// Keys skipped because records × staff in them exceed the pair limit.
-    skipped: Vec<HashMap<u64, ()>>,
+    skipped: Vec<HashSet<u64>>,
 }
 
 /// A block too large to compare, reported to the user.
@@ -159,7 +159,7 @@ impl Index {
         }
         Index {
             rules: rules.to_vec(),
-            skipped: vec![HashMap::new(); rules.len()],
+            skipped: vec![HashSet::new(); rules.len()],
             maps,
         }
     }
@@ -187,7 +187,7 @@ impl Index {
             for (k, (n, first)) in counts {
                 let staff = self.maps[ri][&k].len() as u64;
                 if n.saturating_mul(staff) > max_pairs {
-                    self.skipped[ri].insert(k, ());
+                    self.skipped[ri].insert(k);
                     out.push(OversizedBlock {
                         rule: rule.name().to_string(),
                         records: n,
@@ -207,7 +207,7 @@ impl Index {
         for (ri, rule) in self.rules.iter().enumerate() {
             rule.keys(r, true, keys);
             for k in keys.iter() {
-                if self.skipped[ri].contains_key(k) {
+                if self.skipped[ri].contains(k) {
                     continue;
                 }
                 if let Some(v) = self.maps[ri].get(k) {

@@ -502,8 +502,9 @@ fn resolve(
     }
     let store = probity_store::Store::open_for_write(store_dir)?;
     let started = std::time::Instant::now();
-    let current = rt.block_on(resolve::compute(&store, full, today))?;
+    let mut current = rt.block_on(resolve::compute(&store, full, today))?;
     current.save(store.root())?;
+    rt.block_on(current.add_identity_graph(&store))?;
     let elapsed = started.elapsed();
     let eval = truth
         .map(|t| resolve::evaluate_links(&store, &current.links, t))
