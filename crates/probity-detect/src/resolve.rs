@@ -434,7 +434,7 @@ pub async fn compute(store: &Store, full: bool, today: Today) -> Result<Current>
                 .collect();
             let (n_pairs, n_distinct, mut over, scored) = score(
                 &inputs,
-                &new_idx,
+                &Distinct::of(&inputs, &new_idx),
                 &(0..inputs.staff.len()).collect::<Vec<_>>(),
                 &model,
                 &settings,
@@ -451,8 +451,9 @@ pub async fn compute(store: &Store, full: bool, today: Today) -> Result<Current>
                 .collect();
             let mut old_distinct = 0;
             if !fresh.is_empty() && !old_idx.is_empty() {
+                let old_records = Distinct::of(&inputs, &old_idx);
                 let (n_pairs, n_distinct, mut over, scored) =
-                    score(&inputs, &old_idx, &fresh, &model, &settings);
+                    score(&inputs, &old_records, &fresh, &model, &settings);
                 pairs += n_pairs;
                 old_distinct = n_distinct;
                 oversized.append(&mut over);
@@ -480,10 +481,11 @@ pub async fn compute(store: &Store, full: bool, today: Today) -> Result<Current>
             };
         }
         (_, _) => {
-            let (distinct, _) = probity_link::distinct(inputs.records.clone());
+            let all: Vec<usize> = (0..inputs.rec_ids.len()).collect();
+            let records = Distinct::of(&inputs, &all);
             model = Model::train(
                 &inputs.staff,
-                &distinct,
+                &records.entities,
                 &Training {
                     u_pairs: settings.u_pairs,
                     em_records: settings.em_records,
@@ -491,10 +493,9 @@ pub async fn compute(store: &Store, full: bool, today: Today) -> Result<Current>
                 },
             );
             lap("train", &mut phases);
-            let all: Vec<usize> = (0..inputs.rec_ids.len()).collect();
             let staff_all: Vec<usize> = (0..inputs.staff.len()).collect();
             let (n_pairs, n_distinct, over, scored) =
-                score(&inputs, &all, &staff_all, &model, &settings);
+                score(&inputs, &records, &staff_all, &model, &settings);
             pairs = n_pairs;
             oversized = over;
             by_record = scored
@@ -571,14 +572,35 @@ type Scored = (
     Vec<(usize, Vec<StoredCandidate>)>,
 );
 
-/// Scores the records `rec` (indices into inputs) against the staff `staff`.
-fn score(inputs: &Inputs, rec: &[usize], staff: &[usize], model: &Model, s: &Settings) -> Scored {
+/// Records (indices into the inputs) reduced to distinct comparison
+/// signatures: identical name, date of birth and postcode compared once.
+struct Distinct<'a> {
+    rec: &'a [usize],
+    entities: Vec<Entity>,
+    of: Vec<u32>,
+}
+
+impl<'a> Distinct<'a> {
+    fn of(inputs: &Inputs, rec: &'a [usize]) -> Distinct<'a> {
+        let (entities, of) =
+            probity_link::distinct(rec.iter().map(|i| inputs.records[*i].clone()).collect());
+        Distinct { rec, entities, of }
+    }
+}
+
+/// Scores distinct records against the staff `staff` (indices into inputs).
+fn score(inputs: &Inputs, d: &Distinct, staff: &[usize], model: &Model, s: &Settings) -> Scored {
+    let rec = d.rec;
     if rec.is_empty() || staff.is_empty() {
         return (0, 0, vec![], rec.iter().map(|i| (*i, vec![])).collect());
     }
-    let staff_e: Vec<Entity> = staff.iter().map(|i| inputs.staff[*i].clone()).collect();
-    let (distinct, of) =
-        probity_link::distinct(rec.iter().map(|i| inputs.records[*i].clone()).collect());
+    // All staff in order (every run but "new staff only"): no copy.
+    let staff_e: std::borrow::Cow<[Entity]> = if staff.len() == inputs.staff.len() {
+        std::borrow::Cow::Borrowed(&inputs.staff)
+    } else {
+        std::borrow::Cow::Owned(staff.iter().map(|i| inputs.staff[*i].clone()).collect())
+    };
+    let (distinct, of) = (&d.entities, &d.of);
     // An example record id per distinct signature, for oversized blocks.
     let mut example = vec![usize::MAX; distinct.len()];
     for (k, d) in of.iter().enumerate() {
@@ -588,11 +610,11 @@ fn score(inputs: &Inputs, rec: &[usize], staff: &[usize], model: &Model, s: &Set
     }
     let mut scorer = Scorer::new(&staff_e, model, s);
     let over = scorer.limit(
-        &distinct,
+        distinct,
         |d| inputs.rec_ids[example[d]].clone(),
         s.max_pairs_per_block,
     );
-    let (cands, pairs) = scorer.score(&distinct, FLOOR);
+    let (cands, pairs) = scorer.score(distinct, FLOOR);
     let per: Vec<Vec<StoredCandidate>> = cands
         .into_iter()
         .map(|v| {
@@ -614,7 +636,7 @@ fn score(inputs: &Inputs, rec: &[usize], staff: &[usize], model: &Model, s: &Set
         over,
         rec.iter()
             .zip(of)
-            .map(|(i, d)| (*i, per[d as usize].clone()))
+            .map(|(i, d)| (*i, per[*d as usize].clone()))
             .collect(),
     )
 }

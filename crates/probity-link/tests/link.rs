@@ -187,17 +187,13 @@ fn world(seed: u64, n_staff: usize, n_public: usize) -> World {
         })
         .collect();
     let (mut records, mut truth) = (vec![], vec![]);
+    let entry = |name: &str, dob: &str, pc: &str, problems: &mut Problems| {
+        record_entity("r", name, Some(dob), Some(pc), TODAY, problems)
+    };
     for (i, p) in people.iter().enumerate() {
         if i % 10 == 0 {
             let (name, dob, pc) = variant(&mut rng, p);
-            records.push(record_entity(
-                "r",
-                &name,
-                Some(&dob),
-                Some(&pc),
-                TODAY,
-                &mut problems,
-            ));
+            records.push(entry(&name, &dob, &pc, &mut problems));
             truth.push(Some(i));
         }
         if i % 25 == 3 {
@@ -205,28 +201,14 @@ fn world(seed: u64, n_staff: usize, n_public: usize) -> World {
             let name = format!("{} {}", p.given, p.family);
             let dob = format!("{:04}-{:02}-{:02}", p.dob.0 - 6, p.dob.1, p.dob.2);
             let pc = postcode(&mut rng);
-            records.push(record_entity(
-                "r",
-                &name,
-                Some(&dob),
-                Some(&pc),
-                TODAY,
-                &mut problems,
-            ));
+            records.push(entry(&name, &dob, &pc, &mut problems));
             truth.push(None);
         }
     }
     for _ in 0..n_public {
         let p = person(&mut rng);
         let (name, dob, pc) = variant(&mut rng, &p);
-        records.push(record_entity(
-            "r",
-            &name,
-            Some(&dob),
-            Some(&pc),
-            TODAY,
-            &mut problems,
-        ));
+        records.push(entry(&name, &dob, &pc, &mut problems));
         truth.push(None);
     }
     assert_eq!(problems, Problems::default(), "generated input is clean");
