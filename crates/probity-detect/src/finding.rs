@@ -163,7 +163,8 @@ pub enum Identity<'a> {
     Revealed(&'a BTreeMap<String, String>),
 }
 
-fn record(f: &Finding, who: &Identity<'_>) -> FindingRecord {
+/// The contract record of a finding, with person ids written as `who` says.
+pub fn record(f: &Finding, who: &Identity<'_>) -> FindingRecord {
     let person_id = match who {
         Identity::Pseudonyms => f.person.clone(),
         Identity::Revealed(map) => map

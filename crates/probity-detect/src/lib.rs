@@ -23,6 +23,7 @@
 pub mod detectors;
 pub mod eval;
 pub mod finding;
+pub mod governance;
 pub mod params;
 pub mod resolve;
 mod run;
@@ -38,7 +39,9 @@ use probity_store::Store;
 
 pub use finding::{Evidence, Finding};
 pub use params::{Param, ParamValue, Params};
-pub use run::{Period, Run};
+pub use run::{
+    Period, Run, dates, day_start, floats, ints, micros, opt_str, register_functions, strs,
+};
 
 /// Errors of the detector library.
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +198,8 @@ pub struct DetectorOutcome {
     pub elapsed: Duration,
     /// The parameters it ran with.
     pub params: BTreeMap<String, ParamValue>,
+    /// The governance purpose it ran for (`None` when it did not run).
+    pub purpose: Option<String>,
 }
 
 /// The result of an analysis run.
@@ -219,8 +224,9 @@ pub struct Plan {
     vault: Option<datafusion::prelude::SessionContext>,
     present: Vec<Table>,
     tz: TimeRules,
-    selected: Vec<(Detector, Params)>,
+    selected: Vec<(Detector, Params, probity_policy::Permit)>,
     not_selected: Vec<(Detector, String)>,
+    governance_hash: String,
 }
 
 impl std::fmt::Debug for Plan {
@@ -232,15 +238,33 @@ impl std::fmt::Debug for Plan {
 }
 
 impl Plan {
-    /// Every enabled detector of the registry, with the parameters of the
-    /// store's `probity.toml`. Unknown detectors or parameters there are
-    /// errors naming them.
+    /// Every enabled detector of the registry that governance approves for
+    /// today, with the parameters of the store's `probity.toml`. Unknown
+    /// detectors or parameters there are errors naming them.
     pub fn new(store: &Store) -> Result<Plan> {
         Plan::with_overrides(store, &[])
     }
 
     /// Like [`Plan::new`], and also enables these detectors (e.g. baselines).
     pub fn with_overrides(store: &Store, also_enable: &[&str]) -> Result<Plan> {
+        Plan::build(store, also_enable, governance_today(store))
+    }
+
+    /// Like [`Plan::with_overrides`], deciding approvals as of `today`.
+    ///
+    /// Purpose binding is enforced here, for every caller: a detector runs
+    /// only if `governance.toml` approves it, its review date has not passed,
+    /// and its purpose enables every data category it reads. Each detector
+    /// then queries a session holding only the tables it declares, so a
+    /// detector cannot read what its approval does not cover.
+    pub fn build(store: &Store, also_enable: &[&str], today: jiff::civil::Date) -> Result<Plan> {
+        let (gov_text, governance_hash) = store.governance_text()?;
+        let governance = probity_policy::Governance::parse(&gov_text, &store.governance_path())
+            .map_err(probity_store::Error::from)?;
+        let known: Vec<&str> = detectors::ALL.iter().map(|d| d.id).collect();
+        governance
+            .check_known(&known, &gov_text, &store.governance_path())
+            .map_err(probity_store::Error::from)?;
         let cfg = &store.config().detectors;
         for id in cfg.keys() {
             if detectors::by_id(id).is_none() {
@@ -295,12 +319,16 @@ impl Plan {
                 ));
                 continue;
             }
-            selected.push((*d, params));
+            let tables: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
+            match governance.decide(d.id, &tables, d.identities, today) {
+                Ok(permit) => selected.push((*d, params, permit)),
+                Err(refusal) => not_selected.push((*d, refusal.to_string())),
+            }
         }
         let ctx = store.session_context()?;
         let tz = store.time_rules();
         run::register_functions(&ctx, &tz);
-        let vault = if selected.iter().any(|(d, _)| d.identities) {
+        let vault = if selected.iter().any(|(d, _, _)| d.identities) {
             let v = store.session_context()?;
             store.register_vault(&v)?;
             run::register_functions(&v, &tz);
@@ -316,7 +344,13 @@ impl Plan {
             tz,
             selected,
             not_selected,
+            governance_hash,
         })
+    }
+
+    /// BLAKE3 of the governance file the plan was decided under.
+    pub fn governance_hash(&self) -> &str {
+        &self.governance_hash
     }
 
     /// Keeps only the detectors `keep` accepts; the others are reported as
@@ -324,18 +358,18 @@ impl Plan {
     pub fn retain(&mut self, keep: impl Fn(&Detector) -> bool) {
         let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut self.selected)
             .into_iter()
-            .partition(|(d, _)| keep(d));
+            .partition(|(d, _, _)| keep(d));
         self.selected = kept;
         self.not_selected.extend(
             dropped
                 .into_iter()
-                .map(|(d, _)| (d, "not selected for this run".to_string())),
+                .map(|(d, _, _)| (d, "not selected for this run".to_string())),
         );
     }
 
     /// The detectors that will run.
     pub fn selected(&self) -> impl Iterator<Item = &Detector> {
-        self.selected.iter().map(|(d, _)| d)
+        self.selected.iter().map(|(d, _, _)| d)
     }
 
     /// Runs the selected detectors one after another (each uses every core
@@ -365,18 +399,21 @@ impl Plan {
                 persons: 0,
                 elapsed: Duration::ZERO,
                 params: BTreeMap::new(),
+                purpose: None,
             };
             progress.done(&o);
             outcomes.push(o);
         }
         let total = self.selected.len();
-        for (i, (d, params)) in self.selected.iter().enumerate() {
+        for (i, (d, params, permit)) in self.selected.iter().enumerate() {
             progress.start(d, i, total);
             let t = Instant::now();
+            let declared: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
+            let ctx = self.restricted(&declared).await?;
             let run = Run {
                 store_root: self.store_root.clone(),
                 detector: *d,
-                ctx: self.ctx.clone(),
+                ctx,
                 vault: if d.identities {
                     self.vault.clone()
                 } else {
@@ -419,6 +456,7 @@ impl Plan {
                 persons,
                 elapsed: t.elapsed(),
                 params: params.values().clone(),
+                purpose: Some(permit.purpose.clone()),
             };
             progress.done(&o);
             outcomes.push(o);
@@ -452,6 +490,41 @@ impl Plan {
             elapsed: started.elapsed(),
         })
     }
+}
+
+impl Plan {
+    /// A session over only the `tables` a detector declares: the full
+    /// session's tables are shared (no files are re-listed), the rest are
+    /// simply absent, so an undeclared read fails instead of succeeding.
+    async fn restricted(&self, tables: &[Table]) -> Result<datafusion::prelude::SessionContext> {
+        let ctx = datafusion::prelude::SessionContext::new_with_config(self.ctx.copied_config());
+        let mut names: Vec<&str> = tables.iter().map(|t| t.name()).collect();
+        if tables.contains(&Table::DeviceLocations) {
+            // What minimisation kept of deleted pings is the same category.
+            names.push(probity_store::LOCATION_FACTS);
+        }
+        for name in names {
+            let provider = self
+                .ctx
+                .table_provider(name)
+                .await
+                .map_err(|e| Error::query("session", e))?;
+            ctx.register_table(name, provider)
+                .map_err(|e| Error::query("session", e))?;
+        }
+        run::register_functions(&ctx, &self.tz);
+        ctx.sql("SET datafusion.optimizer.join_reordering = false")
+            .await
+            .map_err(|e| Error::query("session", e))?;
+        Ok(ctx)
+    }
+}
+
+/// Today's date in the store's time zone, for approval review dates.
+pub fn governance_today(store: &Store) -> jiff::civil::Date {
+    store
+        .time_rules()
+        .local_date(jiff::Timestamp::now().as_microsecond())
 }
 
 /// The map from stored pseudonym to real person id, read from the identity

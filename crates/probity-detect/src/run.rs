@@ -68,6 +68,12 @@ impl Run {
         self.present.contains(&t)
     }
 
+    /// Whether this run's session holds a table: only the tables the
+    /// detector declares (and governance permits) are registered.
+    pub fn can_read(&self, name: &str) -> bool {
+        self.ctx.table_exist(name).unwrap_or(false)
+    }
+
     /// Runs SQL over the analytical store and collects the result.
     pub async fn sql(&self, query: &str) -> Result<Vec<RecordBatch>> {
         collect(&self.ctx, self.detector.id, query).await
@@ -124,7 +130,7 @@ async fn collect(ctx: &SessionContext, id: &str, query: &str) -> Result<Vec<Reco
 
 /// Registers Probity's SQL functions in a session:
 /// `local_date(ts)` — the date of an instant in the dataset time zone.
-pub(crate) fn register_functions(ctx: &SessionContext, tz: &TimeRules) {
+pub fn register_functions(ctx: &SessionContext, tz: &TimeRules) {
     let tz = tz.clone();
     let f = move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(args)?;

@@ -40,7 +40,7 @@ fn fixture() -> &'static Fixture {
         let store = dir.path().join("store");
         let out = dir.path().join("out");
         synth(&data, 1000, 120, 3);
-        let mut s = Store::init(&store).unwrap();
+        let mut s = new_store(&store);
         probity_ingest::ingest(&mut s, &data, &probity_ingest::Silent).unwrap();
         let s = Store::open(&store).unwrap();
         let report = analyse(&s, &["complaint_threshold"]);
@@ -53,6 +53,19 @@ fn fixture() -> &'static Fixture {
             report,
         }
     })
+}
+
+/// A new store whose governance approves every detector (as the demo's).
+fn new_store(path: &Path) -> Store {
+    let s = Store::init(path).unwrap();
+    let approved: jiff::civil::Date = "2026-01-01".parse().unwrap();
+    s.install_governance(&probity_detect::governance::governance_approving_all(
+        "test approver",
+        approved,
+        100_000,
+    ))
+    .unwrap();
+    s
 }
 
 fn synth(dir: &Path, people: usize, days: u32, seed: u64) {
@@ -367,7 +380,7 @@ fn a_detector_without_its_tables_is_skipped_with_the_reason() {
             std::fs::remove_file(p).unwrap();
         }
     }
-    let mut s = Store::init(&dir.path().join("store")).unwrap();
+    let mut s = new_store(&dir.path().join("store"));
     probity_ingest::ingest(&mut s, &data, &probity_ingest::Silent).unwrap();
     let s = Store::open(&dir.path().join("store")).unwrap();
     let r = analyse(&s, &[]);
@@ -468,7 +481,7 @@ fn small_store(dir: &Path, seed: u64) -> (PathBuf, PathBuf) {
     let data = dir.join("data");
     let store = dir.join("store");
     synth(&data, 400, 30, seed);
-    let mut s = Store::init(&store).unwrap();
+    let mut s = new_store(&store);
     probity_ingest::ingest(&mut s, &data, &probity_ingest::Silent).unwrap();
     (data, store)
 }
@@ -648,4 +661,107 @@ fn identity_graph_follows_reissues_and_reports_conflicts() {
     assert_eq!(conflicts[0].id, card("CX2"));
     assert_eq!(conflicts[0].from, Some(day("2025-03-01")));
     assert_eq!(conflicts[0].to, Some(day("2025-03-31")));
+}
+
+/// Purpose binding: a detector runs only when governance approves it, its
+/// review date has not passed, and its purpose enables every data category
+/// it reads; the run says which it skipped and why.
+#[test]
+fn governance_decides_which_detectors_run() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut s = Store::init(&store).unwrap();
+    probity_ingest::ingest(&mut s, &f.data, &probity_ingest::Silent).unwrap();
+    let approved: jiff::civil::Date = "2026-01-01".parse().unwrap();
+    let all = probity_detect::governance::governance_approving_all("t", approved, 100_000);
+    // Withdraw one approval, let one lapse, and take sickness data away from
+    // the leave-overlap purpose.
+    let mut text = String::new();
+    let mut skip = false;
+    for line in all.lines() {
+        if line.starts_with('[') {
+            skip = line == "[detectors.post_case_lookup]";
+        }
+        if skip {
+            continue;
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    let text = text
+        .replacen(
+            "[detectors.complaints_above_peers]\npurpose = \"complaint_pattern\"",
+            "[detectors.complaints_above_peers]\npurpose = \"complaint_pattern_lapsed\"",
+            1,
+        )
+        .replace("\"sickness_and_leave\"", "\"rosters\"")
+        + "\n[purposes.complaint_pattern_lapsed]\ndescription = \"Lapsed.\"\ncategories = [\"complaints\", \"staff_records\"]\n";
+    // The lapsed approval: review date in the past.
+    let text = {
+        let i = text.find("purpose = \"complaint_pattern_lapsed\"").unwrap();
+        let j = i + text[i..].find("review_by = ").unwrap();
+        let k = j + text[j..].find('\n').unwrap();
+        format!("{}review_by = 2026-01-02{}", &text[..j], &text[k..])
+    };
+    s.install_governance(&text).unwrap();
+    let s = Store::open(&store).unwrap();
+    let plan = Plan::build(&s, &[], "2026-11-27".parse().unwrap()).unwrap();
+    let r = rt().block_on(plan.run(&Silent)).unwrap();
+    let why = |id: &str| {
+        r.outcomes
+            .iter()
+            .find(|o| o.detector == id)
+            .unwrap()
+            .skipped
+            .clone()
+            .unwrap_or_default()
+    };
+    assert!(
+        why("post_case_lookup").contains("not approved"),
+        "{}",
+        why("post_case_lookup")
+    );
+    assert!(
+        why("complaints_above_peers").contains("review date 2026-01-02 has passed"),
+        "{}",
+        why("complaints_above_peers")
+    );
+    assert!(
+        why("overtime_during_absence").contains("'sickness_and_leave'"),
+        "{}",
+        why("overtime_during_absence")
+    );
+    // Attendance also reads absences (to excuse leave): it does not run either.
+    assert!(why("office_attendance_shortfall").contains("'sickness_and_leave'"));
+    for id in [
+        "post_case_lookup",
+        "complaints_above_peers",
+        "overtime_during_absence",
+    ] {
+        assert!(
+            r.findings.iter().all(|x| x.detector != id),
+            "{id} produced findings"
+        );
+    }
+    // The others ran and found what they find under full approval.
+    let ran = r
+        .outcomes
+        .iter()
+        .find(|o| o.detector == "roster_self_edit_pay")
+        .unwrap();
+    assert!(ran.skipped.is_none());
+    assert_eq!(ran.purpose.as_deref(), Some("roster_manipulation"));
+    let full = f
+        .report
+        .outcomes
+        .iter()
+        .find(|o| o.detector == "roster_self_edit_pay")
+        .unwrap();
+    assert_eq!(ran.findings, full.findings);
+
+    // A file edited behind governance's back is refused outright.
+    std::fs::write(s.governance_path(), all.replace("365", "366")).unwrap();
+    let e = Plan::new(&s).unwrap_err().to_string();
+    assert!(e.contains("probity governance apply"), "{e}");
 }

@@ -272,8 +272,14 @@ fn run_batch(
     progress: &dyn Progress,
 ) -> Result<Outputs> {
     let rules = store.time_rules();
-    let cfg = &store.config().ingest;
     let has_locations = files.iter().any(|f| f.table == Table::DeviceLocations);
+    // Off-duty location exclusion is governed: its grace comes from the
+    // governance file in force, which must be valid to ingest locations.
+    let grace = if has_locations {
+        store.governance()?.minimisation.location_grace_minutes
+    } else {
+        0
+    };
     let mut keys: HashMap<Table, KeySet> = HashMap::new();
     // Referenced tables that this batch does not carry still need their
     // committed keys for foreign-key checks.
@@ -284,7 +290,7 @@ fn run_batch(
             }
         }
     }
-    let mut duty = has_locations.then(|| DutyIndex::new(cfg.location_grace_minutes));
+    let mut duty = has_locations.then(|| DutyIndex::new(grace));
     if let Some(d) = duty.as_mut() {
         d.load_committed(store)?;
     }
@@ -318,7 +324,7 @@ fn run_batch(
         let ctx = job::JobContext {
             rules: &rules,
             key: store.pseudonym_key(),
-            max_field_bytes: cfg.max_field_bytes,
+            max_field_bytes: store.config().ingest.max_field_bytes,
             keys: &keys,
             duty: duty.as_ref(),
             collect_duty: has_locations,

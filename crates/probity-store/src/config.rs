@@ -19,10 +19,7 @@ pub const DEFAULT_CONFIG: &str = r#"# Probity store configuration. Every key is 
 time_zone = "Europe/London"
 
 [ingest]
-# Device locations further than this from any of the person's shifts
-# (start - grace .. end + grace) are off duty: dropped before anything is
-# written, only counted.
-location_grace_minutes = 30
+# (Off-duty location exclusion is set in governance.toml [minimisation].)
 # A field longer than this many bytes quarantines its row.
 max_field_bytes = 65536
 
@@ -87,9 +84,10 @@ fn default_zone() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct IngestConfig {
-    /// Grace around shifts within which device locations are kept.
-    #[serde(default = "default_grace")]
-    pub location_grace_minutes: u32,
+    /// Moved to governance.toml `[minimisation]`; refused here with a
+    /// message saying so.
+    #[serde(default, skip_serializing)]
+    pub location_grace_minutes: Option<u32>,
     /// Longest accepted field, in bytes.
     #[serde(default = "default_max_field")]
     pub max_field_bytes: usize,
@@ -98,15 +96,12 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
-            location_grace_minutes: default_grace(),
+            location_grace_minutes: None,
             max_field_bytes: default_max_field(),
         }
     }
 }
 
-fn default_grace() -> u32 {
-    30
-}
 fn default_max_field() -> usize {
     65_536
 }
@@ -125,6 +120,14 @@ impl Config {
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
         let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         probity_core::TimeRules::new(&c.dataset.time_zone).map_err(|e| e.to_string())?;
+        if c.ingest.location_grace_minutes.is_some() {
+            return Err(
+                "ingest.location_grace_minutes has moved to governance.toml \
+                 [minimisation] (minimisation is governed, and changes to it are audited); \
+                 remove it here and set it there"
+                    .into(),
+            );
+        }
         if c.ingest.max_field_bytes < 16 {
             return Err("ingest.max_field_bytes must be at least 16".into());
         }
@@ -148,7 +151,7 @@ mod tests {
         assert!(e.contains("location_grace_minute"), "{e}");
         let e = Config::parse("[dataset]\ntime_zone = \"Europe/Londn\"\n").unwrap_err();
         assert!(e.contains("Europe/Londn"), "{e}");
-        let e = Config::parse("[ingest]\nlocation_grace_minutes = -1\n").unwrap_err();
-        assert!(e.contains("location_grace_minutes"), "{e}");
+        let e = Config::parse("[ingest]\nlocation_grace_minutes = 5\n").unwrap_err();
+        assert!(e.contains("governance.toml"), "{e}");
     }
 }

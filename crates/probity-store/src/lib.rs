@@ -6,6 +6,10 @@
 //! STORE/
 //!   manifest.json          what is committed (the only source of truth)
 //!   probity.toml           configuration
+//!   governance.toml        what may run, on which data, for how long (probity-policy)
+//!   governance.applied     BLAKE3 of the governance file last applied (audited)
+//!   users.json             users and roles
+//!   audit/                 the hash-chained audit log (probity-audit)
 //!   keys/pseudonym.key     the pseudonymisation key (mode 0600)
 //!   batches/<id>/data/<table>/[month=YYYY-MM/]part.parquet
 //!   batches/<id>/vault/<table>.parquet     identities (names, dates of birth)
@@ -81,6 +85,17 @@ pub enum Error {
     /// Another process holds the write lock.
     #[error("{0} is being written by another probity process; wait for it to finish")]
     Locked(PathBuf),
+    /// The governance file is missing or wrong.
+    #[error(transparent)]
+    Policy(#[from] probity_policy::PolicyError),
+    /// The governance file differs from the one last applied.
+    #[error(
+        "{0} was changed without `probity governance apply`; apply the new file with `probity governance apply FILE --as ADMIN` so that it is validated and recorded on the audit log"
+    )]
+    GovernanceModified(PathBuf),
+    /// The audit log refused an entry or is damaged.
+    #[error(transparent)]
+    Audit(#[from] probity_audit::Error),
     /// A DataFusion error while registering tables.
     #[error("query engine: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
@@ -102,6 +117,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 const MANIFEST: &str = "manifest.json";
 const CONFIG: &str = "probity.toml";
 const KEY_FILE: &str = "keys/pseudonym.key";
+const GOVERNANCE: &str = "governance.toml";
+const GOVERNANCE_APPLIED: &str = "governance.applied";
+const USERS: &str = "users.json";
+const AUDIT_DIR: &str = "audit";
 
 /// An open store.
 #[derive(Debug)]
@@ -111,12 +130,29 @@ pub struct Store {
     manifest: Manifest,
     key: PseudonymKey,
     lock: Option<File>,
+    actor: String,
 }
 
 impl Store {
-    /// Creates a new store at `root`: layout, empty manifest, a random
-    /// pseudonymisation key (mode 0600) and the default `probity.toml`.
+    /// Creates a new store at `root` with one admin user named `admin`; see
+    /// [`Store::init_with_admin`].
     pub fn init(root: &Path) -> Result<Store> {
+        Store::init_with_admin(root, "admin")
+    }
+
+    /// Creates a new store at `root`: layout, empty manifest, a random
+    /// pseudonymisation key (mode 0600), the default `probity.toml`, a
+    /// governance file approving nothing yet, a user list holding one admin,
+    /// and an audit log whose first entry records the creation.
+    pub fn init_with_admin(root: &Path, admin: &str) -> Result<Store> {
+        if !probity_policy::access::valid_user_id(admin) {
+            return Err(Error::Config {
+                path: root.join(USERS),
+                reason: format!(
+                    "{admin:?} is not a valid user id (1-64 of a-z 0-9 . _ -, starting with a letter or digit)"
+                ),
+            });
+        }
         if root.exists() {
             let mut entries = fs::read_dir(root).map_err(|e| Error::io(root, e))?;
             if entries.next().is_some() {
@@ -136,9 +172,35 @@ impl Store {
         let key = PseudonymKey::from_bytes(secret);
         fsio::create_private(&root.join(KEY_FILE), key.to_hex().as_bytes())?;
         fsio::write_atomic(&root.join(CONFIG), config::DEFAULT_CONFIG.as_bytes())?;
+        let gov = probity_policy::TEMPLATE_HEAD.as_bytes();
+        fsio::write_atomic(&root.join(GOVERNANCE), gov)?;
+        fsio::write_atomic(
+            &root.join(GOVERNANCE_APPLIED),
+            blake3::hash(gov).to_hex().as_bytes(),
+        )?;
+        let now = jiff::Timestamp::now().to_string();
+        let users = probity_policy::Users {
+            users: vec![probity_policy::User {
+                id: admin.to_string(),
+                role: probity_policy::Role::Admin,
+                person: None,
+                disabled: false,
+                added_at: now,
+                added_by: "probity init".into(),
+            }],
+        };
+        fsio::write_atomic(&root.join(USERS), users.to_json().as_bytes())?;
+        let mut log = probity_audit::AuditLog::open(&root.join(AUDIT_DIR))?;
+        log.append(
+            probity_audit::Record::new(os_actor(), "store.init", "").details(serde_json::json!({
+                "admin": admin,
+                "governance_blake3": blake3::hash(gov).to_hex().as_str(),
+            })),
+        )?;
         let manifest = Manifest {
             format_version: manifest::FORMAT_VERSION,
             batches: vec![],
+            location_facts: vec![],
         };
         // The manifest is written last: a store exists once it does.
         manifest.store(&root.join(MANIFEST))?;
@@ -202,11 +264,25 @@ impl Store {
             manifest,
             key,
             lock: None,
+            actor: os_actor(),
         })
     }
 
+    /// Sets who the store's own audit entries (ingest batches) name as the
+    /// actor; by default the operating-system user.
+    pub fn set_actor(&mut self, actor: &str) {
+        self.actor = actor.to_string();
+    }
+
+    /// The actor of the store's own audit entries.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
     /// Finishes committed batches whose files were not yet moved out of
-    /// `staging/`, and deletes uncommitted ones.
+    /// `staging/`, and deletes uncommitted ones; either way the audit log is
+    /// brought in line (`ingest.commit` marked recovered, or
+    /// `ingest.abandoned`).
     fn recover(&mut self) -> Result<()> {
         let _ = fs::remove_file(self.root.join("manifest.tmp"));
         let staging = self.root.join("staging");
@@ -215,10 +291,29 @@ impl Store {
             let entry = entry.map_err(|e| Error::io(&staging, e))?;
             let id = entry.file_name().to_string_lossy().into_owned();
             if self.manifest.batches.iter().any(|b| b.id == id) {
+                if self.audit_dir().exists() && !self.audited_commit(&id)? {
+                    self.audit()?.append(
+                        probity_audit::Record::new("probity", "ingest.commit", &id).details(
+                            serde_json::json!({
+                                "recovered": true,
+                                "note": "the batch was committed before an interruption; recorded on recovery",
+                            }),
+                        ),
+                    )?;
+                }
                 self.publish(&id)?;
             } else {
                 let p = entry.path();
                 fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+                if self.audit_dir().exists() {
+                    self.audit()?.append(
+                        probity_audit::Record::new("probity", "ingest.abandoned", &id).details(
+                            serde_json::json!({
+                                "note": "an interrupted batch was never committed; its files were discarded and the store is as it was",
+                            }),
+                        ),
+                    )?;
+                }
             }
         }
         fsio::fsync_dir(&staging)
@@ -249,6 +344,74 @@ impl Store {
         &self.key
     }
 
+    /// The pseudonym of a person id in this store.
+    pub fn person_pseudonym(&self, person_id: &str) -> String {
+        self.key
+            .pseudonym(probity_core::IdDomain::Person, person_id)
+    }
+
+    /// The governance file's path.
+    pub fn governance_path(&self) -> PathBuf {
+        self.root.join(GOVERNANCE)
+    }
+
+    /// The governance file's text and BLAKE3, refused if it is not the file
+    /// last applied with `probity governance apply`.
+    pub fn governance_text(&self) -> Result<(String, String)> {
+        let path = self.governance_path();
+        let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
+        let applied_path = self.root.join(GOVERNANCE_APPLIED);
+        let applied = fs::read_to_string(&applied_path).map_err(|e| Error::io(&applied_path, e))?;
+        if applied.trim() != hash {
+            return Err(Error::GovernanceModified(path));
+        }
+        Ok((text, hash))
+    }
+
+    /// The governance policy in force (validated; refused if edited
+    /// outside `probity governance apply`).
+    pub fn governance(&self) -> Result<probity_policy::Governance> {
+        let (text, _) = self.governance_text()?;
+        Ok(probity_policy::Governance::parse(
+            &text,
+            &self.governance_path(),
+        )?)
+    }
+
+    /// Installs a new governance file (already validated by the caller,
+    /// who also records it on the audit log): write it, then the hash that
+    /// marks it applied. Returns the hash.
+    pub fn install_governance(&self, text: &str) -> Result<String> {
+        probity_policy::Governance::parse(text, &self.governance_path())?;
+        let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
+        fsio::write_atomic(&self.governance_path(), text.as_bytes())?;
+        fsio::write_atomic(&self.root.join(GOVERNANCE_APPLIED), hash.as_bytes())?;
+        Ok(hash)
+    }
+
+    /// The users and their roles.
+    pub fn users(&self) -> Result<probity_policy::Users> {
+        let path = self.root.join(USERS);
+        let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        probity_policy::Users::parse(&text).map_err(|reason| Error::Corrupt { path, reason })
+    }
+
+    /// Replaces the user list atomically.
+    pub fn save_users(&self, users: &probity_policy::Users) -> Result<()> {
+        fsio::write_atomic(&self.root.join(USERS), users.to_json().as_bytes())
+    }
+
+    /// The audit log's directory.
+    pub fn audit_dir(&self) -> PathBuf {
+        self.root.join(AUDIT_DIR)
+    }
+
+    /// Opens the audit log for appending.
+    pub fn audit(&self) -> Result<probity_audit::AuditLog> {
+        Ok(probity_audit::AuditLog::open(&self.audit_dir())?)
+    }
+
     /// Starts a new batch in `staging/`. Requires the write lock.
     pub fn begin_batch(&self) -> Result<StagedBatch> {
         assert!(
@@ -272,16 +435,65 @@ impl Store {
     /// Commits a staged batch: makes its files durable, then replaces the
     /// manifest atomically (the commit point), then moves the files into
     /// place.
+    ///
+    /// The audit log records the intent (`ingest.begin`, with sources and
+    /// row counts) durably before the commit point and the commit
+    /// (`ingest.commit`) after it; recovery reconciles the log with the
+    /// manifest if a crash falls between them.
     pub fn commit(&mut self, batch: StagedBatch, entry: BatchEntry) -> Result<()> {
         assert_eq!(batch.id, entry.id, "batch entry for another batch (a bug)");
         fsio::fsync_tree(&batch.dir)?;
+        let mut log = self.audit()?;
+        let tables: serde_json::Map<String, serde_json::Value> = entry
+            .tables
+            .iter()
+            .map(|(t, o)| {
+                (
+                    t.clone(),
+                    serde_json::json!({
+                        "read": o.rows_read,
+                        "stored": o.rows_stored,
+                        "quarantined": o.rows_quarantined,
+                        "minimised": o.rows_minimised,
+                    }),
+                )
+            })
+            .collect();
+        let sources: Vec<serde_json::Value> = entry
+            .sources
+            .iter()
+            .map(|f| serde_json::json!({"file": f.name, "blake3": f.blake3, "bytes": f.bytes}))
+            .collect();
+        log.append(
+            probity_audit::Record::new(&self.actor, "ingest.begin", &entry.id).details(
+                serde_json::json!({"source": entry.source, "files": sources, "tables": tables}),
+            ),
+        )?;
         fsio::failpoint("before-commit");
         let mut next = self.manifest.clone();
         next.batches.push(entry);
         next.store(&self.root.join(MANIFEST))?;
         self.manifest = next;
         fsio::failpoint("after-commit");
+        log.append(probity_audit::Record::new(
+            &self.actor,
+            "ingest.commit",
+            &batch.id,
+        ))?;
         self.publish(&batch.id)
+    }
+
+    /// Whether the audit log records the commit of batch `id`.
+    fn audited_commit(&self, id: &str) -> Result<bool> {
+        let filter = probity_audit::Filter {
+            action: Some("ingest.commit".into()),
+            object: Some(id.to_string()),
+            ..Default::default()
+        };
+        match probity_audit::read(&self.audit_dir(), &filter)?.next() {
+            Some(e) => e.map(|_| true).map_err(Error::from),
+            None => Ok(false),
+        }
     }
 
     /// Moves a committed batch from `staging/` to its final place. Safe to
@@ -323,7 +535,85 @@ impl Store {
             let files = self.manifest.data_files(table.name());
             self.register_files(&ctx, table.name(), table.def().stored_schema(), &files)?;
         }
+        let facts: Vec<&str> = self
+            .manifest
+            .location_facts
+            .iter()
+            .map(String::as_str)
+            .collect();
+        self.register_files(&ctx, LOCATION_FACTS, location_facts_schema(), &facts)?;
         Ok(ctx)
+    }
+
+    /// Commits a retention or minimisation change atomically: data files
+    /// replaced by filtered copies (already written and fsynced at their
+    /// final paths) or dropped, derived location facts added, quarantine
+    /// files dropped. The manifest is the commit point; the old files are
+    /// deleted after it, and [`Store::sweep_unreferenced`] deletes any a
+    /// crash left behind.
+    pub fn retire(&mut self, r: &Retirement) -> Result<()> {
+        assert!(self.lock.is_some(), "retire needs open_for_write (a bug)");
+        let mut next = self.manifest.clone();
+        for b in &mut next.batches {
+            for out in b.tables.values_mut() {
+                let mut files = vec![];
+                for f in &out.data_files {
+                    match r.replace.iter().find(|x| &x.old == f) {
+                        Some(x) => {
+                            out.rows_retired += x.rows_removed;
+                            files.extend(x.new.clone());
+                        }
+                        None => files.push(f.clone()),
+                    }
+                }
+                out.data_files = files;
+                if out
+                    .quarantine_file
+                    .as_ref()
+                    .is_some_and(|q| r.drop_quarantine.contains(q))
+                {
+                    out.quarantine_file = None;
+                }
+            }
+        }
+        next.location_facts.extend(r.location_facts.iter().cloned());
+        fsio::failpoint("retention.before-commit");
+        next.store(&self.root.join(MANIFEST))?;
+        self.manifest = next;
+        fsio::failpoint("retention.after-commit");
+        self.sweep_unreferenced()?;
+        Ok(())
+    }
+
+    /// Deletes data and quarantine files under the store that the manifest
+    /// no longer names (left by a retention run interrupted after its
+    /// commit). Returns how many were deleted.
+    pub fn sweep_unreferenced(&self) -> Result<usize> {
+        let mut keep: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+        for b in &self.manifest.batches {
+            for out in b.tables.values() {
+                for f in out
+                    .data_files
+                    .iter()
+                    .chain(&out.vault_files)
+                    .chain(out.quarantine_file.iter())
+                    .chain(out.key_index.iter())
+                {
+                    keep.insert(self.root.join(f));
+                }
+            }
+        }
+        for f in &self.manifest.location_facts {
+            keep.insert(self.root.join(f));
+        }
+        let mut deleted = 0;
+        for dir in ["batches", "quarantine", "derived"] {
+            let d = self.root.join(dir);
+            if d.exists() {
+                deleted += sweep(&d, &keep)?;
+            }
+        }
+        Ok(deleted)
     }
 
     /// Registers Parquet files of the store as one table with a fixed
@@ -368,6 +658,71 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The derived table of per-shift location facts.
+pub const LOCATION_FACTS: &str = "location_facts";
+
+/// Schema of `location_facts`: per shift, how many of the holder's device
+/// pings fell within it (with the grace) and how many of those were on a
+/// site. Written by minimisation when raw pings are deleted.
+pub fn location_facts_schema() -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("shift_id", DataType::Utf8, false),
+        Field::new("person_id", DataType::Utf8, false),
+        Field::new("start", ts.clone(), false),
+        Field::new("end", ts, false),
+        Field::new("pings", DataType::Int64, false),
+        Field::new("on_site_pings", DataType::Int64, false),
+    ]))
+}
+
+/// One data file a retention run replaces.
+#[derive(Debug, Clone)]
+pub struct Replacement {
+    /// The file now in the manifest (store-relative).
+    pub old: String,
+    /// Its filtered copy, or `None` when no row is kept.
+    pub new: Option<String>,
+    /// Rows removed.
+    pub rows_removed: u64,
+}
+
+/// A retention or minimisation change, committed by [`Store::retire`].
+#[derive(Debug, Clone, Default)]
+pub struct Retirement {
+    /// Data files replaced or dropped.
+    pub replace: Vec<Replacement>,
+    /// New location-fact files (store-relative).
+    pub location_facts: Vec<String>,
+    /// Quarantine files dropped (store-relative).
+    pub drop_quarantine: Vec<String>,
+}
+
+fn sweep(dir: &Path, keep: &std::collections::HashSet<PathBuf>) -> Result<usize> {
+    let mut deleted = 0;
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let p = entry.path();
+        let ty = entry.file_type().map_err(|e| Error::io(&p, e))?;
+        if ty.is_dir() {
+            deleted += sweep(&p, keep)?;
+            if fs::read_dir(&p)
+                .map_err(|e| Error::io(&p, e))?
+                .next()
+                .is_none()
+            {
+                fs::remove_dir(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        } else if !keep.contains(&p) {
+            fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            deleted += 1;
+        }
+    }
+    fsio::fsync_dir(dir)?;
+    Ok(deleted)
 }
 
 /// A batch being written in `staging/<id>/`.
@@ -434,6 +789,15 @@ fn restrict_dir(path: &Path) -> Result<()> {
             .map_err(|e| Error::io(path, e))?;
     }
     Ok(())
+}
+
+/// The operating-system user running this process, as an audit actor
+/// (`os:<name>`), for actions taken without `--as`.
+pub fn os_actor() -> String {
+    let name = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("os:{name}")
 }
 
 /// Fills `buf` from the operating system's random source.

@@ -22,6 +22,10 @@ pub struct Manifest {
     pub format_version: u32,
     /// Committed batches, oldest first.
     pub batches: Vec<BatchEntry>,
+    /// Derived per-shift location facts (what minimisation keeps of raw
+    /// location pings once they are deleted), relative to the root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub location_facts: Vec<String>,
 }
 
 /// One committed ingest batch.
@@ -66,6 +70,9 @@ pub struct TableOutput {
     pub rows_quarantined: u64,
     /// Rows dropped by a minimisation rule (counted, never stored).
     pub rows_minimised: u64,
+    /// Rows later deleted by retention or minimisation.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_retired: u64,
     /// Analytical Parquet files, relative to the store root.
     pub data_files: Vec<String>,
     /// Identity-vault Parquet files, relative to the store root.
@@ -77,6 +84,10 @@ pub struct TableOutput {
     /// Quarantine file, relative to the store root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine_file: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Manifest {
@@ -139,12 +150,12 @@ impl Manifest {
             .find(|b| b.sources.iter().any(|s| s.blake3 == blake3))
     }
 
-    /// Stored row count of a table over all batches.
+    /// Rows of a table currently held over all batches (stored less retired).
     pub fn rows_stored(&self, table: &str) -> u64 {
         self.batches
             .iter()
             .filter_map(|b| b.tables.get(table))
-            .map(|t| t.rows_stored)
+            .map(|t| t.rows_stored - t.rows_retired.min(t.rows_stored))
             .sum()
     }
 

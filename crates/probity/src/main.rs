@@ -2,6 +2,7 @@
 //! library crates, prints results and errors with their causes.
 
 mod progress;
+mod safeguards;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "probity", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// The Probity user you act as (checked against the store's users and
+    /// recorded on the audit log). Without it, actions are recorded under
+    /// your operating-system account and gated actions are refused.
+    #[arg(long = "as", value_name = "USER", global = true)]
+    actor: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,6 +31,9 @@ enum Command {
     Init {
         /// Directory for the store (must not exist or be empty).
         store: PathBuf,
+        /// The first admin user (manages users and governance).
+        #[arg(long, default_value = "admin")]
+        admin: String,
     },
     /// Generate a synthetic police force in contract form, with ground truth.
     Synth {
@@ -76,10 +85,13 @@ enum Command {
         /// Directory for findings.jsonl, findings.parquet and run.json.
         #[arg(long)]
         out: PathBuf,
-        /// Write real person ids instead of pseudonyms (for evaluation
-        /// against a truth file in real ids).
+        /// Write real person ids instead of pseudonyms: a reviewer only
+        /// (`--as`), with `--reason`; recorded on the audit log.
         #[arg(long)]
         reveal: bool,
+        /// Why identities are needed (with --reveal).
+        #[arg(long)]
+        reason: Option<String>,
         /// Also run the baseline rules (written to baseline-findings.jsonl).
         #[arg(long)]
         baselines: bool,
@@ -96,9 +108,13 @@ enum Command {
         /// Explain a record: a per-field waterfall against its best candidates.
         #[arg(long, value_name = "RECORD_ID")]
         explain: Option<String>,
-        /// Show staff members' real ids and values in explanations.
+        /// Show staff members' real ids and values in explanations: a
+        /// reviewer only (`--as`), with `--reason`; audited.
         #[arg(long)]
         reveal: bool,
+        /// Why identities are needed (with --reveal).
+        #[arg(long)]
+        reason: Option<String>,
         /// Re-estimate the model and re-link every record.
         #[arg(long)]
         full: bool,
@@ -109,6 +125,66 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Show who a finding is about: a reviewer only, with a reason; the
+    /// reveal (or its refusal) is recorded on the audit log first.
+    Reveal {
+        /// The finding id (from findings.jsonl).
+        finding_id: String,
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// Why you need the identity (at least 10 characters; audited).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Record a triage outcome for a finding (audited): no_further_action or
+    /// advice (analyst, reviewer); prevention_notice or referral (reviewer).
+    Triage {
+        /// The finding id.
+        finding_id: String,
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// no_further_action, advice, prevention_notice or referral.
+        #[arg(long)]
+        outcome: String,
+        /// Why (at least 10 characters).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The tamper-evident audit log: verify the chain, show entries, print the head.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// The governance file: apply a new one (admin), print a template, check one.
+    Governance {
+        #[command(subcommand)]
+        command: GovernanceCommand,
+    },
+    /// Users and roles (admin).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Retention: delete what governance says is due (admin).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Render the staff-facing transparency notice from the governance file.
+    Notice {
+        /// The store.
+        store: PathBuf,
+        /// Output HTML file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Reports about people.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
     },
     /// Precision, recall and F1 of findings against ground truth, per scenario.
     Eval {
@@ -163,6 +239,133 @@ enum SqlFormat {
     Json,
 }
 
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; name the first broken entry.
+    Verify {
+        /// The store.
+        store: PathBuf,
+        /// An externally kept head (`SEQ:HASH`, from `probity audit head`)
+        /// the log must still contain.
+        #[arg(long)]
+        anchor: Option<String>,
+    },
+    /// Show entries (auditor), filtered.
+    Show {
+        /// The store.
+        store: PathBuf,
+        /// Only this actor.
+        #[arg(long = "actor", id = "filter_actor")]
+        by: Option<String>,
+        /// Only this action (or a prefix ending in '.', e.g. `reveal.`).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only entries about this person (staff id; matched by pseudonym).
+        #[arg(long)]
+        person: Option<String>,
+        /// From this time (RFC 3339, or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Until this time (RFC 3339, or YYYY-MM-DD, inclusive of the day).
+        #[arg(long)]
+        until: Option<String>,
+        /// One JSON entry per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the chain head (`SEQ:HASH`) to anchor elsewhere.
+    Head {
+        /// The store.
+        store: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GovernanceCommand {
+    /// Validate a governance file and make it the one in force (admin; audited).
+    Apply {
+        /// The new governance.toml.
+        file: PathBuf,
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+    },
+    /// Validate a governance file without applying it.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print a template with every detector's approval to fill in.
+    Template,
+    /// Which detectors would run today, and why the others would not.
+    Status {
+        /// The store.
+        store: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user.
+    Add {
+        /// Login name.
+        id: String,
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// analyst, reviewer, auditor, admin, subject or staff_rep.
+        #[arg(long)]
+        role: String,
+        /// For a subject: their staff id.
+        #[arg(long)]
+        person: Option<String>,
+    },
+    /// Disable a user (users are never deleted: the audit log names them).
+    Disable {
+        /// Login name.
+        id: String,
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+    },
+    /// List users and roles.
+    List {
+        /// The store.
+        store: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Reduce old location pings to facts and delete what is due; safe to repeat.
+    Apply {
+        /// The store.
+        store: PathBuf,
+        /// Apply as of this day (YYYY-MM-DD; default today).
+        #[arg(long)]
+        today: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// A subject access report (HTML and JSON): the person themselves, or a
+    /// reviewer with a reason.
+    Subject {
+        /// The person's staff id.
+        person_id: String,
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Why (required unless you are the subject).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -185,11 +388,18 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    let actor = cli.actor.clone();
     match cli.command {
-        Command::Init { store } => {
-            probity_store::Store::init(&store)
+        Command::Init { store, admin } => {
+            probity_store::Store::init_with_admin(&store, &admin)
                 .with_context(|| format!("cannot create a store at {}", store.display()))?;
             println!("created store {}", store.display());
+            println!(
+                "  governance: {} (approves nothing yet: `probity governance template` prints one to fill in, \
+                 `probity governance apply FILE --store STORE --as {admin}` puts it in force)",
+                store.join("governance.toml").display()
+            );
+            println!("  first admin user: {admin}");
             println!("  configuration: {}", store.join("probity.toml").display());
             println!(
                 "  pseudonymisation key: {} (mode 0600; back it up, keep it secret)",
@@ -228,6 +438,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest { data_dir, store } => {
             let mut s = probity_store::Store::open_for_write(&store)
                 .with_context(|| format!("cannot open store {}", store.display()))?;
+            if let Some(a) = &actor {
+                s.set_actor(a);
+            }
             let bars = progress::IngestBars::new();
             let report = probity_ingest::ingest(&mut s, &data_dir, &bars);
             bars.finish();
@@ -253,6 +466,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             store,
             out,
             reveal,
+            reason,
             baselines,
             only,
         } => {
@@ -263,7 +477,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     bail!("--only {id}: no such detector; `probity detectors` lists them");
                 }
             }
-            let report = analyze(&s, baselines, &only)?;
+            let who_runs =
+                safeguards::actor_for(&s, actor.as_deref(), probity_policy::Action::RunAnalysis)?;
+            if reveal {
+                safeguards::gate_identities(
+                    &s,
+                    actor.as_deref(),
+                    reason.as_deref(),
+                    &format!("analyze --reveal --out {}", out.display()),
+                )?;
+            }
+            let (report, gov_hash) = analyze(&s, baselines, &only)?;
             let map = if reveal {
                 Some(runtime()?.block_on(probity_detect::reveal_map(&s))?)
             } else {
@@ -275,7 +499,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let outputs = probity_detect::write_outputs(&out, &report, &who)
                 .with_context(|| format!("cannot write findings to {}", out.display()))?;
+            let (seq, merged) =
+                probity_govern::record_analysis(&s, &who_runs, &report, &gov_hash, &out, reveal)
+                    .context("cannot record the analysis (register and audit log)")?;
             print_analysis(&report);
+            println!(
+                "register: {} new, {} seen again (audit entry {seq})",
+                merged.new, merged.seen_again
+            );
             println!("findings: {}", outputs.jsonl.display());
             println!("          {}", outputs.parquet.display());
             if let Some(b) = &outputs.baseline {
@@ -294,17 +525,56 @@ fn run(cli: Cli) -> Result<ExitCode> {
             store,
             explain,
             reveal,
+            reason,
             full,
             truth,
             json,
-        } => resolve(
+        } => {
+            if reveal {
+                let s = probity_store::Store::open(&store)
+                    .with_context(|| format!("cannot open store {}", store.display()))?;
+                safeguards::gate_identities(
+                    &s,
+                    actor.as_deref(),
+                    reason.as_deref(),
+                    &format!(
+                        "resolve --explain {} --reveal",
+                        explain.as_deref().unwrap_or("")
+                    ),
+                )?;
+            }
+            resolve(
+                &store,
+                explain.as_deref(),
+                reveal,
+                full,
+                truth.as_deref(),
+                json,
+            )
+        }
+        Command::Reveal {
+            finding_id,
+            store,
+            reason,
+        } => safeguards::reveal(&store, actor.as_deref(), &finding_id, reason.as_deref()),
+        Command::Triage {
+            finding_id,
+            store,
+            outcome,
+            reason,
+        } => safeguards::triage(
             &store,
-            explain.as_deref(),
-            reveal,
-            full,
-            truth.as_deref(),
-            json,
+            actor.as_deref(),
+            &finding_id,
+            &outcome,
+            reason.as_deref(),
         ),
+        Command::Audit { command } => safeguards::audit(command, actor.as_deref()),
+        Command::Governance { command } => safeguards::governance(command, actor.as_deref()),
+        Command::User { command } => safeguards::user(command, actor.as_deref()),
+        Command::Retention { command } => safeguards::retention(command, actor.as_deref()),
+        Command::Notice { store, out } => safeguards::notice(&store, &out),
+        Command::Report { command } => safeguards::report(command, actor.as_deref()),
         Command::Eval {
             findings,
             truth,
@@ -379,7 +649,7 @@ fn analyze(
     s: &probity_store::Store,
     baselines: bool,
     only: &[String],
-) -> Result<probity_detect::AnalysisReport> {
+) -> Result<(probity_detect::AnalysisReport, String)> {
     let mut enable: Vec<&str> = if baselines {
         probity_detect::detectors::ALL
             .iter()
@@ -398,7 +668,10 @@ fn analyze(
     let bar = progress::DetectorBar::new(plan.selected().count() as u64);
     let report = runtime()?.block_on(plan.run(&bar));
     bar.finish();
-    report.context("analysis failed")
+    Ok((
+        report.context("analysis failed")?,
+        plan.governance_hash().to_string(),
+    ))
 }
 
 fn print_analysis(r: &probity_detect::AnalysisReport) {
@@ -463,6 +736,18 @@ fn evaluate(
     Ok(probity_detect::eval::evaluate(&f, &t, &c))
 }
 
+/// Records a linkage run on the audit log (it reads the identity vault).
+fn audit_resolve(store: &probity_store::Store, c: &probity_detect::resolve::Current) -> Result<()> {
+    store.audit()?.append(
+        probity_audit::Record::new(store.actor(), "resolve", "").details(serde_json::json!({
+            "mode": c.report.mode,
+            "records": c.report.records,
+            "decisions": c.report.decisions,
+        })),
+    )?;
+    Ok(())
+}
+
 fn resolve(
     store_dir: &Path,
     explain: Option<&str>,
@@ -504,6 +789,7 @@ fn resolve(
     let started = std::time::Instant::now();
     let mut current = rt.block_on(resolve::compute(&store, full, today))?;
     current.save(store.root())?;
+    audit_resolve(&store, &current)?;
     rt.block_on(current.add_identity_graph(&store))?;
     let elapsed = started.elapsed();
     let eval = truth
@@ -676,6 +962,7 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
 
     println!("2/5 ingesting into {}", store_dir.display());
     let mut s = probity_store::Store::init(&store_dir)?;
+    safeguards::demo_setup(&s)?;
     let bars = progress::IngestBars::quiet();
     let ing = probity_ingest::ingest(&mut s, &data, &bars);
     bars.finish();
@@ -700,6 +987,7 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
         let today = probity_detect::resolve::today();
         let current = rt.block_on(probity_detect::resolve::compute(&store, true, today))?;
         current.save(store.root())?;
+        audit_resolve(&store, &current)?;
         let e = probity_detect::resolve::evaluate_links(
             &store,
             &current.links,
@@ -718,14 +1006,15 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
         );
     }
 
-    println!("4/5 analysing (findings carry pseudonyms)");
+    println!("4/5 analysing as analyst 'ana' (findings carry pseudonyms; the run is audited)");
     let s = probity_store::Store::open(&store_dir)?;
-    let report = analyze(&s, true, &[])?;
+    let (report, gov_hash) = analyze(&s, true, &[])?;
     let outputs = probity_detect::write_outputs(
         &out,
         &report,
         &probity_detect::finding::Identity::Pseudonyms,
     )?;
+    probity_govern::record_analysis(&s, "ana", &report, &gov_hash, &out, false)?;
     print_analysis(&report);
 
     println!("5/5 evaluating against the planted truth (truth pseudonymised with the store key)");
@@ -771,6 +1060,7 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
         "  run description:                  {}",
         outputs.run.display()
     );
+    safeguards::demo_tail(&s, dir)?;
     println!("demo finished in {:.1}s", started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }

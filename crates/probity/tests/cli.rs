@@ -86,7 +86,8 @@ fn tree(store: &Path) -> Vec<String> {
         for e in std::fs::read_dir(p).unwrap() {
             let e = e.unwrap();
             let rel = e.path().strip_prefix(root).unwrap().display().to_string();
-            if rel == ".lock" || rel.starts_with("staging") {
+            // The audit log records the attempt; it is checked apart.
+            if rel == ".lock" || rel.starts_with("staging") || rel.starts_with("audit") {
                 continue;
             }
             if e.file_type().unwrap().is_dir() {
@@ -108,7 +109,20 @@ fn tree(store: &Path) -> Vec<String> {
 #[test]
 fn every_subcommand_has_help() {
     let top = ok(probity().arg("--help").output().unwrap());
-    for sub in ["init", "synth", "ingest", "sql"] {
+    for sub in [
+        "init",
+        "synth",
+        "ingest",
+        "sql",
+        "reveal",
+        "audit",
+        "governance",
+        "user",
+        "retention",
+        "notice",
+        "report",
+        "triage",
+    ] {
         assert!(top.contains(sub), "{sub} missing from --help");
         let help = ok(probity().args([sub, "--help"]).output().unwrap());
         assert!(help.contains("Usage: probity"), "{sub}: {help}");
@@ -158,10 +172,60 @@ fn ingest_killed_at_each_commit_boundary_leaves_a_consistent_store() {
         assert_ne!(after, empty, "{point}: committed batch not visible");
         let rerun = ok(ingest(&data2, &store2, None));
         assert!(rerun.contains("nothing new"), "{point}: {rerun}");
+        // The commit is on the audit log exactly once, recovered if the
+        // crash came before it was written.
+        let text = std::fs::read_to_string(store2.join("audit/audit.jsonl")).unwrap();
+        let commits: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("\"action\":\"ingest.commit\""))
+            .collect();
+        assert_eq!(commits.len(), 1, "{point}: {text}");
+        assert_eq!(
+            commits[0].contains("\"recovered\":true"),
+            point == "after-commit",
+            "{point}"
+        );
         assert_eq!(counts(&store2), after);
     }
+    // The audit log holds the intent of the batch that never committed; the
+    // next writer records that it was abandoned, and the chain verifies.
+    let log = || std::fs::read_to_string(store.join("audit/audit.jsonl")).unwrap();
+    // (`counts` above opened the store, which already recovered.)
+    let text = log();
+    let tail: Vec<&str> = text.lines().rev().take(2).collect();
+    assert!(
+        tail[0].contains("\"action\":\"ingest.abandoned\""),
+        "{text}"
+    );
+    assert!(tail[1].contains("\"action\":\"ingest.begin\""), "{text}");
     // The rerun after the first crash succeeds and a second rerun adds nothing.
     ok(ingest(&data, &store, None));
+    let text = log();
+    let actions: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            l.split("\"action\":\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        actions[actions.len() - 4..],
+        [
+            "ingest.begin",
+            "ingest.abandoned",
+            "ingest.begin",
+            "ingest.commit"
+        ]
+    );
+    let v = ok(probity()
+        .args(["audit", "verify", store.to_str().unwrap()])
+        .output()
+        .unwrap());
+    assert!(v.starts_with("intact:"), "{v}");
     let full = counts(&store);
     assert_ne!(full, empty);
     ok(ingest(&data, &store, None));

@@ -259,7 +259,8 @@ pub async fn presence(run: &Run, windows: &[(String, i64, i64)]) -> Result<Vec<P
         (
             Source::Ping,
             format!(
-                "SELECT wid, count(*) AS n FROM (
+                "SELECT wid, CAST(sum(n) AS BIGINT) AS n FROM (
+                    SELECT wid, count(*) AS n FROM (
                     SELECT DISTINCT w.wid, l.device_id, l.at FROM {name} w
                     JOIN devices d ON d.person_id = w.person_id
                     JOIN device_locations l ON l.device_id = d.device_id AND {la} = w.day
@@ -268,11 +269,27 @@ pub async fn presence(run: &Run, windows: &[(String, i64, i64)]) -> Result<Vec<P
                     WHERE l.at BETWEEN w.ws AND w.we
                       AND sqrt(power((l.lat - st.lat) * 110540.0, 2)
                              + power((l.lon - st.lon) * 111320.0 * cos(radians(st.lat)), 2))
-                          <= st.radius_m + coalesce(l.accuracy_m, 0)) GROUP BY wid"
+                          <= st.radius_m + coalesce(l.accuracy_m, 0)) GROUP BY wid
+                    UNION ALL
+                    -- Pings past their raw retention survive as per-shift facts.
+                    SELECT w.wid, sum(f.on_site_pings) AS n FROM {name} w
+                    JOIN location_facts f ON f.person_id = w.person_id
+                    WHERE f.start <= w.we AND f.\"end\" >= w.ws AND f.on_site_pings > 0
+                    GROUP BY w.wid) GROUP BY wid"
             ),
         ),
     ];
     for (src, q) in &branches {
+        // A source whose tables the detector does not declare is not read.
+        let tables: &[&str] = match src {
+            Source::Swipe => &["badge_cards", "badge_events"],
+            Source::Session => &["devices", "device_sessions"],
+            Source::Lookup => &["accounts", "system_queries"],
+            Source::Ping => &["devices", "device_locations", "sites"],
+        };
+        if !tables.iter().all(|t| run.can_read(t)) {
+            continue;
+        }
         if matches!(src, Source::Ping) {
             // Locations are the largest table and matter only where nothing
             // else shows presence: test just those windows.

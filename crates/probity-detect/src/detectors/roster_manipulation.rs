@@ -27,7 +27,9 @@ pub const DETECTOR: Detector = Detector {
     uses: &[
         Table::BadgeCards,
         Table::BadgeEvents,
+        Table::Devices,
         Table::DeviceSessions,
+        Table::Accounts,
         Table::SystemQueries,
     ],
     identities: false,

@@ -1,0 +1,75 @@
+//! Governance files generated from the detector registry.
+
+/// Plain-English purpose of each scenario, for governance files.
+pub fn scenario_purpose(s: probity_core::Scenario) -> &'static str {
+    use probity_core::Scenario::*;
+    match s {
+        RosterManipulation => {
+            "Detect staff editing their own roster for pay they are not entitled to."
+        }
+        GhostOvertime => "Detect overtime claimed or paid when no record shows the person working.",
+        AttendanceBreach => {
+            "Check office attendance against the agreed target, and badge-in-and-leave."
+        }
+        UndeclaredInterest => {
+            "Find business interests and memberships that were not declared as policy requires."
+        }
+        SystemMisuse => {
+            "Detect look-ups in police systems with no policing purpose, or of one's own relations."
+        }
+        PostCaseContact => {
+            "Detect repeated look-ups of victims or witnesses after the officer's role in the case ended."
+        }
+        LeaveOverlapClaim => {
+            "Detect overtime or rest-day working claimed during recorded sickness or leave."
+        }
+        ComplaintPattern => {
+            "Identify complaint histories far above those of comparable colleagues, for early support."
+        }
+    }
+}
+
+/// A complete governance file approving every detector of the registry
+/// (baselines included) for `days` from `approved_on`, one purpose per
+/// scenario enabling exactly the categories its detectors read. For the
+/// demonstration and tests on synthetic data; a force writes its own.
+pub fn governance_approving_all(
+    approver: &str,
+    approved_on: jiff::civil::Date,
+    days: i64,
+) -> String {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::fmt::Write;
+    let review = approved_on
+        .checked_add(jiff::Span::new().days(days))
+        .expect("date in range");
+    let mut cats: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for d in crate::detectors::ALL {
+        let tables: Vec<probity_core::Table> = d.needs.iter().chain(d.uses).copied().collect();
+        cats.entry(d.scenario.id()).or_default().extend(
+            probity_policy::Category::read_by(&tables, d.identities)
+                .iter()
+                .map(|c| c.id()),
+        );
+    }
+    let mut s = String::from(probity_policy::TEMPLATE_HEAD);
+    for sc in probity_core::Scenario::ALL {
+        let c: Vec<String> = cats[sc.id()].iter().map(|c| format!("{c:?}")).collect();
+        let _ = write!(
+            s,
+            "\n[purposes.{}]\ndescription = {:?}\ncategories = [{}]\n",
+            sc.id(),
+            scenario_purpose(sc),
+            c.join(", ")
+        );
+    }
+    for d in crate::detectors::ALL {
+        let _ = write!(
+            s,
+            "\n[detectors.{id}]\npurpose = \"{p}\"\nlawful_basis = \"Law enforcement processing for the prevention and detection of misconduct and crime by staff (DPA 2018 Part 3); synthetic data\"\ndpia = \"DPIA-DEMO-{id}\"\nalternative_considered = \"Manual sampling by supervisors: reviewed and found to miss repeated patterns while exposing more people to scrutiny.\"\napprover = {approver:?}\napproved_on = {approved_on}\nreview_by = {review}\nfindings_retention_days = 365\n",
+            id = d.id,
+            p = d.scenario.id(),
+        );
+    }
+    s
+}

@@ -1,0 +1,572 @@
+//! Probity's safeguards in action, each one audited on the hash-chained
+//! log before it is reported done:
+//!
+//! - the findings [`register`] (pseudonymised findings with review status),
+//!   and triage decisions;
+//! - [`reveal`]: who a finding is about, only for a reviewer, only with a
+//!   reason; refusals are audited too; [`authorise_identities`] gates every
+//!   export that carries identities the same way;
+//! - [`retention`]: minimisation of raw location pings to per-shift facts,
+//!   deletion of rows, quarantine files and findings that are due;
+//! - [`notice`]: the staff-facing transparency notice;
+//! - [`subject`]: a person's subject access report;
+//! - governance changes and user management.
+
+pub mod notice;
+pub mod register;
+pub mod retention;
+pub mod subject;
+
+use std::path::{Path, PathBuf};
+
+use probity_audit::Record;
+use probity_policy::{Action, Denied, Role, User, Users};
+use probity_store::Store;
+use serde_json::json;
+
+pub use register::{Register, Registered};
+
+/// Errors of the safeguards.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store, governance, users or audit log.
+    #[error(transparent)]
+    Store(#[from] probity_store::Error),
+    /// The audit log.
+    #[error(transparent)]
+    Audit(#[from] probity_audit::Error),
+    /// The governance file.
+    #[error(transparent)]
+    Policy(#[from] probity_policy::PolicyError),
+    /// The user may not do this (the refusal is on the audit log).
+    #[error("refused: {0} (recorded on the audit log)")]
+    Denied(Denied),
+    /// A detector or query failed.
+    #[error(transparent)]
+    Detect(#[from] probity_detect::Error),
+    /// A query failed.
+    #[error("query failed ({what}): {source}")]
+    Query {
+        /// What was being read.
+        what: String,
+        /// The cause.
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A Parquet file could not be read or written.
+    #[error("{path}: {source}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// A stored file is malformed.
+    #[error("{path}, line {line}: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A request names something that does not exist or is not allowed.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<Denied> for Error {
+    fn from(d: Denied) -> Self {
+        Error::Denied(d)
+    }
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+    pub(crate) fn query(what: &str, source: datafusion::error::DataFusionError) -> Self {
+        Error::Query {
+            what: what.to_string(),
+            source,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Now, as RFC 3339 UTC.
+pub fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// Checks that `user` may do `action` (with a reason where `reason_required`);
+/// a refusal is appended to the audit log (`<audit_action>.refused`) before
+/// it is returned.
+pub fn authorise(
+    store: &Store,
+    user: &str,
+    action: Action,
+    reason: Option<&str>,
+    reason_required: bool,
+    audit_action: &str,
+    object: &str,
+) -> Result<User> {
+    let users = store.users()?;
+    let decision = if reason_required {
+        users.authorise_with_reason(user, action, reason)
+    } else {
+        users.authorise(user, action)
+    };
+    match decision {
+        Ok(u) => Ok(u.clone()),
+        Err(denied) => {
+            let mut rec = Record::new(user, format!("{audit_action}.refused"), object)
+                .details(json!({"refusal": denied.to_string()}));
+            if let Some(r) = reason {
+                rec = rec.reason(r);
+            }
+            store.audit()?.append(rec)?;
+            Err(Error::Denied(denied))
+        }
+    }
+}
+
+/// Authorises writing identities into an export (findings with real ids,
+/// revealed explanations): a reviewer, with a reason; audited either way.
+pub fn authorise_identities(
+    store: &Store,
+    user: &str,
+    reason: Option<&str>,
+    what: &str,
+) -> Result<()> {
+    authorise(
+        store,
+        user,
+        Action::ExportIdentities,
+        reason,
+        true,
+        "export.identities",
+        what,
+    )?;
+    let mut log = store.audit()?;
+    log.append(
+        Record::new(user, "export.identities", what)
+            .reason(reason.unwrap_or_default())
+            .details(json!({"note": "identities written to an export"})),
+    )?;
+    Ok(())
+}
+
+/// A revealed finding.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Revealed {
+    /// The finding.
+    pub finding_id: String,
+    /// Its detector.
+    pub detector: String,
+    /// The pseudonym it carries.
+    pub pseudonym: String,
+    /// The real person id.
+    pub person_id: String,
+    /// Given and family name.
+    pub name: String,
+    /// Rank.
+    pub rank: Option<String>,
+    /// Unit id.
+    pub unit_id: Option<String>,
+    /// The finding's sentence.
+    pub summary: String,
+    /// The audit entry that records the reveal.
+    pub audit_seq: u64,
+}
+
+/// Reveals who a finding is about: only a reviewer, only with a reason of
+/// at least 10 characters. The reveal is on the audit log (durably) before
+/// the identity is returned; a refusal is on it too.
+pub async fn reveal(
+    store: &Store,
+    finding_id: &str,
+    reason: Option<&str>,
+    user: &str,
+) -> Result<Revealed> {
+    authorise(
+        store,
+        user,
+        Action::RevealIdentity,
+        reason,
+        true,
+        "reveal",
+        finding_id,
+    )?;
+    let register = Register::load(store)?;
+    let Some(f) = register.get(finding_id) else {
+        store.audit()?.append(
+            Record::new(user, "reveal.refused", finding_id)
+                .reason(reason.unwrap_or_default())
+                .details(json!({"refusal": "no such finding in the register"})),
+        )?;
+        return Err(Error::Invalid(format!(
+            "no finding {finding_id:?} in the store's register; run `probity analyze` first, and copy the id from findings.jsonl"
+        )));
+    };
+    let pseudonym = f.finding.person_id.clone();
+    let who = person_identity(store, &pseudonym).await?;
+    let entry = store.audit()?.append(
+        Record::new(user, "reveal", finding_id)
+            .person(&pseudonym)
+            .reason(reason.unwrap_or_default())
+            .details(json!({"detector": f.finding.detector, "scenario": f.finding.scenario})),
+    )?;
+    Ok(Revealed {
+        finding_id: finding_id.to_string(),
+        detector: f.finding.detector.clone(),
+        pseudonym,
+        person_id: who.person_id,
+        name: who.name,
+        rank: who.rank,
+        unit_id: who.unit_id,
+        summary: f.finding.summary.clone(),
+        audit_seq: entry.seq,
+    })
+}
+
+/// A person's identity from the vault and staff record.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PersonIdentity {
+    /// Real id.
+    pub person_id: String,
+    /// Given and family name.
+    pub name: String,
+    /// Date of birth.
+    pub date_of_birth: Option<String>,
+    /// Rank.
+    pub rank: Option<String>,
+    /// Role.
+    pub role: Option<String>,
+    /// Unit id.
+    pub unit_id: Option<String>,
+}
+
+/// Reads one person's identity (vault) and staff record by pseudonym.
+/// Callers are the audited paths only: reveal and the subject report.
+pub(crate) async fn person_identity(store: &Store, pseudonym: &str) -> Result<PersonIdentity> {
+    let ctx = store.session_context()?;
+    store.register_vault(&ctx)?;
+    let q = format!(
+        "SELECT v.person_id, v.given_name, v.family_name, CAST(v.date_of_birth AS VARCHAR) AS dob,
+                p.rank, p.role, p.unit_id
+         FROM vault_people v LEFT JOIN people p ON p.person_id = v.stored_key
+         WHERE v.stored_key = '{}'",
+        pseudonym.replace('\'', "''")
+    );
+    let batches = ctx
+        .sql(&q)
+        .await
+        .map_err(|e| Error::query("identity vault", e))?
+        .collect()
+        .await
+        .map_err(|e| Error::query("identity vault", e))?;
+    for b in &batches {
+        if b.num_rows() == 0 {
+            continue;
+        }
+        let s = |c: &str| {
+            let a = probity_detect::strs(b, c);
+            probity_detect::opt_str(&a, 0).map(str::to_string)
+        };
+        return Ok(PersonIdentity {
+            person_id: s("person_id").unwrap_or_default(),
+            name: format!(
+                "{} {}",
+                s("given_name").unwrap_or_default(),
+                s("family_name").unwrap_or_default()
+            ),
+            date_of_birth: s("dob"),
+            rank: s("rank"),
+            role: s("role"),
+            unit_id: s("unit_id"),
+        });
+    }
+    Err(Error::Invalid(format!(
+        "no person with pseudonym {pseudonym} in the identity vault"
+    )))
+}
+
+/// Records a triage decision on a finding: `no_further_action` or `advice`
+/// by an analyst or reviewer; `prevention_notice` or `referral` by a
+/// reviewer. Always with a reason; audited before it is saved.
+pub fn triage(
+    store: &Store,
+    finding_id: &str,
+    status: &str,
+    reason: Option<&str>,
+    user: &str,
+) -> Result<()> {
+    let action = match status {
+        "no_further_action" | "advice" => Action::Triage,
+        "prevention_notice" | "referral" => Action::IssueNotice,
+        other => {
+            return Err(Error::Invalid(format!(
+                "{other:?} is not a triage outcome; use no_further_action, advice, prevention_notice or referral"
+            )));
+        }
+    };
+    authorise(store, user, action, reason, true, "triage", finding_id)?;
+    let mut register = Register::load(store)?;
+    let Some(item) = register.items.get_mut(finding_id) else {
+        return Err(Error::Invalid(format!(
+            "no finding {finding_id:?} in the store's register"
+        )));
+    };
+    let previous = item.status.clone();
+    let entry = store.audit()?.append(
+        Record::new(user, "triage", finding_id)
+            .person(&item.finding.person_id)
+            .reason(reason.unwrap_or_default())
+            .details(json!({"from": previous, "to": status})),
+    )?;
+    item.status = status.to_string();
+    item.status_at = entry.at.to_string();
+    item.status_reason = reason.map(str::to_string);
+    item.status_by = Some(user.to_string());
+    register.save()
+}
+
+/// Adds a user (admin only; audited). A subject's person id is stored as
+/// its pseudonym.
+pub fn user_add(
+    store: &Store,
+    admin: &str,
+    id: &str,
+    role: Role,
+    person_id: Option<&str>,
+) -> Result<()> {
+    authorise(
+        store,
+        admin,
+        Action::ManageUsers,
+        None,
+        false,
+        "user.add",
+        id,
+    )?;
+    if !probity_policy::access::valid_user_id(id) {
+        return Err(Error::Invalid(format!(
+            "{id:?} is not a valid user id: use 1-64 of a-z 0-9 . _ -, starting with a letter or digit"
+        )));
+    }
+    let mut users: Users = store.users()?;
+    if users.get(id).is_some() {
+        return Err(Error::Invalid(format!("user {id:?} exists already")));
+    }
+    if role == Role::Subject && person_id.is_none() {
+        return Err(Error::Invalid(
+            "a subject user needs --person PERSON_ID (their own staff id)".into(),
+        ));
+    }
+    let person = person_id.map(|p| store.person_pseudonym(p));
+    let mut rec = Record::new(admin, "user.add", id).details(json!({"role": role.id()}));
+    if let Some(p) = &person {
+        rec = rec.person(p);
+    }
+    let entry = store.audit()?.append(rec)?;
+    users.users.push(User {
+        id: id.to_string(),
+        role,
+        person,
+        disabled: false,
+        added_at: entry.at.to_string(),
+        added_by: admin.to_string(),
+    });
+    store.save_users(&users)?;
+    Ok(())
+}
+
+/// Disables a user (admin only; audited). Users are never deleted: the
+/// audit log names them.
+pub fn user_disable(store: &Store, admin: &str, id: &str) -> Result<()> {
+    authorise(
+        store,
+        admin,
+        Action::ManageUsers,
+        None,
+        false,
+        "user.disable",
+        id,
+    )?;
+    let mut users = store.users()?;
+    let Some(u) = users.users.iter_mut().find(|u| u.id == id) else {
+        return Err(Error::Invalid(format!("there is no user {id:?}")));
+    };
+    if u.id == admin {
+        return Err(Error::Invalid("an admin cannot disable themselves".into()));
+    }
+    store
+        .audit()?
+        .append(Record::new(admin, "user.disable", id))?;
+    u.disabled = true;
+    store.save_users(&users)?;
+    Ok(())
+}
+
+/// What changed between two governance files, for the audit entry.
+pub fn governance_diff(
+    old: Option<&probity_policy::Governance>,
+    new: &probity_policy::Governance,
+) -> serde_json::Value {
+    let empty = Default::default();
+    let old_d = old.map_or(&empty, |g| &g.detectors);
+    let added: Vec<&String> = new
+        .detectors
+        .keys()
+        .filter(|k| !old_d.contains_key(*k))
+        .collect();
+    let removed: Vec<&String> = old_d
+        .keys()
+        .filter(|k| !new.detectors.contains_key(*k))
+        .collect();
+    let changed: Vec<&String> = new
+        .detectors
+        .iter()
+        .filter(|(k, v)| old_d.get(*k).is_some_and(|o| o != *v))
+        .map(|(k, _)| k)
+        .collect();
+    json!({
+        "approved": added,
+        "withdrawn": removed,
+        "changed": changed,
+        "minimisation_changed": old.is_some_and(|o| o.minimisation != new.minimisation),
+        "retention_changed": old.is_some_and(|o| o.retention != new.retention),
+        "purposes_changed": old.is_some_and(|o| o.purposes != new.purposes),
+    })
+}
+
+/// Applies a new governance file (admin only): validated against the
+/// detector registry, recorded on the audit log with its hash and what
+/// changed, then installed.
+pub fn apply_governance(store: &Store, admin: &str, text: &str, source: &Path) -> Result<String> {
+    authorise(
+        store,
+        admin,
+        Action::ManageGovernance,
+        None,
+        false,
+        "governance.apply",
+        "governance.toml",
+    )?;
+    let new = probity_policy::Governance::parse(text, source)?;
+    let known: Vec<&str> = probity_detect::detectors::ALL
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    new.check_known(&known, text, source)?;
+    let old = std::fs::read_to_string(store.governance_path())
+        .ok()
+        .and_then(|t| probity_policy::Governance::parse(&t, &store.governance_path()).ok());
+    let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
+    store.audit()?.append(
+        Record::new(admin, "governance.apply", "governance.toml").details(json!({
+            "blake3": hash,
+            "source": source.display().to_string(),
+            "changes": governance_diff(old.as_ref(), &new),
+        })),
+    )?;
+    store.install_governance(text)?;
+    Ok(hash)
+}
+
+pub use probity_detect::governance::{governance_approving_all, scenario_purpose};
+
+/// A governance file for editing: the head, then every detector's purpose
+/// and approval with placeholders that fail validation until filled in.
+pub fn governance_template() -> String {
+    use std::fmt::Write;
+    let mut s = String::from(probity_policy::TEMPLATE_HEAD);
+    s.push_str("\n# Purposes enable data categories. The categories are:\n");
+    for c in probity_policy::Category::ALL {
+        let _ = writeln!(s, "#   {:<20} {}", c.id(), c.title());
+    }
+    for d in probity_detect::detectors::ALL {
+        let tables: Vec<probity_core::Table> = d.needs.iter().chain(d.uses).copied().collect();
+        let cats: Vec<String> = probity_policy::Category::read_by(&tables, d.identities)
+            .iter()
+            .map(|c| format!("{:?}", c.id()))
+            .collect();
+        let _ = write!(
+            s,
+            "\n# {title}{base}\n# It reads: {cats}\n# [purposes.{p}]\n# description = {desc:?}\n# categories = [{cats}]\n# [detectors.{id}]\n# purpose = \"{p}\"\n# lawful_basis = \"TODO\"\n# dpia = \"TODO\"\n# alternative_considered = \"TODO\"\n# approver = \"TODO\"\n# approved_on = YYYY-MM-DD\n# review_by = YYYY-MM-DD\n# findings_retention_days = 365\n",
+            title = d.title,
+            base = if d.baseline {
+                " (a baseline rule for evaluation)"
+            } else {
+                ""
+            },
+            cats = cats.join(", "),
+            p = d.scenario.id(),
+            desc = scenario_purpose(d.scenario),
+            id = d.id,
+        );
+    }
+    s
+}
+
+/// Records an analysis: its findings go into the register (new ones as
+/// `new`), and the run, with every detector's version, parameters,
+/// purpose and outcome and the governance file's hash, goes on the audit
+/// log (durably, before the caller reports it done).
+pub fn record_analysis(
+    store: &Store,
+    actor: &str,
+    report: &probity_detect::AnalysisReport,
+    governance_hash: &str,
+    out: &Path,
+    identities: bool,
+) -> Result<(u64, register::Merged)> {
+    let mut reg = Register::load(store)?;
+    let at = now();
+    let detectors: Vec<serde_json::Value> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            json!({
+                "detector": o.detector,
+                "version": o.version,
+                "ran": o.skipped.is_none(),
+                "skipped": o.skipped,
+                "purpose": o.purpose,
+                "params": o.params,
+                "findings": o.findings,
+            })
+        })
+        .collect();
+    let entry = store
+        .audit()?
+        .append(Record::new(actor, "analyze", "").details(json!({
+            "period_start": probity_core::time::days_to_date(report.period.start).to_string(),
+            "period_end": probity_core::time::days_to_date(report.period.end).to_string(),
+            "governance_blake3": governance_hash,
+            "findings": report.findings.len(),
+            "out": out.display().to_string(),
+            "identities": identities,
+            "detectors": detectors,
+        })))?;
+    let merged = reg.merge(&report.findings, &format!("a{:08}", entry.seq), &at);
+    reg.save()?;
+    Ok((entry.seq, merged))
+}

@@ -1,0 +1,433 @@
+//! The safeguard commands: reveal, triage, audit, governance, users,
+//! retention, notice and subject reports. Each checks the acting user's
+//! role against the store's users and is recorded on the audit log by the
+//! library before anything is shown or written.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use probity_policy::Action;
+use probity_store::Store;
+
+use crate::{
+    AuditCommand, GovernanceCommand, ReportCommand, RetentionCommand, UserCommand, runtime,
+};
+
+fn open(store: &Path) -> Result<Store> {
+    Store::open(store).with_context(|| format!("cannot open store {}", store.display()))
+}
+
+fn need_actor<'a>(actor: Option<&'a str>, what: &str) -> Result<&'a str> {
+    actor.with_context(|| {
+        format!("{what} needs `--as USER` naming a Probity user with the right role (`probity user list STORE` shows them)")
+    })
+}
+
+/// The audit actor of an action that any role in `action` may take:
+/// `--as USER` if given (checked; a refusal is audited), else the
+/// operating-system account.
+pub fn actor_for(store: &Store, actor: Option<&str>, action: Action) -> Result<String> {
+    match actor {
+        Some(a) => {
+            probity_govern::authorise(store, a, action, None, false, "analyze", "")?;
+            Ok(a.to_string())
+        }
+        None => Ok(probity_store::os_actor()),
+    }
+}
+
+/// Gates an export that carries identities: a reviewer with a reason.
+pub fn gate_identities(
+    store: &Store,
+    actor: Option<&str>,
+    reason: Option<&str>,
+    what: &str,
+) -> Result<()> {
+    let who = actor.map_or_else(probity_store::os_actor, str::to_string);
+    probity_govern::authorise_identities(store, &who, reason, what)
+        .context("identities may be exported only by a reviewer (`--as USER`) with `--reason`")?;
+    Ok(())
+}
+
+pub fn reveal(
+    store: &Path,
+    actor: Option<&str>,
+    finding: &str,
+    reason: Option<&str>,
+) -> Result<ExitCode> {
+    let s = open(store)?;
+    let who = actor.map_or_else(probity_store::os_actor, str::to_string);
+    let r = runtime()?.block_on(probity_govern::reveal(&s, finding, reason, &who))?;
+    println!("finding   {}", r.finding_id);
+    println!("detector  {}", r.detector);
+    println!("summary   {}", r.summary);
+    println!("pseudonym {}", r.pseudonym);
+    println!("person    {} — {}", r.person_id, r.name);
+    if let Some(rank) = &r.rank {
+        println!("rank      {rank}");
+    }
+    if let Some(u) = &r.unit_id {
+        println!("unit      {u}");
+    }
+    println!("recorded  audit entry {} (reveal by {who})", r.audit_seq);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn triage(
+    store: &Path,
+    actor: Option<&str>,
+    finding: &str,
+    outcome: &str,
+    reason: Option<&str>,
+) -> Result<ExitCode> {
+    let s = open(store)?;
+    let who = need_actor(actor, "triage")?;
+    probity_govern::triage(&s, finding, outcome, reason, who)?;
+    println!("finding {finding}: {outcome} (recorded on the audit log)");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_time(s: &str, end_of_day: bool) -> Result<jiff::Timestamp> {
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    let d: jiff::civil::Date = s
+        .parse()
+        .with_context(|| format!("{s:?} is neither RFC 3339 nor YYYY-MM-DD"))?;
+    let d = if end_of_day { d.tomorrow()? } else { d };
+    let t = jiff::tz::TimeZone::UTC.to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))?;
+    Ok(if end_of_day {
+        t - jiff::SignedDuration::from_micros(1)
+    } else {
+        t
+    })
+}
+
+pub fn audit(cmd: AuditCommand, actor: Option<&str>) -> Result<ExitCode> {
+    match cmd {
+        AuditCommand::Verify { store, anchor } => {
+            let s = open(&store)?;
+            let anchor = anchor
+                .as_deref()
+                .map(probity_audit::Head::parse_anchor)
+                .transpose()
+                .context("--anchor must be SEQ:HASH as `probity audit head` prints it")?;
+            let r = probity_audit::verify(&s.audit_dir(), anchor.as_ref())?;
+            for n in &r.notes {
+                println!("note: {n}");
+            }
+            if let Some(b) = &r.broken {
+                println!(
+                    "BROKEN at line {} (entry {}): {} — {}",
+                    b.line, b.seq, b.kind, b.detail
+                );
+                println!(
+                    "entries before it verify; nothing from entry {} on can be trusted",
+                    b.seq
+                );
+                return Ok(ExitCode::from(1));
+            }
+            if let Some(t) = r.torn_tail_bytes {
+                println!(
+                    "note: the last {t} bytes are an interrupted append (a crash), discarded and recorded at the next append"
+                );
+            }
+            match &r.head {
+                Some(h) => println!("intact: {} entries; head {h}", r.entries),
+                None => println!("intact: the log is empty"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Head { store } => {
+            let s = open(&store)?;
+            match probity_audit::head(&s.audit_dir())? {
+                Some(h) => println!("{h}"),
+                None => println!("(empty)"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Show {
+            store,
+            by,
+            action,
+            person,
+            since,
+            until,
+            json,
+        } => {
+            let s = open(&store)?;
+            let who = need_actor(actor, "audit show")?;
+            probity_govern::authorise(&s, who, Action::ReadAudit, None, false, "audit.show", "")?;
+            let filter = probity_audit::Filter {
+                actor: by,
+                action,
+                person: person.as_deref().map(|p| s.person_pseudonym(p)),
+                object: None,
+                since: since.as_deref().map(|t| parse_time(t, false)).transpose()?,
+                until: until.as_deref().map(|t| parse_time(t, true)).transpose()?,
+            };
+            s.audit()?.append(
+                probity_audit::Record::new(who, "audit.show", "").details(serde_json::json!({
+                    "actor": filter.actor, "action": filter.action, "person": filter.person,
+                    "since": filter.since.map(|t| t.to_string()), "until": filter.until.map(|t| t.to_string()),
+                })),
+            )?;
+            let mut out = std::io::stdout().lock();
+            use std::io::Write;
+            for e in probity_audit::read(&s.audit_dir(), &filter)? {
+                let e = e?;
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&e)?)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:>6} {} {:<14} {:<20} {:<18} {}{}",
+                        e.seq,
+                        e.at,
+                        e.actor,
+                        e.action,
+                        e.object,
+                        e.person
+                            .as_deref()
+                            .map(|p| format!("person={p} "))
+                            .unwrap_or_default(),
+                        e.reason
+                            .as_deref()
+                            .map(|r| format!("reason={r:?}"))
+                            .unwrap_or_default()
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn governance(cmd: GovernanceCommand, actor: Option<&str>) -> Result<ExitCode> {
+    match cmd {
+        GovernanceCommand::Template => {
+            print!("{}", probity_govern::governance_template());
+            Ok(ExitCode::SUCCESS)
+        }
+        GovernanceCommand::Check { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let g = probity_policy::Governance::parse(&text, &file)?;
+            let known: Vec<&str> = probity_detect::detectors::ALL
+                .iter()
+                .map(|d| d.id)
+                .collect();
+            g.check_known(&known, &text, &file)?;
+            println!(
+                "{}: valid; {} detector approval(s), {} purpose(s)",
+                file.display(),
+                g.detectors.len(),
+                g.purposes.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        GovernanceCommand::Apply { file, store } => {
+            let s = open(&store)?;
+            let who = need_actor(actor, "governance apply")?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let hash = probity_govern::apply_governance(&s, who, &text, &file)?;
+            println!("governance applied (blake3 {hash}); recorded on the audit log");
+            Ok(ExitCode::SUCCESS)
+        }
+        GovernanceCommand::Status { store } => {
+            let s = open(&store)?;
+            let g = s.governance()?;
+            let today = probity_detect::governance_today(&s);
+            for d in probity_detect::detectors::ALL {
+                let tables: Vec<probity_core::Table> =
+                    d.needs.iter().chain(d.uses).copied().collect();
+                match g.decide(d.id, &tables, d.identities, today) {
+                    Ok(p) => println!(
+                        "runs     {:<28} purpose {} until {}",
+                        d.id,
+                        p.purpose,
+                        g.detectors[d.id].review_date()
+                    ),
+                    Err(r) => println!("skipped  {:<28} {r}", d.id),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn user(cmd: UserCommand, actor: Option<&str>) -> Result<ExitCode> {
+    match cmd {
+        UserCommand::Add {
+            id,
+            store,
+            role,
+            person,
+        } => {
+            let s = open(&store)?;
+            let who = need_actor(actor, "user add")?;
+            let Some(r) = probity_policy::Role::from_id(&role) else {
+                bail!(
+                    "--role {role}: use one of analyst, reviewer, auditor, admin, subject, staff_rep"
+                );
+            };
+            probity_govern::user_add(&s, who, &id, r, person.as_deref())?;
+            println!("added {id} ({role})");
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCommand::Disable { id, store } => {
+            let s = open(&store)?;
+            let who = need_actor(actor, "user disable")?;
+            probity_govern::user_disable(&s, who, &id)?;
+            println!("disabled {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCommand::List { store } => {
+            let s = open(&store)?;
+            for u in s.users()?.users {
+                println!(
+                    "{:<16} {:<10} {}{}",
+                    u.id,
+                    u.role.id(),
+                    if u.disabled { "disabled " } else { "" },
+                    u.person.map(|p| format!("person {p}")).unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn retention(cmd: RetentionCommand, actor: Option<&str>) -> Result<ExitCode> {
+    let RetentionCommand::Apply { store, today } = cmd;
+    let mut s = Store::open_for_write(&store)
+        .with_context(|| format!("cannot open store {}", store.display()))?;
+    let who = need_actor(actor, "retention apply")?;
+    let today = match today {
+        Some(t) => t
+            .parse()
+            .with_context(|| format!("--today {t}: write YYYY-MM-DD"))?,
+        None => probity_detect::governance_today(&s),
+    };
+    let r = runtime()?.block_on(probity_govern::retention::apply(&mut s, who, today))?;
+    println!("retention applied as of {}", r.today);
+    println!(
+        "  location pings reduced to per-shift facts and deleted: {} ({} facts)",
+        r.locations_minimised, r.location_facts
+    );
+    for (t, x) in &r.tables {
+        println!(
+            "  {t:<18} rows before {} deleted: {} ({} files rewritten, {} removed)",
+            x.cutoff, x.rows_deleted, x.files_rewritten, x.files_deleted
+        );
+    }
+    println!("  quarantine files deleted: {}", r.quarantine_files_deleted);
+    for (st, n) in &r.findings_purged {
+        println!("  findings purged ({st}): {n}");
+    }
+    if !r.deleted_anything() {
+        println!("  nothing was due");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn notice(store: &Path, out: &Path) -> Result<ExitCode> {
+    let s = open(store)?;
+    let g = s.governance()?;
+    let today = probity_detect::governance_today(&s);
+    let html = probity_govern::notice::render(&g, today);
+    std::fs::write(out, html).with_context(|| format!("cannot write {}", out.display()))?;
+    let (active, inactive) = probity_govern::notice::active_checks(&g, today);
+    println!(
+        "notice written to {} ({} active checks, {} not running)",
+        out.display(),
+        active.len(),
+        inactive
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn report(cmd: ReportCommand, actor: Option<&str>) -> Result<ExitCode> {
+    let ReportCommand::Subject {
+        person_id,
+        store,
+        out,
+        reason,
+    } = cmd;
+    let s = open(&store)?;
+    let who = need_actor(actor, "report subject")?;
+    let w = runtime()?.block_on(probity_govern::subject::report(
+        &s,
+        &person_id,
+        who,
+        reason.as_deref(),
+        &out,
+    ))?;
+    println!(
+        "subject access report: {} and {} ({} data categories, {} runs, {} findings, {} accesses)",
+        w.html.display(),
+        w.json.display(),
+        w.report.held.len(),
+        w.report.runs.len(),
+        w.report.findings.len(),
+        w.report.accesses.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Demo users and a governance file approving every detector for a year;
+/// each applied through the audited paths.
+pub fn demo_setup(s: &Store) -> Result<()> {
+    let today = probity_detect::governance_today(s);
+    let text =
+        probity_govern::governance_approving_all("Probity demo (synthetic data)", today, 365);
+    probity_govern::apply_governance(s, "admin", &text, Path::new("demo governance"))?;
+    for (id, role) in [
+        ("ana", probity_policy::Role::Analyst),
+        ("rev", probity_policy::Role::Reviewer),
+        ("aud", probity_policy::Role::Auditor),
+    ] {
+        probity_govern::user_add(s, "admin", id, role, None)?;
+    }
+    Ok(())
+}
+
+/// The demo's closing safeguards: notice, a refused reveal, the chain.
+pub fn demo_tail(s: &Store, dir: &Path) -> Result<()> {
+    println!();
+    println!("safeguards:");
+    let notice = dir.join("notice.html");
+    let g = s.governance()?;
+    let today = probity_detect::governance_today(s);
+    std::fs::write(&notice, probity_govern::notice::render(&g, today))?;
+    println!("  staff notice:   {}", notice.display());
+    let reg = probity_govern::Register::load(s)?;
+    if let Some(id) = reg.items.keys().next() {
+        let refused = runtime()?.block_on(probity_govern::reveal(
+            s,
+            id,
+            Some("curious about this one"),
+            "ana",
+        ));
+        if let Err(e) = refused {
+            println!("  analyst 'ana' asking to reveal finding {id}: {e}");
+        }
+    }
+    let v = probity_audit::verify(&s.audit_dir(), None)?;
+    match (&v.broken, &v.head) {
+        (None, Some(h)) => println!(
+            "  audit log:      {} entries, chain intact; head {h}",
+            v.entries
+        ),
+        (Some(b), _) => println!("  audit log:      BROKEN at entry {}: {}", b.seq, b.kind),
+        _ => {}
+    }
+    println!("  users:          admin (admin), ana (analyst), rev (reviewer), aud (auditor)");
+    println!(
+        "  try:            probity reveal FINDING_ID --store {} --reason \"...\" --as rev",
+        s.root().display()
+    );
+    Ok(())
+}
