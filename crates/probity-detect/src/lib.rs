@@ -415,7 +415,7 @@ impl Plan {
                 detector: *d,
                 ctx,
                 vault: if d.identities {
-                    self.vault.clone()
+                    Some(self.restricted_with_vault(&declared).await?)
                 } else {
                     None
                 },
@@ -516,6 +516,33 @@ impl Plan {
         ctx.sql("SET datafusion.optimizer.join_reordering = false")
             .await
             .map_err(|e| Error::query("session", e))?;
+        Ok(ctx)
+    }
+}
+
+impl Plan {
+    /// Like [`Plan::restricted`], plus the identity vault (`vault_<table>`)
+    /// for detectors that declare they read identities.
+    async fn restricted_with_vault(
+        &self,
+        tables: &[Table],
+    ) -> Result<datafusion::prelude::SessionContext> {
+        let ctx = self.restricted(tables).await?;
+        let vault = self
+            .vault
+            .as_ref()
+            .expect("built when a detector reads identities");
+        for t in Table::ALL {
+            let name = format!("vault_{}", t.name());
+            if vault.table_exist(&name).unwrap_or(false) {
+                let provider = vault
+                    .table_provider(&name)
+                    .await
+                    .map_err(|e| Error::query("session", e))?;
+                ctx.register_table(&name, provider)
+                    .map_err(|e| Error::query("session", e))?;
+            }
+        }
         Ok(ctx)
     }
 }

@@ -110,6 +110,21 @@ impl Error {
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Takes an exclusive lock on `STORE/<name>.lock` (released when the file
+/// is dropped), so that concurrent commands never lose each other's
+/// read-modify-write of the register or the user list.
+pub fn lock(store: &Store, name: &str) -> Result<std::fs::File> {
+    let path = store.root().join(format!("{name}.lock"));
+    let f = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    f.lock().map_err(|e| Error::io(&path, e))?;
+    Ok(f)
+}
+
 /// Now, as RFC 3339 UTC.
 pub fn now() -> String {
     jiff::Timestamp::now().to_string()
@@ -328,6 +343,7 @@ pub fn triage(
         }
     };
     authorise(store, user, action, reason, true, "triage", finding_id)?;
+    let _lock = lock(store, "findings")?;
     let mut register = Register::load(store)?;
     let Some(item) = register.items.get_mut(finding_id) else {
         return Err(Error::Invalid(format!(
@@ -371,6 +387,7 @@ pub fn user_add(
             "{id:?} is not a valid user id: use 1-64 of a-z 0-9 . _ -, starting with a letter or digit"
         )));
     }
+    let _lock = lock(store, "users")?;
     let mut users: Users = store.users()?;
     if users.get(id).is_some() {
         return Err(Error::Invalid(format!("user {id:?} exists already")));
@@ -381,19 +398,23 @@ pub fn user_add(
         ));
     }
     let person = person_id.map(|p| store.person_pseudonym(p));
-    let mut rec = Record::new(admin, "user.add", id).details(json!({"role": role.id()}));
-    if let Some(p) = &person {
-        rec = rec.person(p);
-    }
-    let entry = store.audit()?.append(rec)?;
+    let at = jiff::Timestamp::now();
     users.users.push(User {
         id: id.to_string(),
         role,
-        person,
+        person: person.clone(),
         disabled: false,
-        added_at: entry.at.to_string(),
+        added_at: at.to_string(),
         added_by: admin.to_string(),
     });
+    let mut rec = Record::new(admin, "user.add", id).at(at).details(json!({
+        "role": role.id(),
+        "users_blake3": blake3::hash(users.to_json().as_bytes()).to_hex().as_str(),
+    }));
+    if let Some(p) = &person {
+        rec = rec.person(p);
+    }
+    store.audit()?.append(rec)?;
     store.save_users(&users)?;
     Ok(())
 }
@@ -410,6 +431,7 @@ pub fn user_disable(store: &Store, admin: &str, id: &str) -> Result<()> {
         "user.disable",
         id,
     )?;
+    let _lock = lock(store, "users")?;
     let mut users = store.users()?;
     let Some(u) = users.users.iter_mut().find(|u| u.id == id) else {
         return Err(Error::Invalid(format!("there is no user {id:?}")));
@@ -417,10 +439,12 @@ pub fn user_disable(store: &Store, admin: &str, id: &str) -> Result<()> {
     if u.id == admin {
         return Err(Error::Invalid("an admin cannot disable themselves".into()));
     }
+    u.disabled = true;
     store
         .audit()?
-        .append(Record::new(admin, "user.disable", id))?;
-    u.disabled = true;
+        .append(Record::new(admin, "user.disable", id).details(json!({
+            "users_blake3": blake3::hash(users.to_json().as_bytes()).to_hex().as_str(),
+        })))?;
     store.save_users(&users)?;
     Ok(())
 }
@@ -476,15 +500,25 @@ pub fn apply_governance(store: &Store, admin: &str, text: &str, source: &Path) -
         .map(|d| d.id)
         .collect();
     new.check_known(&known, text, source)?;
+    // The file in force; if it cannot be read or parsed the diff says so
+    // rather than pretending everything is new.
     let old = std::fs::read_to_string(store.governance_path())
-        .ok()
-        .and_then(|t| probity_policy::Governance::parse(&t, &store.governance_path()).ok());
+        .map_err(|e| e.to_string())
+        .and_then(|t| {
+            probity_policy::Governance::parse(&t, &store.governance_path())
+                .map_err(|e| e.to_string())
+        });
+    let (old, old_problem) = match old {
+        Ok(g) => (Some(g), None),
+        Err(e) => (None, Some(e)),
+    };
     let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
     store.audit()?.append(
         Record::new(admin, "governance.apply", "governance.toml").details(json!({
             "blake3": hash,
             "source": source.display().to_string(),
             "changes": governance_diff(old.as_ref(), &new),
+            "previous_unreadable": old_problem,
         })),
     )?;
     store.install_governance(text)?;
@@ -538,6 +572,7 @@ pub fn record_analysis(
     out: &Path,
     identities: bool,
 ) -> Result<(u64, register::Merged)> {
+    let _lock = lock(store, "findings")?;
     let mut reg = Register::load(store)?;
     let at = now();
     let detectors: Vec<serde_json::Value> = report
@@ -569,4 +604,56 @@ pub fn record_analysis(
     let merged = reg.merge(&report.findings, &format!("a{:08}", entry.seq), &at);
     reg.save()?;
     Ok((entry.seq, merged))
+}
+
+/// Checks the files that grant power — `governance.toml` and `users.json` —
+/// against the hashes the audit log last recorded for them (`store.init`,
+/// `governance.apply`, `user.*`). A file edited behind the log's back is
+/// named with the entry it no longer matches. Streams the whole log.
+pub fn check_files_against_log(store: &Store) -> Result<Vec<String>> {
+    let mut gov: Option<(u64, String)> = None;
+    let mut users: Option<(u64, String)> = None;
+    for e in probity_audit::read(&store.audit_dir(), &probity_audit::Filter::default())? {
+        let e = e?;
+        let d = &e.details;
+        match e.action.as_str() {
+            "store.init" => {
+                if let Some(h) = d["governance_blake3"].as_str() {
+                    gov = Some((e.seq, h.to_string()));
+                }
+                if let Some(h) = d["users_blake3"].as_str() {
+                    users = Some((e.seq, h.to_string()));
+                }
+            }
+            "governance.apply" => {
+                if let Some(h) = d["blake3"].as_str() {
+                    gov = Some((e.seq, h.to_string()));
+                }
+            }
+            a if a.starts_with("user.") && !a.ends_with(".refused") => {
+                if let Some(h) = d["users_blake3"].as_str() {
+                    users = Some((e.seq, h.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut problems = vec![];
+    for (name, path, logged) in [
+        ("governance.toml", store.governance_path(), gov),
+        ("users.json", store.root().join("users.json"), users),
+    ] {
+        let Some((seq, want)) = logged else {
+            problems.push(format!("{name}: the audit log records no version of it"));
+            continue;
+        };
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let have = blake3::hash(&bytes).to_hex().to_string();
+        if have != want {
+            problems.push(format!(
+                "{name} differs from the version the audit log last recorded (entry {seq}): it was changed outside probity"
+            ));
+        }
+    }
+    Ok(problems)
 }

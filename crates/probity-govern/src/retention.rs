@@ -212,10 +212,24 @@ pub async fn apply(store: &mut Store, user: &str, today: Date) -> Result<Retenti
         || !retirement.location_facts.is_empty()
         || !retirement.drop_quarantine.is_empty()
     {
+        // What is about to be deleted is on the log before the commit, so a
+        // crash after the commit still leaves the counts recorded.
+        store
+            .audit()?
+            .append(Record::new(user, "retention.commit", "").details(json!({
+                "locations_minimised": report.locations_minimised,
+                "location_facts": report.location_facts,
+                "tables": report.tables,
+                "quarantine_files_deleted": report.quarantine_files_deleted,
+                "files": retirement.replace.iter().map(|r| json!({
+                    "old": r.old, "new": r.new, "rows_removed": r.rows_removed,
+                })).collect::<Vec<_>>(),
+            })))?;
         store.retire(&retirement)?;
     }
 
     // 4. Findings.
+    let _lock = crate::lock(store, "findings")?;
     let mut register = Register::load(store)?;
     let local_day = |rfc: &str| {
         rfc.parse::<jiff::Timestamp>()
@@ -223,6 +237,7 @@ pub async fn apply(store: &mut Store, user: &str, today: Date) -> Result<Retenti
             .unwrap_or(i32::MAX)
     };
     let mut purged: BTreeMap<String, usize> = BTreeMap::new();
+    let mut tombstones: Vec<(String, String)> = vec![];
     register.items.retain(|_, r| {
         let by_status = gov
             .retention
@@ -234,12 +249,17 @@ pub async fn apply(store: &mut Store, user: &str, today: Date) -> Result<Retenti
         });
         if by_status || by_detector {
             *purged.entry(r.status.clone()).or_default() += 1;
+            tombstones.push((r.finding.finding_id.clone(), r.status.clone()));
             false
         } else {
             true
         }
     });
     if !purged.is_empty() {
+        let at = crate::now();
+        for (id, status) in tombstones {
+            register.purged.insert(id, (status, at.clone()));
+        }
         register.save()?;
     }
     report.findings_purged = purged;

@@ -290,7 +290,7 @@ pub async fn report(
             reason,
             true,
             "report.subject",
-            person_id,
+            &pseudonym,
         )?;
     }
     let who = crate::person_identity(store, &pseudonym).await?;

@@ -210,6 +210,11 @@ impl Approval {
 pub enum Refusal {
     /// It has no `[detectors.<id>]` approval.
     NotApproved,
+    /// Its approval takes effect on a later day.
+    NotYetInForce {
+        /// The approval date.
+        approved_on: Date,
+    },
     /// Its approval's review date has passed.
     Expired {
         /// The review-by date.
@@ -229,6 +234,10 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::NotApproved => f.write_str(
                 "not approved in governance.toml (add a [detectors.<id>] approval and apply it with `probity governance apply`)",
+            ),
+            Refusal::NotYetInForce { approved_on } => write!(
+                f,
+                "approved only from {approved_on}; it does not run before then"
             ),
             Refusal::Expired { review_by } => write!(
                 f,
@@ -477,6 +486,11 @@ impl Governance {
     ) -> Result<Permit, Refusal> {
         let a = self.detectors.get(detector).ok_or(Refusal::NotApproved)?;
         let review_by = a.review_date();
+        if today < a.approved() {
+            return Err(Refusal::NotYetInForce {
+                approved_on: a.approved(),
+            });
+        }
         if today > review_by {
             return Err(Refusal::Expired { review_by });
         }
@@ -526,7 +540,12 @@ fn filled(v: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     let upper = t.to_ascii_uppercase();
-    if upper.contains("TODO") || upper.contains("TBC") || (t.starts_with('<') && t.ends_with('>')) {
+    let upper = upper.trim_end_matches(['.', '!', ':']);
+    if ["TODO", "TBC", "TBD", "FIXME", "XXX", "?"].contains(&upper)
+        || upper.starts_with("TODO:")
+        || upper.starts_with("TODO ")
+        || (t.starts_with('<') && t.ends_with('>'))
+    {
         return Err(format!("{t:?} is a placeholder; fill it in"));
     }
     Ok(())
@@ -621,6 +640,15 @@ findings_retention_days = 365
             g.decide("roster_self_edit", &tables, false, d("2026-06-01")),
             Err(Refusal::NotApproved)
         );
+        assert_eq!(
+            g.decide("ghost_overtime", &tables, false, d("2026-01-09")),
+            Err(Refusal::NotYetInForce {
+                approved_on: d("2026-01-10")
+            })
+        );
+        // A name that merely contains a placeholder's letters is a name.
+        let todorov = GOOD.replace("Deputy Chief Constable", "Supt Todorov");
+        assert!(p(&todorov).is_ok());
         let e = g
             .decide(
                 "ghost_overtime",

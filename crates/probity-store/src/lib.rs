@@ -195,6 +195,7 @@ impl Store {
             probity_audit::Record::new(os_actor(), "store.init", "").details(serde_json::json!({
                 "admin": admin,
                 "governance_blake3": blake3::hash(gov).to_hex().as_str(),
+                "users_blake3": blake3::hash(users.to_json().as_bytes()).to_hex().as_str(),
             })),
         )?;
         let manifest = Manifest {

@@ -266,7 +266,7 @@ enum AuditCommand {
         /// From this time (RFC 3339, or YYYY-MM-DD).
         #[arg(long)]
         since: Option<String>,
-        /// Until this time (RFC 3339, or YYYY-MM-DD, inclusive of the day).
+        /// Until this time, exclusive (RFC 3339), or to the end of a day (YYYY-MM-DD, UTC).
         #[arg(long)]
         until: Option<String>,
         /// One JSON entry per line.
@@ -439,6 +439,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut s = probity_store::Store::open_for_write(&store)
                 .with_context(|| format!("cannot open store {}", store.display()))?;
             if let Some(a) = &actor {
+                safeguards::check_user(&s, a, "ingest")?;
                 s.set_actor(a);
             }
             let bars = progress::IngestBars::new();
@@ -460,6 +461,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let s = probity_store::Store::open(&store)
                 .with_context(|| format!("cannot open store {}", store.display()))?;
+            if let Some(a) = &actor {
+                probity_govern::authorise(
+                    &s,
+                    a,
+                    probity_policy::Action::ReadFindings,
+                    None,
+                    false,
+                    "sql",
+                    "",
+                )?;
+            }
+            // Ad-hoc reads of (pseudonymised) personal data are accesses too.
+            s.audit()?.append(
+                probity_audit::Record::new(
+                    actor.clone().unwrap_or_else(probity_store::os_actor),
+                    "sql",
+                    "",
+                )
+                .details(serde_json::json!({ "query": query })),
+            )?;
             sql(&s, &query, format)
         }
         Command::Analyze {
@@ -497,15 +518,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(m) => probity_detect::finding::Identity::Revealed(m),
                 None => probity_detect::finding::Identity::Pseudonyms,
             };
-            let outputs = probity_detect::write_outputs(&out, &report, &who)
-                .with_context(|| format!("cannot write findings to {}", out.display()))?;
+            // The run is on the audit log (and its findings in the register)
+            // before any file leaves the store.
             let (seq, merged) =
                 probity_govern::record_analysis(&s, &who_runs, &report, &gov_hash, &out, reveal)
                     .context("cannot record the analysis (register and audit log)")?;
+            let outputs = probity_detect::write_outputs(&out, &report, &who)
+                .with_context(|| format!("cannot write findings to {}", out.display()))?;
             print_analysis(&report);
             println!(
-                "register: {} new, {} seen again (audit entry {seq})",
-                merged.new, merged.seen_again
+                "register: {} new, {} seen again, {} purged earlier and not re-added (audit entry {seq})",
+                merged.new, merged.seen_again, merged.already_purged
             );
             println!("findings: {}", outputs.jsonl.display());
             println!("          {}", outputs.parquet.display());
@@ -1009,12 +1032,12 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
     println!("4/5 analysing as analyst 'ana' (findings carry pseudonyms; the run is audited)");
     let s = probity_store::Store::open(&store_dir)?;
     let (report, gov_hash) = analyze(&s, true, &[])?;
+    probity_govern::record_analysis(&s, "ana", &report, &gov_hash, &out, false)?;
     let outputs = probity_detect::write_outputs(
         &out,
         &report,
         &probity_detect::finding::Identity::Pseudonyms,
     )?;
-    probity_govern::record_analysis(&s, "ana", &report, &gov_hash, &out, false)?;
     print_analysis(&report);
 
     println!("5/5 evaluating against the planted truth (truth pseudonymised with the store key)");

@@ -37,6 +37,25 @@ pub fn actor_for(store: &Store, actor: Option<&str>, action: Action) -> Result<S
     }
 }
 
+/// Checks that `--as USER` names an enabled user (any role) before it is
+/// recorded as the actor; a refusal is audited.
+pub fn check_user(store: &Store, user: &str, what: &str) -> Result<()> {
+    let users = store.users()?;
+    let problem = match users.get(user) {
+        None => Some(probity_policy::Denied::UnknownUser(user.to_string())),
+        Some(u) if u.disabled => Some(probity_policy::Denied::Disabled(user.to_string())),
+        Some(_) => None,
+    };
+    if let Some(denied) = problem {
+        store.audit()?.append(
+            probity_audit::Record::new(user, format!("{what}.refused"), "")
+                .details(serde_json::json!({"refusal": denied.to_string()})),
+        )?;
+        bail!("refused: {denied} (recorded on the audit log)");
+    }
+    Ok(())
+}
+
 /// Gates an export that carries identities: a reviewer with a reason.
 pub fn gate_identities(
     store: &Store,
@@ -95,13 +114,10 @@ fn parse_time(s: &str, end_of_day: bool) -> Result<jiff::Timestamp> {
     let d: jiff::civil::Date = s
         .parse()
         .with_context(|| format!("{s:?} is neither RFC 3339 nor YYYY-MM-DD"))?;
+    // A date names the whole UTC day: --until YYYY-MM-DD is the start of
+    // the next day, which the filter excludes.
     let d = if end_of_day { d.tomorrow()? } else { d };
-    let t = jiff::tz::TimeZone::UTC.to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))?;
-    Ok(if end_of_day {
-        t - jiff::SignedDuration::from_micros(1)
-    } else {
-        t
-    })
+    Ok(jiff::tz::TimeZone::UTC.to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))?)
 }
 
 pub fn audit(cmd: AuditCommand, actor: Option<&str>) -> Result<ExitCode> {
@@ -126,6 +142,14 @@ pub fn audit(cmd: AuditCommand, actor: Option<&str>) -> Result<ExitCode> {
                     "entries before it verify; nothing from entry {} on can be trusted",
                     b.seq
                 );
+                return Ok(ExitCode::from(1));
+            }
+            let problems = probity_govern::check_files_against_log(&s)?;
+            if !problems.is_empty() {
+                for p in &problems {
+                    println!("MISMATCH: {p}");
+                }
+                println!("the chain is intact, but the files that grant access do not match it");
                 return Ok(ExitCode::from(1));
             }
             if let Some(t) = r.torn_tail_bytes {
@@ -324,6 +348,12 @@ pub fn retention(cmd: RetentionCommand, actor: Option<&str>) -> Result<ExitCode>
         );
     }
     println!("  quarantine files deleted: {}", r.quarantine_files_deleted);
+    if r.stray_files_deleted > 0 {
+        println!(
+            "  files left by an interrupted earlier run deleted: {}",
+            r.stray_files_deleted
+        );
+    }
     for (st, n) in &r.findings_purged {
         println!("  findings purged ({st}): {n}");
     }

@@ -271,10 +271,11 @@ pub async fn presence(run: &Run, windows: &[(String, i64, i64)]) -> Result<Vec<P
                              + power((l.lon - st.lon) * 111320.0 * cos(radians(st.lat)), 2))
                           <= st.radius_m + coalesce(l.accuracy_m, 0)) GROUP BY wid
                     UNION ALL
-                    -- Pings past their raw retention survive as per-shift facts.
+                    -- Pings past their raw retention survive as per-shift facts;
+                    -- a shift's facts count only for a window that holds the shift.
                     SELECT w.wid, sum(f.on_site_pings) AS n FROM {name} w
                     JOIN location_facts f ON f.person_id = w.person_id
-                    WHERE f.start <= w.we AND f.\"end\" >= w.ws AND f.on_site_pings > 0
+                    WHERE f.start >= w.ws AND f.\"end\" <= w.we AND f.on_site_pings > 0
                     GROUP BY w.wid) GROUP BY wid"
             ),
         ),
