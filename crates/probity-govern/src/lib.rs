@@ -409,7 +409,7 @@ pub fn user_add(
     });
     let mut rec = Record::new(admin, "user.add", id).at(at).details(json!({
         "role": role.id(),
-        "users_blake3": blake3::hash(users.to_json().as_bytes()).to_hex().as_str(),
+        "users_blake3": probity_store::users_blake3(&users),
     }));
     if let Some(p) = &person {
         rec = rec.person(p);
@@ -443,7 +443,7 @@ pub fn user_disable(store: &Store, admin: &str, id: &str) -> Result<()> {
     store
         .audit()?
         .append(Record::new(admin, "user.disable", id).details(json!({
-            "users_blake3": blake3::hash(users.to_json().as_bytes()).to_hex().as_str(),
+            "users_blake3": probity_store::users_blake3(&users),
         })))?;
     store.save_users(&users)?;
     Ok(())

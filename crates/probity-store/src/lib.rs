@@ -195,7 +195,7 @@ impl Store {
             probity_audit::Record::new(os_actor(), "store.init", "").details(serde_json::json!({
                 "admin": admin,
                 "governance_blake3": blake3::hash(gov).to_hex().as_str(),
-                "users_blake3": blake3::hash(users.to_json().as_bytes()).to_hex().as_str(),
+                "users_blake3": users_blake3(&users),
             })),
         )?;
         let manifest = Manifest {
@@ -790,6 +790,15 @@ fn restrict_dir(path: &Path) -> Result<()> {
             .map_err(|e| Error::io(path, e))?;
     }
     Ok(())
+}
+
+/// BLAKE3 (hex) of `users.json` as [`Store::save_users`] writes `users`: the
+/// hash user changes record on the audit log, and `audit verify` checks the
+/// file against.
+pub fn users_blake3(users: &probity_policy::Users) -> String {
+    blake3::hash(users.to_json().as_bytes())
+        .to_hex()
+        .to_string()
 }
 
 /// The operating-system user running this process, as an audit actor
