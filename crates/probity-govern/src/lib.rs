@@ -323,47 +323,6 @@ pub(crate) async fn person_identity(store: &Store, pseudonym: &str) -> Result<Pe
     )))
 }
 
-/// Records a triage decision on a finding: `no_further_action` or `advice`
-/// by an analyst or reviewer; `prevention_notice` or `referral` by a
-/// reviewer. Always with a reason; audited before it is saved.
-pub fn triage(
-    store: &Store,
-    finding_id: &str,
-    status: &str,
-    reason: Option<&str>,
-    user: &str,
-) -> Result<()> {
-    let action = match status {
-        "no_further_action" | "advice" => Action::Triage,
-        "prevention_notice" | "referral" => Action::IssueNotice,
-        other => {
-            return Err(Error::Invalid(format!(
-                "{other:?} is not a triage outcome; use no_further_action, advice, prevention_notice or referral"
-            )));
-        }
-    };
-    authorise(store, user, action, reason, true, "triage", finding_id)?;
-    let _lock = lock(store, "findings")?;
-    let mut register = Register::load(store)?;
-    let Some(item) = register.items.get_mut(finding_id) else {
-        return Err(Error::Invalid(format!(
-            "no finding {finding_id:?} in the store's register"
-        )));
-    };
-    let previous = item.status.clone();
-    let entry = store.audit()?.append(
-        Record::new(user, "triage", finding_id)
-            .person(&item.finding.person_id)
-            .reason(reason.unwrap_or_default())
-            .details(json!({"from": previous, "to": status})),
-    )?;
-    item.status = status.to_string();
-    item.status_at = entry.at.to_string();
-    item.status_reason = reason.map(str::to_string);
-    item.status_by = Some(user.to_string());
-    register.save()
-}
-
 /// Adds a user (admin only; audited). A subject's person id is stored as
 /// its pseudonym.
 pub fn user_add(
@@ -406,6 +365,9 @@ pub fn user_add(
         disabled: false,
         added_at: at.to_string(),
         added_by: admin.to_string(),
+        password_hash: None,
+        password_set_at: None,
+        sso_subject: None,
     });
     let mut rec = Record::new(admin, "user.add", id).at(at).details(json!({
         "role": role.id(),
@@ -417,6 +379,119 @@ pub fn user_add(
     store.audit()?.append(rec)?;
     store.save_users(&users)?;
     Ok(())
+}
+
+/// The shortest password `probity user reset` accepts.
+pub const MIN_PASSWORD: usize = 12;
+
+/// Hashes a password with argon2id (the crate's defaults: 19 MiB, 2
+/// passes), as a PHC string with a random salt.
+pub fn hash_password(password: &str) -> Result<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Invalid(e.to_string()))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Invalid(format!("cannot hash the password: {e}")))
+}
+
+/// Whether `password` is the user's. A user without a password, or a
+/// disabled one, never matches; the work done is the same either way, so
+/// timing does not tell whether an account exists.
+pub fn verify_password(user: Option<&User>, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    // A hash of a random string, so unknown users cost a full verify.
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let dummy =
+        DUMMY.get_or_init(|| hash_password("no such user; never matches").unwrap_or_default());
+    let (phc, live) = match user {
+        Some(u) if !u.disabled && u.password_hash.is_some() => {
+            (u.password_hash.as_deref().unwrap_or_default(), true)
+        }
+        _ => (dummy.as_str(), false),
+    };
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let ok = argon2::Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
+    ok && live
+}
+
+/// A random password for `probity user reset` (20 characters from an
+/// alphabet without look-alikes: about 100 bits).
+pub fn generate_password() -> Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY346789";
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Invalid(format!("no randomness: {e}")))?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect())
+}
+
+/// Sets a user's web password (admin only; audited — the entry records
+/// that it changed, never the password or its hash).
+pub fn user_reset(store: &Store, admin: &str, id: &str, password: &str) -> Result<()> {
+    authorise(
+        store,
+        admin,
+        Action::ManageUsers,
+        None,
+        false,
+        "user.reset",
+        id,
+    )?;
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(Error::Invalid(format!(
+            "a password needs at least {MIN_PASSWORD} characters; leave --password out to have one generated"
+        )));
+    }
+    let hash = hash_password(password)?;
+    let _lock = lock(store, "users")?;
+    let mut users = store.users()?;
+    let Some(u) = users.users.iter_mut().find(|u| u.id == id) else {
+        return Err(Error::Invalid(format!("there is no user {id:?}")));
+    };
+    let at = jiff::Timestamp::now();
+    u.password_hash = Some(hash);
+    u.password_set_at = Some(at.to_string());
+    store
+        .audit()?
+        .append(Record::new(admin, "user.reset", id).at(at).details(json!({
+            "users_blake3": probity_store::users_blake3(&users),
+        })))?;
+    store.save_users(&users)?;
+    Ok(())
+}
+
+/// Sets a finding's status in the register after a review decision that
+/// the caller has authorised and audited (the web workflow). Intermediate
+/// review states (a proposal awaiting a second reviewer or a response)
+/// leave the register at `new`.
+pub fn set_register_status(
+    store: &Store,
+    finding_id: &str,
+    status: &str,
+    reason: &str,
+    user: &str,
+    at: &str,
+) -> Result<()> {
+    let _lock = lock(store, "findings")?;
+    let mut register = Register::load(store)?;
+    let Some(item) = register.items.get_mut(finding_id) else {
+        return Err(Error::Invalid(format!(
+            "no finding {finding_id:?} in the store's register"
+        )));
+    };
+    item.status = status.to_string();
+    item.status_at = at.to_string();
+    item.status_reason = Some(reason.to_string());
+    item.status_by = Some(user.to_string());
+    register.save()
 }
 
 /// Disables a user (admin only; audited). Users are never deleted: the

@@ -23,7 +23,9 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}\
+/// The stylesheet of the notice and the subject report (served as a file
+/// by the web UI, whose CSP allows no inline styles).
+pub const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#1b1b1b}\
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ccc}h3{font-size:1.05rem;margin-bottom:.2rem}\
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}\
 th{background:#f2f2f2}.muted{color:#555}.check{border-left:4px solid #2a6;padding-left:1rem;margin:1rem 0}";

@@ -278,6 +278,19 @@ pub async fn report(
     out: &Path,
 ) -> Result<Written> {
     let pseudonym = store.person_pseudonym(person_id);
+    report_pseudonym(store, &pseudonym, user, reason, out).await
+}
+
+/// [`report`] for a person known by their pseudonym (the web UI's subject
+/// user carries only the pseudonym).
+pub async fn report_pseudonym(
+    store: &Store,
+    pseudonym: &str,
+    user: &str,
+    reason: Option<&str>,
+    out: &Path,
+) -> Result<Written> {
+    let pseudonym = pseudonym.to_string();
     let users = store.users()?;
     let own = users.get(user).is_some_and(|u| {
         u.role == Role::Subject && !u.disabled && u.person.as_deref() == Some(&pseudonym)

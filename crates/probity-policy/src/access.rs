@@ -91,7 +91,8 @@ impl Role {
             ) | (
                 Reviewer,
                 RevealIdentity | ExportIdentities | SubjectReport | IssueNotice
-            ) | (Auditor, ReadAudit)
+            ) | (Analyst | Reviewer | Auditor, ReadQuality)
+                | (Auditor, ReadAudit)
                 | (Admin, ManageUsers | ManageGovernance | ApplyRetention)
         )
     }
@@ -124,6 +125,9 @@ pub enum Action {
     SubjectReport,
     /// Read the audit log's entries.
     ReadAudit,
+    /// Read detector quality (volumes, upheld rates, queue age; no
+    /// personal data).
+    ReadQuality,
     /// Add, disable or change users.
     ManageUsers,
     /// Change the governance file.
@@ -145,6 +149,7 @@ impl Action {
             Action::ExportIdentities => "export identities",
             Action::SubjectReport => "produce another person's subject access report",
             Action::ReadAudit => "read the audit log",
+            Action::ReadQuality => "read detector quality",
             Action::ManageUsers => "manage users",
             Action::ManageGovernance => "change governance",
             Action::ApplyRetention => "apply retention",
@@ -175,6 +180,19 @@ pub struct User {
     pub added_at: String,
     /// By whom.
     pub added_by: String,
+    /// The web UI password as an argon2id PHC string (never the password).
+    /// `None`: the user cannot log in to the web UI until an admin runs
+    /// `probity user reset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    /// When the password was last set (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_set_at: Option<String>,
+    /// The identity provider's subject for single sign-on (OIDC `iss` and
+    /// `sub`, joined by a space), when the organisation connects one. A
+    /// user may have a password, an SSO subject, or both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_subject: Option<String>,
 }
 
 /// The user list (`users.json`).
@@ -291,6 +309,9 @@ mod tests {
             disabled,
             added_at: "2026-11-27T00:00:00Z".into(),
             added_by: "admin".into(),
+            password_hash: None,
+            password_set_at: None,
+            sso_subject: None,
         };
         Users {
             users: vec![

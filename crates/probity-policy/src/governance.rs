@@ -54,6 +54,9 @@ pub struct Governance {
     /// Retention periods.
     #[serde(default)]
     pub retention: Retention,
+    /// The review workflow's safeguards.
+    #[serde(default)]
+    pub review: Review,
     /// Purposes, each enabling data categories.
     #[serde(default)]
     pub purposes: BTreeMap<String, Purpose>,
@@ -98,6 +101,29 @@ impl Default for Minimisation {
             raw_location_days: default_raw_days(),
         }
     }
+}
+
+/// `[review]`: the review workflow's safeguards.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    /// Days a member of staff has to respond after being told that a
+    /// prevention notice is proposed; the notice cannot be issued before
+    /// they respond or the window closes.
+    #[serde(default = "default_response_days")]
+    pub response_window_days: u32,
+}
+
+impl Default for Review {
+    fn default() -> Self {
+        Review {
+            response_window_days: default_response_days(),
+        }
+    }
+}
+
+fn default_response_days() -> u32 {
+    14
 }
 
 fn default_grace() -> u32 {
@@ -327,6 +353,14 @@ impl Governance {
                 "minimisation",
                 "raw_location_days",
                 "must be at least 1 day".into(),
+            ));
+        }
+        let w = self.review.response_window_days;
+        if !(1..=90).contains(&w) {
+            return Err(err(
+                "review",
+                "response_window_days",
+                format!("{w} days: a member of staff needs a fair chance to respond; use 1 to 90"),
             ));
         }
         let r = &self.retention;

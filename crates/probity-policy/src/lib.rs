@@ -43,6 +43,12 @@ location_grace_minutes = 30
 # site yes/no) and deleted by `probity retention apply`.
 raw_location_days = 30
 
+[review]
+# Days a member of staff has to respond, in the web UI, after being told that
+# a prevention notice is proposed. The notice cannot be issued before they
+# have responded or the window has closed.
+response_window_days = 14
+
 [retention]
 # Days to keep rows of dated tables (rows older are deleted by
 # `probity retention apply`). Tables not listed are kept.

@@ -187,6 +187,9 @@ impl Store {
                 disabled: false,
                 added_at: now,
                 added_by: "probity init".into(),
+                password_hash: None,
+                password_set_at: None,
+                sso_subject: None,
             }],
         };
         fsio::write_atomic(&root.join(USERS), users.to_json().as_bytes())?;

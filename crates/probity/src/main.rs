@@ -3,6 +3,7 @@
 
 mod progress;
 mod safeguards;
+mod web;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -146,12 +147,43 @@ enum Command {
         /// The store.
         #[arg(long)]
         store: PathBuf,
-        /// no_further_action, advice, prevention_notice or referral.
+        /// The workflow step: dismiss, advise, propose_referral,
+        /// approve_referral, reject_referral, propose_notice, issue_notice.
+        #[arg(long, conflicts_with = "outcome")]
+        step: Option<String>,
+        /// Shorthand for the closing steps: no_further_action or advice.
         #[arg(long)]
-        outcome: String,
+        outcome: Option<String>,
+        /// For no further action: false_positive, explained,
+        /// insufficient_evidence or already_known.
+        #[arg(long)]
+        dismissal: Option<String>,
         /// Why (at least 10 characters).
         #[arg(long)]
         reason: Option<String>,
+        /// Review database (default: SQLite in the store).
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Serve the web UI and JSON API (review queue, findings, workflow).
+    Serve {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// Review database URL, e.g. postgres://USER@127.0.0.1:5432/DB
+        /// (default: SQLite in the store).
+        #[arg(long)]
+        database: Option<String>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        /// Minutes without a request before a session ends.
+        #[arg(long, default_value_t = 30)]
+        idle_minutes: u64,
+        /// Behind a TLS-terminating proxy: Secure cookies, HSTS, and a
+        /// non-loopback --bind is allowed.
+        #[arg(long)]
+        behind_tls_proxy: bool,
     },
     /// The tamper-evident audit log: verify the chain, show entries, print the head.
     Audit {
@@ -221,6 +253,12 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Finish without serving the web UI.
+        #[arg(long)]
+        no_serve: bool,
+        /// Where the web UI listens at the end.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
     },
     /// List the detectors with their purpose, tables and parameters.
     Detectors,
@@ -332,6 +370,18 @@ enum UserCommand {
     List {
         /// The store.
         store: PathBuf,
+    },
+    /// Set a user's web password (ends their sessions). Without
+    /// --password-stdin a random one is generated and printed once.
+    Reset {
+        /// Login name.
+        id: String,
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// Read the new password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -583,15 +633,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Triage {
             finding_id,
             store,
+            step,
             outcome,
+            dismissal,
             reason,
-        } => safeguards::triage(
+            database,
+        } => web::triage(
             &store,
+            database.as_deref(),
             actor.as_deref(),
             &finding_id,
-            &outcome,
+            step.as_deref(),
+            outcome.as_deref(),
+            dismissal.as_deref(),
             reason.as_deref(),
         ),
+        Command::Serve {
+            store,
+            database,
+            bind,
+            idle_minutes,
+            behind_tls_proxy,
+        } => web::serve(&store, database, bind, idle_minutes, behind_tls_proxy),
         Command::Audit { command } => safeguards::audit(command, actor.as_deref()),
         Command::Governance { command } => safeguards::governance(command, actor.as_deref()),
         Command::User { command } => safeguards::user(command, actor.as_deref()),
@@ -621,7 +684,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             people,
             days,
             seed,
-        } => demo(&dir, people, days, seed),
+            no_serve,
+            bind,
+        } => demo(&dir, people, days, seed, (!no_serve).then_some(bind)),
         Command::Detectors => {
             for d in probity_detect::detectors::ALL {
                 println!(
@@ -936,7 +1001,13 @@ fn resolve(
     Ok(ExitCode::SUCCESS)
 }
 
-fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
+fn demo(
+    dir: &Path,
+    people: usize,
+    days: u32,
+    seed: u64,
+    serve: Option<std::net::SocketAddr>,
+) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let marker = dir.join(".probity-demo");
     if dir.exists() {
@@ -1084,8 +1155,12 @@ fn demo(dir: &Path, people: usize, days: u32, seed: u64) -> Result<ExitCode> {
         outputs.run.display()
     );
     safeguards::demo_tail(&s, dir)?;
+    let logins = web::demo_users(&s, dir)?;
     println!("demo finished in {:.1}s", started.elapsed().as_secs_f64());
-    Ok(ExitCode::SUCCESS)
+    match serve {
+        Some(bind) => web::demo_serve(&s, bind, &logins),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn print_synth(out: &Path, r: &probity_synth::SynthReport) {

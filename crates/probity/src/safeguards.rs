@@ -93,20 +93,6 @@ pub fn reveal(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn triage(
-    store: &Path,
-    actor: Option<&str>,
-    finding: &str,
-    outcome: &str,
-    reason: Option<&str>,
-) -> Result<ExitCode> {
-    let s = open(store)?;
-    let who = need_actor(actor, "triage")?;
-    probity_govern::triage(&s, finding, outcome, reason, who)?;
-    println!("finding {finding}: {outcome} (recorded on the audit log)");
-    Ok(ExitCode::SUCCESS)
-}
-
 fn parse_time(s: &str, end_of_day: bool) -> Result<jiff::Timestamp> {
     if let Ok(t) = s.parse::<jiff::Timestamp>() {
         return Ok(t);
@@ -308,6 +294,11 @@ pub fn user(cmd: UserCommand, actor: Option<&str>) -> Result<ExitCode> {
             println!("disabled {id}");
             Ok(ExitCode::SUCCESS)
         }
+        UserCommand::Reset {
+            id,
+            store,
+            password_stdin,
+        } => crate::web::user_reset(&store, actor, &id, password_stdin),
         UserCommand::List { store } => {
             let s = open(&store)?;
             for u in s.users()?.users {

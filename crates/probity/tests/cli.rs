@@ -309,6 +309,7 @@ fn demo_runs_the_main_job_end_to_end_and_refuses_a_foreign_directory() {
                 "40",
                 "--seed",
                 "2",
+                "--no-serve",
             ])
             .output()
             .unwrap()

@@ -53,6 +53,7 @@ fn demo() -> Demo {
         "40",
         "--seed",
         "4",
+        "--no-serve",
     ]));
     let store = dir.join("store").to_str().unwrap().to_string();
     Demo {
@@ -498,6 +499,8 @@ fn retention_deletes_exactly_what_is_due_and_is_safe_to_repeat() {
         s,
         "--outcome",
         "no_further_action",
+        "--dismissal",
+        "explained",
         "--reason",
         "swap agreed with the sergeant",
         "--as",
