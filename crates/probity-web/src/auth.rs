@@ -47,6 +47,17 @@ impl Caller {
     }
 }
 
+tokio::task_local! {
+    /// The signed-in user of the request being handled, for pages rendered
+    /// outside a handler (error pages keep the navigation).
+    pub static CALLER: Option<Caller>;
+}
+
+/// The signed-in user of the request being handled, if any.
+pub fn current() -> Option<Caller> {
+    CALLER.try_with(|c| c.clone()).ok().flatten()
+}
+
 /// Random hex of `n` bytes from the operating system.
 pub fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
@@ -288,7 +299,9 @@ pub async fn guard(State(state): State<Shared>, req: Request<Body>, next: Next) 
                 })),
             );
         }
-        return deny(route.kind, StatusCode::FORBIDDEN, &msg);
+        return CALLER.sync_scope(Some(c.clone()), || {
+            deny(route.kind, StatusCode::FORBIDDEN, &msg)
+        });
     }
     let mut req = req;
     if route.changes_state() {
@@ -323,18 +336,20 @@ pub async fn guard(State(state): State<Shared>, req: Request<Body>, next: Next) 
         };
         let ok = matches!((&sent, &expected), (Some(s), Some(e)) if e.len() >= 32 && same(s, e));
         if !ok {
-            return deny(
-                route.kind,
-                StatusCode::FORBIDDEN,
-                "This form has expired or did not come from Probity (CSRF check failed). Reload the page and try again.",
-            );
+            return CALLER.sync_scope(who.clone(), || {
+                deny(
+                    route.kind,
+                    StatusCode::FORBIDDEN,
+                    "This form has expired or did not come from Probity (CSRF check failed). Reload the page and try again.",
+                )
+            });
         }
         req = Request::from_parts(parts, Body::from(bytes));
     }
-    if let Some(c) = who {
-        req.extensions_mut().insert(c);
+    if let Some(c) = &who {
+        req.extensions_mut().insert(c.clone());
     }
-    next.run(req).await
+    CALLER.scope(who, next.run(req)).await
 }
 
 /// Security headers on every response.

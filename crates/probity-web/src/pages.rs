@@ -84,9 +84,10 @@ pub fn layout(title: &str, c: Option<&Caller>, body: &str) -> Html<String> {
 
 /// An error page.
 pub fn error_page(status: StatusCode, msg: &str) -> Html<String> {
+    let who = crate::auth::current();
     layout(
         status.canonical_reason().unwrap_or("Error"),
-        None,
+        who.as_ref(),
         &format!(
             "<p class=\"error\" id=\"error\">{}</p><p><a href=\"/\">Back to Probity</a></p>",
             esc(msg)

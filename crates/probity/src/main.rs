@@ -139,8 +139,9 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Record a triage outcome for a finding (audited): no_further_action or
-    /// advice (analyst, reviewer); prevention_notice or referral (reviewer).
+    /// Take a review step on a finding (audited): close it with no further
+    /// action or advice, or propose/approve/reject a referral (four-eyes),
+    /// or propose/issue a prevention notice (after the subject's response window).
     Triage {
         /// The finding id.
         finding_id: String,
@@ -1156,10 +1157,17 @@ fn demo(
     );
     safeguards::demo_tail(&s, dir)?;
     let logins = web::demo_users(&s, dir)?;
+    web::print_logins(&logins, dir);
     println!("demo finished in {:.1}s", started.elapsed().as_secs_f64());
     match serve {
-        Some(bind) => web::demo_serve(&s, bind, &logins),
-        None => Ok(ExitCode::SUCCESS),
+        Some(bind) => web::demo_serve(&s, bind),
+        None => {
+            println!(
+                "serve the web UI with: probity serve --store {}",
+                s.root().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

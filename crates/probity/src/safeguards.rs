@@ -445,7 +445,6 @@ pub fn demo_tail(s: &Store, dir: &Path) -> Result<()> {
         (Some(b), _) => println!("  audit log:      BROKEN at entry {}: {}", b.seq, b.kind),
         _ => {}
     }
-    println!("  users:          admin (admin), ana (analyst), rev (reviewer), aud (auditor)");
     println!(
         "  try:            probity reveal FINDING_ID --store {} --reason \"...\" --as rev",
         s.root().display()

@@ -225,17 +225,22 @@ pub fn demo_users(s: &Store, dir: &Path) -> Result<Vec<Login>> {
     Ok(out)
 }
 
-/// Serves the demo store's UI, printing the sign-ins.
-pub fn demo_serve(s: &Store, bind: SocketAddr, logins: &[Login]) -> Result<ExitCode> {
+/// Prints the demo's sign-ins.
+pub fn print_logins(logins: &[Login], dir: &Path) {
     println!();
     println!(
-        "web UI (demo users; passwords are random for this demo and also in demo-logins.json):"
+        "web UI users (random passwords for this demo, also in {}):",
+        dir.join("demo-logins.json").display()
     );
     for l in logins {
         println!("  {:<6} {:<10} {}", l.user, l.role.id(), l.password);
     }
     println!(
-        "  ana triages, rev proposes a referral and rev2 approves it (four-eyes); pat is the member of staff the top finding is about; fed is a staff representative pat can give consent to."
+        "  ana triages; rev proposes a referral and rev2 approves it (four-eyes); pat is the member of staff the queue's first finding is about; fed is a staff representative pat can give consent to; aud reads the audit log."
     );
+}
+
+/// Serves the demo store's UI until Ctrl-C.
+pub fn demo_serve(s: &Store, bind: SocketAddr) -> Result<ExitCode> {
     serve(s.root(), None, bind, 30, false)
 }
