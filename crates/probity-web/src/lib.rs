@@ -224,6 +224,21 @@ impl AppState {
     }
 }
 
+/// The listener with `TCP_NODELAY` on every connection. A page is written
+/// in more than one piece (head, then body); with Nagle's algorithm on, the
+/// second piece waits for the client's delayed acknowledgement, which adds
+/// tens of milliseconds to every keep-alive response.
+pub fn nodelay(
+    listener: tokio::net::TcpListener,
+) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt as _;
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        // Only a latency optimisation: a socket that refuses it still works.
+        let _ = tcp.set_nodelay(true);
+    }
+    listener.tap_io(set as fn(&mut tokio::net::TcpStream))
+}
+
 fn handler(ep: Endpoint, m: MethodFilter) -> MethodRouter<Shared> {
     use Endpoint as E;
     match ep {
@@ -321,7 +336,7 @@ pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()>
         }
     });
     axum::serve(
-        listener,
+        nodelay(listener),
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async {

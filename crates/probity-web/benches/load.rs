@@ -42,9 +42,9 @@
 //! Run:
 //!
 //! ```text
-//! cargo run -p probity-web --example load -- --findings 100000 --sessions 200 --seconds 60
-//! cargo run -p probity-web --example load -- --think-ms 0 --sessions 50 --seconds 20
-//! cargo run -p probity-web --example load -- --database postgres://user:pw@localhost/probity_load
+//! cargo bench --profile dev --bench load -- --findings 100000 --sessions 200 --seconds 60
+//! cargo bench --profile dev --bench load -- --think-ms 0 --sessions 50 --seconds 20
+//! cargo bench --profile dev --bench load -- --database postgres://user:pw@localhost/probity_load
 //! ```
 //!
 //! Options: `--findings N` (100000), `--sessions N` (200), `--seconds N`
@@ -105,6 +105,10 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--bench" {
+            // Added by `cargo bench` to every bench binary.
+            continue;
+        }
         if flag == "--help" || flag == "-h" {
             return Err(USAGE.into());
         }
@@ -373,7 +377,7 @@ fn start_server(store: &std::path::Path, database: Option<String>) -> Result<Ser
                 let _ = ready_tx.send(Ok((addr, import)));
                 let app = probity_web::app(state);
                 let served = axum::serve(
-                    listener,
+                    probity_web::nodelay(listener),
                     app.into_make_service_with_connect_info::<SocketAddr>(),
                 )
                 .with_graceful_shutdown(async {
