@@ -909,3 +909,166 @@ async fn openapi_describes_every_api_route() {
         assert!(op["description"].as_str().unwrap().starts_with("Allowed: "));
     }
 }
+
+/// The SVG charts and timeline (pure functions; moved here so the library
+/// needs no test binary of its own, which would link DataFusion again).
+mod svg {
+    use probity_web::svg::*;
+
+    fn check_wellformed(s: &str) {
+        assert!(s.starts_with("<svg ") && s.ends_with("</svg>"), "{s}");
+        assert_eq!(s.matches("<svg").count(), 1);
+        assert_eq!(s.matches("</svg>").count(), 1);
+        assert!(!s.contains("style=") && !s.contains("<style"), "{s}");
+        let a11y = [
+            r#"role="img""#,
+            "aria-label=",
+            "viewBox=",
+            "preserveAspectRatio=",
+        ];
+        assert!(a11y.iter().all(|a| s.contains(a)));
+        assert_eq!(s.matches("<text").count(), s.matches("</text>").count());
+        assert_eq!(s.matches("<title>").count(), s.matches("</title>").count());
+    }
+
+    /// Values of `attr` on each element starting with `tag`.
+    fn attrs<'a>(s: &'a str, tag: &str, attr: &str) -> Vec<&'a str> {
+        let pat = format!(" {attr}=\"");
+        let value = |r: &'a str| r.split(&pat).nth(1).unwrap().split('"').next().unwrap();
+        s.split(tag).skip(1).map(value).collect()
+    }
+
+    fn plot_rects(s: &str) -> usize {
+        let plot = s.split(r#"<g class="plot">"#).nth(1).unwrap();
+        plot.split("</g>").next().unwrap().matches("<rect").count()
+    }
+
+    fn titles(s: &str) -> Vec<&str> {
+        s.split("<title>")
+            .skip(1)
+            .map(|t| t.split("</title>").next().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn escapes_data() {
+        assert_eq!(esc("<script>&\"'\u{1}"), "&lt;script&gt;&amp;&quot;&#39;");
+        let bars = [("<script>".to_string(), 1.0)];
+        let s = bar_chart("<script>alert(1)</script>", &bars, "\"u\"");
+        check_wellformed(&s);
+        assert!(!s.contains("<script>") && s.contains("&lt;script&gt;"));
+        assert!(s.contains("&quot;u&quot;"));
+    }
+
+    #[test]
+    fn numbers_and_long_labels() {
+        let nums = [num(3.0), num(2.25), num(-0.01), num(12.04), num(f64::NAN)];
+        assert_eq!(nums, ["3", "2.3", "0", "12", "0"]);
+        assert_eq!(clean(f64::NAN) + clean(f64::INFINITY) + clean(-4.0), 0.0);
+        let long = "a".repeat(40);
+        assert_eq!(trunc(&long).chars().count(), MAX_LABEL);
+        let s = bar_chart("t", &[(long.clone(), f64::NAN), ("b".into(), -3.0)], "");
+        check_wellformed(&s);
+        assert!(s.contains(&format!("<title>{long}</title>")) && s.contains('…'));
+        assert_eq!(attrs(&s, "<rect", "width"), ["0", "0"]);
+    }
+
+    #[test]
+    fn bar_width_proportional() {
+        let bars = [("ten".to_string(), 10.0), ("five".to_string(), 5.0)];
+        let s = bar_chart("Bars", &bars, "days");
+        check_wellformed(&s);
+        let w: Vec<f64> = attrs(&s, "<rect", "width")
+            .iter()
+            .map(|w| w.parse().unwrap())
+            .collect();
+        assert_eq!(w.len(), 2);
+        assert!(w[0] > 0.0 && (w[0] - 2.0 * w[1]).abs() < 0.2, "{w:?}");
+        assert!(s.contains(">10 days<") && s.contains(">5 days<"));
+        let many: Vec<(String, f64)> = (0..50).map(|i| (format!("b{i}"), f64::from(i))).collect();
+        let tall = bar_chart("m", &many, "");
+        assert_eq!(attrs(&tall, "<svg", "height"), ["1240"]);
+    }
+
+    #[test]
+    fn stacked_one_rect_per_nonzero_segment() {
+        let cats = ["2026-01", "2026-02", "2026-03"].map(String::from);
+        let alpha = ("alpha".to_string(), vec![1.0, 0.0, 2.5]);
+        let beta = ("beta".to_string(), vec![3.0, 4.0, f64::NAN]);
+        let s = stacked_columns("Findings", &cats, &[alpha, beta]);
+        check_wellformed(&s);
+        assert_eq!(plot_rects(&s), 4);
+        assert!(s.contains(">alpha</text>") && s.contains(">beta</text>"));
+        assert!(s.contains("<title>alpha – 2026-03: 2.5</title>"));
+    }
+
+    #[test]
+    fn histogram_renders_buckets() {
+        let buckets = [("0–7".into(), 4), ("8–30".into(), 0), (">30".into(), 2)];
+        let s = histogram("Queue age", &buckets);
+        check_wellformed(&s);
+        assert_eq!(plot_rects(&s), 2);
+        assert!(s.contains("&gt;30") && s.contains("<title>0–7: 4</title>"));
+    }
+
+    fn sample(days: u32) -> Timeline {
+        Timeline {
+            first_day: "2026-03-02".into(),
+            days,
+            day_labels: (0..days).map(|d| format!("Day {d}")).collect(),
+            shifts: vec![(0, 420, 900, "duty".into())],
+            absences: vec![(1, 2, "sickness".into())],
+            swipes: vec![(0, 422, "in".into()), (0, 905, "out".into())],
+            sessions: vec![(0, 480, 750, "vpn".into())],
+            lookups: vec![(0, 792, "PNC".into())],
+            highlight: Some((0, 0)),
+        }
+    }
+
+    #[test]
+    fn timeline_marks_have_titles() {
+        let s = timeline(&sample(3));
+        check_wellformed(&s);
+        let t = titles(&s);
+        let want = [
+            "Activity from 2026-03-02 (3 days)",
+            "finding period Day 0",
+            "sickness Day 1–Day 2",
+            "duty 07:00–15:00",
+            "session vpn 08:00–12:30",
+            "swipe in 07:02",
+            "swipe out 15:05",
+            "look-up PNC 13:12",
+        ];
+        assert_eq!(t, want);
+        for hr in ["00", "03", "12", "24"] {
+            assert!(s.contains(&format!(">{hr}</text>")));
+        }
+        assert!(s.contains(">swipe out</text>") && s.contains("stroke-dasharray"));
+    }
+
+    #[test]
+    fn timeline_caps_days() {
+        let s = timeline(&sample(200));
+        check_wellformed(&s);
+        assert!(s.contains("(first 92 days shown)"));
+        assert!(s.contains(">Day 91<") && !s.contains(">Day 92<"));
+        assert!(s.len() > timeline(&sample(3)).len());
+    }
+
+    #[test]
+    fn empty_inputs() {
+        let empty = [
+            bar_chart("a", &[], "x"),
+            stacked_columns("b", &[], &[]),
+            histogram("c", &[]),
+        ];
+        for s in empty {
+            check_wellformed(&s);
+            assert!(s.contains(">No data<"));
+        }
+        let s = timeline(&sample(0));
+        check_wellformed(&s);
+        assert!(s.contains(">No activity in this period<"));
+    }
+}
