@@ -14,21 +14,8 @@ use probity_review::{Dismissal, FindingRow, QueueQuery, Sort, Status, Step, disp
 use crate::auth::Caller;
 use crate::{Error, Result, Shared, data, svg, workflow};
 
-/// Escapes text for HTML.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for HTML (the same escaping as the staff notice).
+pub use probity_govern::notice::esc;
 
 fn url(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
