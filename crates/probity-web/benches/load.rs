@@ -184,52 +184,6 @@ impl Rng {
 
 // ---------------------------------------------------------------- synthetic store
 
-/// The registry's detectors with their scenario and the table their
-/// evidence rows come from.
-const DETECTORS: &[(&str, &str, &str)] = &[
-    (
-        "roster_self_edit_pay",
-        "roster_manipulation",
-        "roster_edits",
-    ),
-    (
-        "overtime_without_presence",
-        "ghost_overtime",
-        "overtime_claims",
-    ),
-    (
-        "office_attendance_shortfall",
-        "attendance_breach",
-        "badge_events",
-    ),
-    (
-        "undeclared_register_entry",
-        "undeclared_interest",
-        "reference_records",
-    ),
-    ("lookup_without_purpose", "system_misuse", "system_queries"),
-    ("post_case_lookup", "post_case_contact", "system_queries"),
-    (
-        "overtime_during_absence",
-        "leave_overlap_claim",
-        "overtime_claims",
-    ),
-    ("complaints_above_peers", "complaint_pattern", "complaints"),
-    ("complaint_threshold", "complaint_pattern", "complaints"),
-];
-
-/// Scenario ids, for the queue's scenario filter.
-const SCENARIOS: &[&str] = &[
-    "roster_manipulation",
-    "ghost_overtime",
-    "attendance_breach",
-    "undeclared_interest",
-    "system_misuse",
-    "post_case_contact",
-    "leave_overlap_claim",
-    "complaint_pattern",
-];
-
 /// Sort orders of the queue.
 const SORTS: &[&str] = &["oldest", "newest", "period", "score"];
 
@@ -263,7 +217,12 @@ fn build_store(dir: &std::path::Path, args: &Args) -> Result<(), BoxError> {
     let now = jiff::Timestamp::now().to_string();
     let mut reg = probity_govern::Register::load(&store)?;
     for i in 0..args.findings {
-        let (detector, scenario, table) = rng.pick(DETECTORS);
+        // Findings of the registry's own detectors, evidence from the
+        // first table each needs.
+        let all = probity_detect::detectors::ALL;
+        let d = &all[rng.below(all.len() as u64) as usize];
+        let (detector, scenario) = (d.id, d.scenario.id());
+        let table = d.needs.first().map_or("records", |t| t.name());
         let person = pseudonym(args.seed, rng.below(PEOPLE));
         let start_day = rng.below(365) as i64;
         let len = 1 + rng.below(30) as i64;
@@ -588,7 +547,7 @@ fn browse(rng: &mut Rng) -> (String, Kind) {
     };
     if rng.chance(0.15) {
         path.push_str("&scenario=");
-        path.push_str(rng.pick(SCENARIOS));
+        path.push_str(rng.pick(&probity_core::scenario::Scenario::ALL).id());
     }
     if rng.chance(0.10) {
         path.push_str("&status=new");
