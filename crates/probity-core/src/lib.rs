@@ -20,7 +20,7 @@ pub mod time;
 
 pub use pseudonym::PseudonymKey;
 pub use scenario::Scenario;
-pub use schema::{ColType, ColumnDef, Handling, IdDomain, Table, TableDef};
+pub use schema::{ColType, ColumnDef, Handling, IdDomain, SOURCE_COLUMN, Table, TableDef};
 pub use time::{TimeError, TimeRules};
 
 /// Errors of the core crate.

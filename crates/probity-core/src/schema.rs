@@ -235,6 +235,11 @@ tables! {
 use ColType::{Date, Enum, Float, PartialDate, Str, Timestamp};
 use IdDomain::{Account, Card, Device, Person, Subject};
 
+/// The provenance column a mapping writes on every row (`file:line` of the
+/// source row it came from). Not part of any table: ingest keeps it out of
+/// the store without a warning, and quarantine files show it with the row.
+pub const SOURCE_COLUMN: &str = "_source";
+
 static SITES: &[ColumnDef] = &[
     col("site_id", Str),
     col("name", Str),

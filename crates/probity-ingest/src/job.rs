@@ -86,6 +86,9 @@ pub(crate) fn run(
 
     // Map contract columns to source columns.
     let header = reader.header().to_vec();
+    let provenance = header
+        .iter()
+        .position(|h| h.as_slice() == probity_core::SOURCE_COLUMN.as_bytes());
     let mut seen_names: HashMap<&[u8], usize> = HashMap::new();
     for (i, h) in header.iter().enumerate() {
         if let Some(j) = seen_names.insert(h.as_slice(), i) {
@@ -132,7 +135,10 @@ pub(crate) fn run(
     }
     let unknown: Vec<String> = header
         .iter()
-        .filter(|h| def.column(&String::from_utf8_lossy(h)).is_none())
+        .filter(|h| {
+            let h = String::from_utf8_lossy(h);
+            h != probity_core::SOURCE_COLUMN && def.column(&h).is_none()
+        })
         .map(|h| String::from_utf8_lossy(h).into_owned())
         .collect();
     if !unknown.is_empty() {
@@ -445,7 +451,16 @@ pub(crate) fn run(
                 if report.examples.len() < 5 {
                     report
                         .examples
-                        .push(format!("{} {unit} {line}: {}", src.name, e.reason));
+                        .push(match provenance.and_then(|i| reader.field(i)) {
+                            // A mapped row: cite the source row it came from.
+                            Some(p) if !p.is_empty() => format!(
+                                "{} {unit} {line} (from {}): {}",
+                                src.name,
+                                String::from_utf8_lossy(p),
+                                e.reason
+                            ),
+                            _ => format!("{} {unit} {line}: {}", src.name, e.reason),
+                        });
                 }
             }
         }

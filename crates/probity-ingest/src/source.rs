@@ -64,6 +64,11 @@ pub fn discover(dir: &Path) -> Result<Discovery> {
     for entry in entries {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
+        // `_mapping/` and other names starting with `_` are tools' side
+        // files next to the tables (a mapping's report), not input.
+        if name.starts_with('_') {
+            continue;
+        }
         if !path.is_file() {
             out.warnings.push(format!("{name}: not a file, ignored"));
             continue;

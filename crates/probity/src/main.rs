@@ -63,11 +63,28 @@ enum Command {
     },
     /// Ingest a directory of contract tables into a store, as one atomic batch.
     Ingest {
-        /// Directory holding <table>.csv or <table>.parquet files.
+        /// Directory holding <table>.csv or <table>.parquet files (with
+        /// --mapping: the mapping's source files).
         data_dir: PathBuf,
         /// The store (created by `probity init`).
         #[arg(long)]
         store: PathBuf,
+        /// A mapping file (see mappings/README.md): map DATA_DIR's source
+        /// files to contract tables first, then ingest those.
+        #[arg(long, value_name = "MAPPING.toml")]
+        mapping: Option<PathBuf>,
+    },
+    /// Map source files of another layout to contract tables with a
+    /// declarative mapping file, reporting every row's fate.
+    Map {
+        /// The mapping file (TOML; see mappings/README.md).
+        mapping: PathBuf,
+        /// Directory holding the mapping's source files.
+        #[arg(long)]
+        source: PathBuf,
+        /// Output directory for <table>.csv and _mapping/ (report, rejected rows).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Run DataFusion SQL over the store; every contract table is registered by name.
     Sql {
@@ -486,13 +503,41 @@ fn run(cli: Cli) -> Result<ExitCode> {
             print_synth(&out, &report);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { data_dir, store } => {
+        Command::Map {
+            mapping,
+            source,
+            out,
+        } => {
+            let m = probity_map::Mapping::load(&mapping)?;
+            let report = run_mapping(&m, &source, &out)?;
+            print_map(&out, &report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest {
+            data_dir,
+            store,
+            mapping,
+        } => {
             let mut s = probity_store::Store::open_for_write(&store)
                 .with_context(|| format!("cannot open store {}", store.display()))?;
             if let Some(a) = &actor {
                 safeguards::check_user(&s, a, "ingest")?;
                 s.set_actor(a);
             }
+            // With a mapping, the mapped tables go to a private directory
+            // inside the store (they hold names, which live only in the
+            // identity vault once ingested) and are removed afterwards.
+            let mapped = match &mapping {
+                None => None,
+                Some(file) => {
+                    let m = probity_map::Mapping::load(file)?;
+                    let dir = MappedDir(store.join(format!(".mapped-{}", std::process::id())));
+                    let report = run_mapping(&m, &data_dir, &dir.0)?;
+                    print_map(&dir.0, &report);
+                    Some(dir)
+                }
+            };
+            let data_dir = mapped.as_ref().map_or(data_dir, |d| d.0.clone());
             let bars = progress::IngestBars::new();
             let report = probity_ingest::ingest(&mut s, &data_dir, &bars);
             bars.finish();
@@ -1188,6 +1233,72 @@ fn print_synth(out: &Path, r: &probity_synth::SynthReport) {
         "  ground truth: {} scenario rows (truth.csv), {} confounders (confounders.csv)",
         r.truth_rows, r.confounder_rows
     );
+}
+
+/// A mapped directory that is removed when ingest is done with it.
+struct MappedDir(PathBuf);
+
+impl Drop for MappedDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_mapping(m: &probity_map::Mapping, source: &Path, out: &Path) -> Result<probity_map::Report> {
+    if out.exists() {
+        std::fs::create_dir_all(out)?;
+    } else {
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("cannot create output directory {}", out.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    let bar = progress::spinner("mapping");
+    let report = probity_map::run(m, source, out, &mut |t| {
+        bar.set_message(format!("mapping {t}"))
+    });
+    bar.finish_and_clear();
+    report.with_context(|| {
+        format!(
+            "mapping {} of {} failed",
+            m.path.display(),
+            source.display()
+        )
+    })
+}
+
+fn print_map(out: &Path, r: &probity_map::Report) {
+    println!("mapping {} (blake3 {})", r.mapping, &r.mapping_hash[..16]);
+    println!(
+        "{:<20} {:<34} {:>9} {:>9} {:>8} {:>9} {:>7}",
+        "table", "source", "read", "written", "skipped", "rejected", "merged"
+    );
+    for t in &r.tables {
+        println!(
+            "{:<20} {:<34} {:>9} {:>9} {:>8} {:>9} {:>7}",
+            t.table,
+            t.source,
+            t.read,
+            t.written,
+            t.skipped.values().sum::<u64>(),
+            t.rejected.values().sum::<u64>(),
+            t.merged
+        );
+    }
+    for t in &r.tables {
+        for (why, n) in &t.skipped {
+            println!("skipped {n} {} rows: {why}", t.table);
+        }
+        for (why, n) in &t.rejected {
+            println!("rejected {n} {} rows: {why}", t.table);
+        }
+        if let Some(f) = &t.rejected_file {
+            println!("  rejected rows: {}", out.join(f).display());
+        }
+    }
 }
 
 fn print_ingest(store: &Path, r: &probity_ingest::IngestReport) {

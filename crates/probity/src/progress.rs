@@ -30,6 +30,25 @@ pub fn people_bar(total: u64) -> ProgressBar {
     bar
 }
 
+/// A spinner with a message for work without a known size (hidden when not
+/// on a terminal).
+pub fn spinner(message: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        None,
+        if is_tty() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
+    );
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 /// One bar per table being ingested, or one line per finished table.
 pub struct IngestBars {
     multi: Option<MultiProgress>,

@@ -113,6 +113,7 @@ fn every_subcommand_has_help() {
         "init",
         "synth",
         "ingest",
+        "map",
         "sql",
         "reveal",
         "audit",
@@ -463,4 +464,100 @@ fn eval_names_the_line_and_field_of_a_bad_truth_file() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("findings.jsonl, line 1"), "{err}");
+}
+
+#[test]
+fn a_mapped_source_ingests_with_rows_traced_to_their_source_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(
+        src.join("hr.csv"),
+        "id,first,last,unit,joined,left\n\
+         1,Ann,Lee,U1,2020-01-01,\n\
+         2,Bob,Roe,U1,2020-01-01,2019-01-01\n\
+         3,Cy,Kaye,U2,2020-13-01,\n",
+    )
+    .unwrap();
+    let mapping = tmp.path().join("hr.toml");
+    std::fs::write(
+        &mapping,
+        r#"[mapping]
+name = "hr"
+[sources.hr]
+file = "hr.csv"
+[tables.sites]
+rows = [{ site_id = "s", name = "S", lat = "0", lon = "0", radius_m = "100" }]
+[tables.units]
+from = "hr"
+distinct = true
+columns = { unit_id = "unit", name = "unit", site_id = "'s'" }
+[tables.people]
+from = "hr"
+[tables.people.columns]
+person_id = "id"
+given_name = "first"
+family_name = "last"
+rank = "'PC'"
+unit_id = "unit"
+start_date = "joined | date"
+end_date = "left | date"
+work_pattern = "'shift'"
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let text = ok(probity()
+        .args(["map", mapping.to_str().unwrap(), "--source"])
+        .arg(&src)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap());
+    assert!(
+        text.contains("rejected 1 people rows: start_date: not a date"),
+        "{text}"
+    );
+    assert!(out.join("_mapping/report.json").is_file());
+
+    let store = tmp.path().join("store");
+    ok(probity().arg("init").arg(&store).output().unwrap());
+    let out = probity()
+        .arg("ingest")
+        .arg(&src)
+        .arg("--store")
+        .arg(&store)
+        .arg("--mapping")
+        .arg(&mapping)
+        .output()
+        .unwrap();
+    let text = ok(out.clone());
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Ingest validates mapped rows like any other and cites the source line.
+    assert!(
+        text.contains("people.csv line 3 (from hr.csv:3): end_date is before start_date"),
+        "{text}"
+    );
+    assert!(
+        !err.contains("_source") && !err.contains("_mapping"),
+        "no warning for provenance: {err}"
+    );
+    let n = ok(probity()
+        .args([
+            "sql",
+            store.to_str().unwrap(),
+            "SELECT count(*) AS n FROM people",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap());
+    assert_eq!(n.trim(), "n\n1");
+    // The mapped copy (names included) does not stay in the store.
+    let leftovers: Vec<_> = std::fs::read_dir(&store)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".mapped"))
+        .collect();
+    assert!(leftovers.is_empty());
 }
