@@ -3,6 +3,7 @@
 
 mod progress;
 mod safeguards;
+mod score;
 mod web;
 
 use std::io::Write;
@@ -73,6 +74,11 @@ enum Command {
         /// files to contract tables first, then ingest those.
         #[arg(long, value_name = "MAPPING.toml")]
         mapping: Option<PathBuf>,
+    },
+    /// Risk scores: early warning from person-period features.
+    Score {
+        #[command(subcommand)]
+        command: score::ScoreCommand,
     },
     /// Map source files of another layout to contract tables with a
     /// declarative mapping file, reporting every row's fate.
@@ -501,6 +507,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("cannot generate into {}", out.display()))?;
             bar.finish_and_clear();
             print_synth(&out, &report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Score { command } => {
+            score::run(command)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Map {

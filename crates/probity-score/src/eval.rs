@@ -1,0 +1,240 @@
+//! Rolling temporal evaluation: for each test cut-off, train on earlier
+//! cut-offs whose outcome window had closed by then (with only the outcomes
+//! decided by then), score the people active at the test cut-off, and judge
+//! the model and two baselines on what happened next.
+
+use datafusion::prelude::SessionContext;
+use jiff::civil::Date;
+use serde::Serialize;
+
+use crate::features::{self, FeatureTable};
+use crate::labels;
+use crate::metrics::{self, AtBudget};
+use crate::model::RiskModel;
+use crate::{Error, Result};
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalConfig {
+    /// Cut-offs the model is tested at.
+    pub test_cuts: Vec<Date>,
+    /// Earliest cut-off used for training.
+    pub first_train: Date,
+    /// Months between training cut-offs.
+    pub step_months: u32,
+    /// Outcome window after a cut-off, in months.
+    pub horizon_months: u32,
+    /// Months after a training row's outcome window before it is used, so
+    /// that most of its complaints have been decided by the test cut-off
+    /// (outcomes decided later are never used: they were not known then).
+    pub settle_months: u32,
+    /// Flag budgets, as fractions of the people active at a cut-off.
+    pub budgets: Vec<f64>,
+    /// The threshold rule: at least this many complaints ...
+    pub rule_min: f64,
+    /// ... in this many months (1, 3, 6, 12 or 24).
+    pub rule_months: u32,
+    /// Complaint category groups counted as their own features.
+    pub categories: usize,
+    /// The model's complexity budget.
+    pub model_budget: f32,
+}
+
+/// One method at one budget.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Budget as a fraction of people.
+    pub budget: f64,
+    /// The model.
+    pub model: Metric,
+    /// The threshold rule.
+    pub threshold: Metric,
+    /// Rank by complaints in the last 24 months.
+    pub recent: Metric,
+}
+
+/// Precision and recall.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Metric {
+    /// People flagged.
+    pub flagged: f64,
+    /// Precision.
+    pub precision: f64,
+    /// Recall.
+    pub recall: f64,
+}
+
+impl From<AtBudget> for Metric {
+    fn from(a: AtBudget) -> Metric {
+        Metric {
+            flagged: a.flagged,
+            precision: a.precision,
+            recall: a.recall,
+        }
+    }
+}
+
+/// The result at one test cut-off.
+#[derive(Debug, Clone, Serialize)]
+pub struct CutResult {
+    /// The cut-off.
+    pub cut: String,
+    /// People active at it.
+    pub people: usize,
+    /// Of them, with the outcome in the window.
+    pub positives: usize,
+    /// Training rows and positives.
+    pub trained_on: (usize, usize),
+    /// People the threshold rule flags when unconstrained.
+    pub rule_flags: usize,
+    /// At the rule's own number of flags: the model's top that many, and
+    /// the rule (the comparison of the same flag budget).
+    pub matched: (Metric, Metric),
+    /// Per budget.
+    pub rows: Vec<Row>,
+    /// AUC of model, rank by 24-month complaints, and the rule's count.
+    pub auc: (f64, f64),
+    /// Average precision of model and rank by 24-month complaints.
+    pub average_precision: (f64, f64),
+}
+
+/// The whole evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// Outcome window in months.
+    pub horizon_months: u32,
+    /// The rule, in words.
+    pub rule: String,
+    /// Features used.
+    pub features: Vec<String>,
+    /// One entry per test cut-off.
+    pub cuts: Vec<CutResult>,
+}
+
+/// `d` plus `m` months.
+pub fn add_months(d: Date, m: i64) -> Result<Date> {
+    d.checked_add(jiff::Span::new().months(m))
+        .map_err(|e| Error::Input(e.to_string()))
+}
+
+/// Runs the evaluation.
+pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalReport> {
+    let Some(&first_test) = cfg.test_cuts.iter().min() else {
+        return Err(Error::Input("give at least one test cut-off".into()));
+    };
+    let last_test = *cfg.test_cuts.iter().max().expect("non-empty");
+    // Training and test cut-offs on one grid.
+    let mut cuts = Vec::new();
+    let mut d = cfg.first_train;
+    while d <= last_test {
+        cuts.push(d);
+        d = add_months(d, i64::from(cfg.step_months.max(1)))?;
+    }
+    for c in &cfg.test_cuts {
+        if !cuts.contains(c) {
+            cuts.push(*c);
+        }
+    }
+    cuts.sort();
+    // Category groups chosen from complaints before the first test cut-off.
+    let cats = features::top_categories(ctx, first_test, cfg.categories).await?;
+    let t = features::compute(ctx, &cuts, &cats).await?;
+    let truth = labels::sustained_within(ctx, &t, cfg.horizon_months, None).await?;
+    let rule_col = t
+        .column(&format!("complaints_{}m", cfg.rule_months))
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "the rule's window must be one of {:?} months",
+                features::WINDOWS
+            ))
+        })?;
+    let recent = t.column("complaints_24m").expect("always computed");
+
+    let mut out = Vec::new();
+    for &test in &cfg.test_cuts {
+        // Train on cut-offs whose whole outcome window ended by `test`,
+        // with outcomes as decided by `test`.
+        let train_rows: Vec<usize> = (0..t.len())
+            .filter(|&i| {
+                t.cut[i] >= cfg.first_train
+                    && add_months(t.cut[i], i64::from(cfg.horizon_months + cfg.settle_months))
+                        .is_ok_and(|end| end <= test)
+            })
+            .collect();
+        let known = labels::sustained_within(ctx, &t, cfg.horizon_months, Some(test)).await?;
+        let y_train: Vec<f64> = train_rows.iter().map(|&i| known[i]).collect();
+        let model = RiskModel::train(&t, &train_rows, &y_train, cfg.model_budget)?;
+        let test_rows: Vec<usize> = (0..t.len()).filter(|&i| t.cut[i] == test).collect();
+        let scores = model.score(&t, &test_rows)?;
+        let y: Vec<f64> = test_rows.iter().map(|&i| truth[i]).collect();
+        let rec: Vec<f64> = test_rows.iter().map(|&i| recent[i]).collect();
+        let qualifies: Vec<bool> = test_rows
+            .iter()
+            .map(|&i| rule_col[i] >= cfg.rule_min)
+            .collect();
+        let n = test_rows.len() as f64;
+        let rows = cfg
+            .budgets
+            .iter()
+            .map(|&b| {
+                let k = (b * n).round();
+                Row {
+                    budget: b,
+                    model: metrics::at_count(&scores, &y, k).into(),
+                    threshold: metrics::rule_at_count(&qualifies, &y, k).into(),
+                    recent: metrics::at_count(&rec, &y, k).into(),
+                }
+            })
+            .collect();
+        out.push(CutResult {
+            cut: test.to_string(),
+            people: test_rows.len(),
+            positives: y.iter().filter(|v| **v > 0.5).count(),
+            trained_on: model.trained_on,
+            rule_flags: qualifies.iter().filter(|q| **q).count(),
+            matched: {
+                let k = qualifies.iter().filter(|q| **q).count() as f64;
+                (
+                    metrics::at_count(&scores, &y, k).into(),
+                    metrics::rule_at_count(&qualifies, &y, k).into(),
+                )
+            },
+            rows,
+            auc: (metrics::auc(&scores, &y), metrics::auc(&rec, &y)),
+            average_precision: (
+                metrics::average_precision(&scores, &y),
+                metrics::average_precision(&rec, &y),
+            ),
+        });
+    }
+    Ok(EvalReport {
+        horizon_months: cfg.horizon_months,
+        rule: format!(
+            "at least {} complaints in the last {} months",
+            cfg.rule_min, cfg.rule_months
+        ),
+        features: t.features.iter().map(|f| f.name.clone()).collect(),
+        cuts: out,
+    })
+}
+
+/// The evaluation's feature table and model for a single test cut-off, for
+/// callers that want to inspect them (tests, explanations).
+pub async fn train_for(
+    ctx: &SessionContext,
+    cuts: &[Date],
+    test: Date,
+    horizon_months: u32,
+    categories: &[String],
+    budget: f32,
+) -> Result<(FeatureTable, RiskModel, Vec<usize>)> {
+    let t = features::compute(ctx, cuts, categories).await?;
+    let known = labels::sustained_within(ctx, &t, horizon_months, Some(test)).await?;
+    let train_rows: Vec<usize> = (0..t.len())
+        .filter(|&i| add_months(t.cut[i], i64::from(horizon_months)).is_ok_and(|end| end <= test))
+        .collect();
+    let y: Vec<f64> = train_rows.iter().map(|&i| known[i]).collect();
+    let model = RiskModel::train(&t, &train_rows, &y, budget)?;
+    let test_rows = (0..t.len()).filter(|&i| t.cut[i] == test).collect();
+    Ok((t, model, test_rows))
+}

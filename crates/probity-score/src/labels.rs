@@ -1,0 +1,61 @@
+//! What happened after a cut-off: the outcome a model learns and is judged
+//! on. Kept apart from the features, which never read past a cut-off.
+
+use std::collections::HashMap;
+
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
+use datafusion::prelude::SessionContext;
+use jiff::civil::Date;
+
+use crate::Result;
+use crate::features::{FeatureTable, active_sql};
+
+/// For each row of `t`: 1 if the person had a complaint received in the
+/// `horizon_months` from the row's cut-off that was sustained, else 0.
+/// `known_by`: count only outcomes closed before that date — what a model
+/// trained on that date could have known (training labels); `None` for the
+/// eventual truth a test is judged on.
+pub async fn sustained_within(
+    ctx: &SessionContext,
+    t: &FeatureTable,
+    horizon_months: u32,
+    known_by: Option<Date>,
+) -> Result<Vec<f64>> {
+    let mut cuts: Vec<Date> = t.cut.clone();
+    cuts.sort();
+    cuts.dedup();
+    if cuts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "WITH a AS ({}) \
+         SELECT a.person_id, CAST(CAST(a.cut AS INT) AS BIGINT) AS cut_days, \
+                CAST(max(CASE WHEN cm.outcome = 'sustained' {known} THEN 1 ELSE 0 END) AS BIGINT) AS y \
+         FROM a LEFT JOIN complaints cm ON cm.person_id = a.person_id \
+              AND cm.received_on >= a.cut \
+              AND cm.received_on < a.cut + INTERVAL '{horizon_months} months' \
+         GROUP BY a.person_id, a.cut",
+        active_sql(&cuts),
+        known = known_by.map_or(String::new(), |d| format!(
+            "AND cm.closed_on IS NOT NULL AND cm.closed_on < DATE '{d}'"
+        )),
+    );
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let mut y: HashMap<(String, i64), f64> = HashMap::new();
+    for b in &batches {
+        let p = crate::features::text(b.column(0))?;
+        let c = b.column(1).as_primitive::<Int64Type>();
+        let v = b.column(2).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            y.insert((p.value(i).to_owned(), c.value(i)), v.value(i) as f64);
+        }
+    }
+    let epoch = Date::constant(1970, 1, 1);
+    Ok((0..t.len())
+        .map(|i| {
+            let days = (t.cut[i] - epoch).get_days() as i64;
+            y.get(&(t.person[i].clone(), days)).copied().unwrap_or(0.0)
+        })
+        .collect())
+}

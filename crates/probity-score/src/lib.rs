@@ -1,0 +1,34 @@
+//! Early-warning risk scores: person-period features as DataFusion plans
+//! over the store ([`features`]), outcomes kept apart from them
+//! ([`labels`]), a gradient-boosted model whose score is explained by
+//! contributions that add up to it ([`model`]), and a rolling temporal
+//! evaluation against the threshold rule and "rank by recent complaints"
+//! ([`eval`], [`metrics`]).
+#![deny(missing_docs)]
+
+pub mod eval;
+pub mod features;
+pub mod labels;
+pub mod metrics;
+pub mod model;
+pub mod run;
+
+/// Errors of scoring.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A query over the store failed.
+    #[error("query failed: {0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+    /// The request cannot be met with this data or configuration.
+    #[error("{0}")]
+    Input(String),
+    /// The model library failed.
+    #[error("model: {0}")]
+    Model(String),
+    /// A bug: something the code assumes did not hold.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The result type of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,283 @@
+//! Scoring: metrics against hand-computed values, features that cannot see
+//! past their cut-off, and explanations that add up to the score.
+
+use datafusion::prelude::SessionContext;
+use jiff::civil::{Date, date};
+use probity_score::eval::{add_months, train_for};
+use probity_score::metrics::{at_count, at_fraction, auc, average_precision, rule_at_count};
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn metrics_match_hand_computed_values() {
+    // Scores with a tie at the budget's edge: 0.9 (pos), 0.8 (neg),
+    // 0.5 ×4 (one pos), 0.1 (pos), 0.0 (neg).
+    let s = [0.9, 0.8, 0.5, 0.5, 0.5, 0.5, 0.1, 0.0];
+    let y = [1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+    // Top 3: both of the first two, then 1 of the 4 tied (expected 1/4 pos).
+    let a = at_count(&s, &y, 3.0);
+    assert!(close(a.true_positives, 1.25), "{a:?}");
+    assert!(close(a.precision, 1.25 / 3.0) && close(a.recall, 1.25 / 3.0));
+    let a = at_fraction(&s, &y, 0.25); // 2 people
+    assert!(close(a.true_positives, 1.0) && close(a.precision, 0.5));
+    // AUC by hand: 3 positives × 5 negatives = 15 pairs.
+    // pos 0.9 beats all 5; pos 0.5 beats 0.0 and ties three 0.5s (1 + 1.5);
+    // pos 0.1 beats 0.0 (1). (5 + 2.5 + 1) / 15.
+    assert!(close(auc(&s, &y), 8.5 / 15.0));
+    // Average precision by thresholds: {0.9}: P=1, +1/3; {0.8}: +0;
+    // {0.5 ×4}: P=2/6, +1/3; {0.1}: P=3/7, +1/3.
+    let ap = (1.0 + 2.0 / 6.0 + 3.0 / 7.0) / 3.0;
+    assert!(close(average_precision(&s, &y), ap));
+    // The rule flags who qualifies, at most the budget, at random among them.
+    let q = [true, true, false, true, false, false, false, false];
+    let r = rule_at_count(&q, &y, 2.0);
+    assert!(close(r.flagged, 2.0) && close(r.true_positives, 2.0 / 3.0));
+    let r = rule_at_count(&q, &y, 5.0);
+    assert!(close(r.flagged, 3.0) && close(r.true_positives, 1.0));
+    assert!(close(r.recall, 1.0 / 3.0));
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Plant {
+    /// Nothing planted.
+    None,
+    /// Group A: a complaint open at the test cut-off is later sustained
+    /// (decided after it), and a sustained complaint arrives after it.
+    Future,
+    /// Group A: the open complaint is sustained and decided before the cut-off.
+    DecidedBefore,
+}
+
+const TEST: Date = date(2010, 1, 1);
+
+/// 300 officers with a deterministic complaint history 2000–2009, everyone
+/// with a complaint received 20 days before the test cut-off and still open
+/// at it. Group A is every officer whose id ends in `a`.
+async fn force(plant: Plant) -> SessionContext {
+    let ctx = SessionContext::new();
+    for ddl in [
+        "CREATE TABLE people (person_id VARCHAR NOT NULL, rank VARCHAR NOT NULL, \
+         unit_id VARCHAR NOT NULL, start_date DATE NOT NULL, end_date DATE)",
+        "CREATE TABLE complaints (complaint_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, \
+         received_on DATE NOT NULL, category VARCHAR NOT NULL, outcome VARCHAR, closed_on DATE)",
+    ] {
+        ctx.sql(ddl).await.unwrap().collect().await.unwrap();
+    }
+    let days = |d: Date, n: i64| d.checked_add(jiff::Span::new().days(n)).unwrap();
+    let mut people = Vec::new();
+    let mut complaints = Vec::new();
+    let mut n = 0;
+    let mut add = |p: &str, rec: Date, cat: &str, outcome: Option<&str>, closed: Option<Date>| {
+        n += 1;
+        let o = outcome.map_or("NULL".into(), |o| format!("'{o}'"));
+        let c = closed.map_or("NULL".into(), |c| format!("DATE '{c}'"));
+        complaints.push(format!("('c{n}', '{p}', DATE '{rec}', '{cat}', {o}, {c})"));
+    };
+    for pair in 0..150i16 {
+        for side in ["a", "b"] {
+            let p = format!("p{pair}{side}");
+            let unit = if pair % 2 == 0 { "U1" } else { "U2" };
+            people.push(format!("('{p}', 'PC', '{unit}', DATE '2000-01-01', NULL)"));
+            for k in 0..(pair % 7) {
+                let rec = date(2000 + (k * 3 + pair) % 10, 1 + (k % 12) as i8, 10);
+                let outcome = if (pair + k) % 3 == 0 {
+                    "sustained"
+                } else {
+                    "not_sustained"
+                };
+                add(
+                    &p,
+                    rec,
+                    "RUDENESS: VERBAL",
+                    Some(outcome),
+                    Some(days(rec, 40)),
+                );
+            }
+            let open = days(TEST, -20);
+            let group_a = side == "a";
+            match plant {
+                Plant::Future if group_a => {
+                    add(
+                        &p,
+                        open,
+                        "NEGLECT: DUTY",
+                        Some("sustained"),
+                        Some(days(TEST, 60)),
+                    );
+                    let after = days(TEST, 90);
+                    add(
+                        &p,
+                        after,
+                        "FORCE: ARREST",
+                        Some("sustained"),
+                        Some(days(after, 30)),
+                    );
+                }
+                Plant::DecidedBefore if group_a => {
+                    add(
+                        &p,
+                        open,
+                        "NEGLECT: DUTY",
+                        Some("sustained"),
+                        Some(days(TEST, -5)),
+                    );
+                }
+                _ => add(&p, open, "NEGLECT: DUTY", None, None),
+            }
+        }
+    }
+    for (table, rows) in [("people", people), ("complaints", complaints)] {
+        for chunk in rows.chunks(500) {
+            let sql = format!("INSERT INTO {table} VALUES {}", chunk.join(", "));
+            ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        }
+    }
+    ctx
+}
+
+fn cuts() -> Vec<Date> {
+    (2002..=2010).map(|y| date(y, 1, 1)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_future_only_signal_is_invisible_to_features_and_model() {
+    let cats = ["RUDENESS".to_owned(), "NEGLECT".to_owned()];
+    let (base, base_model, rows) =
+        train_for(&force(Plant::None).await, &cuts(), TEST, 24, &cats, 0.5)
+            .await
+            .unwrap();
+    let planted_ctx = force(Plant::Future).await;
+    let (planted, model, planted_rows) = train_for(&planted_ctx, &cuts(), TEST, 24, &cats, 0.5)
+        .await
+        .unwrap();
+    // The signal is real: in the planted force every officer of group A has
+    // the outcome after the test cut-off, and nobody else does.
+    let truth = probity_score::labels::sustained_within(&planted_ctx, &planted, 24, None)
+        .await
+        .unwrap();
+    for &i in &planted_rows {
+        let a = planted.person[i].ends_with('a');
+        let base_case = (0..base.len()).any(|j| base.person[j] == planted.person[i]);
+        assert!(base_case);
+        if a {
+            assert_eq!(truth[i], 1.0, "{}", planted.person[i]);
+        }
+    }
+    // Yet every feature of every officer at every cut-off is unchanged ...
+    assert_eq!(base.person, planted.person);
+    assert_eq!(base.cut, planted.cut);
+    assert_eq!(
+        base.values, planted.values,
+        "features changed by the future"
+    );
+    // ... and so is every score of the model trained at the test cut-off.
+    assert_eq!(rows, planted_rows);
+    let s0 = base_model.score(&base, &rows).unwrap();
+    let s1 = model.score(&planted, &planted_rows).unwrap();
+    assert_eq!(s0, s1, "scores changed by the future");
+
+    // The same outcome decided before the cut-off is knowledge, not the
+    // future: the features see it (group A's sustained count goes up).
+    let (known, _, known_rows) = train_for(
+        &force(Plant::DecidedBefore).await,
+        &cuts(),
+        TEST,
+        24,
+        &cats,
+        0.5,
+    )
+    .await
+    .unwrap();
+    let j = known
+        .features
+        .iter()
+        .position(|f| f.name == "sustained_24m")
+        .unwrap();
+    for &i in &known_rows {
+        let d = known.row(i)[j] - base.row(i)[j];
+        assert_eq!(
+            d,
+            if known.person[i].ends_with('a') {
+                1.0
+            } else {
+                0.0
+            }
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explanations_add_up_to_the_score_and_counts_match_the_data() {
+    let ctx = force(Plant::None).await;
+    let (t, model, test_rows) = train_for(&ctx, &cuts(), TEST, 24, &[], 0.5).await.unwrap();
+    let scores = model.score(&t, &test_rows).unwrap();
+    let contribs = model.contributions(&t, &test_rows).unwrap();
+    for (s, c) in scores.iter().zip(&contribs) {
+        assert_eq!(
+            c.len(),
+            t.features.len() + 1,
+            "one per feature and the baseline"
+        );
+        let sum: f64 = c.iter().sum();
+        assert!((sum - s).abs() < 1e-6, "contributions {sum} vs score {s}");
+    }
+    // By hand, p3a at 2010-01-01: background k = 0, 1, 2 received 2003-01-10
+    // (sustained: (3 + 0) % 3 == 0), 2006-02-10, 2009-03-10; plus the open
+    // complaint of 2009-12-12.
+    let i = (0..t.len())
+        .find(|&i| t.person[i] == "p3a" && t.cut[i] == TEST)
+        .unwrap();
+    let col = |name: &str| t.row(i)[t.features.iter().position(|f| f.name == name).unwrap()];
+    assert_eq!(col("complaints_12m"), 2.0);
+    assert_eq!(col("complaints_1m"), 1.0);
+    assert_eq!(col("complaints_all"), 4.0);
+    assert_eq!(col("sustained_all"), 1.0);
+    assert_eq!(col("open_24m"), 1.0);
+    assert!(col("tenure_years") > 9.99 && col("tenure_years") < 10.01);
+    // Peers: every PC of unit U2 (odd pairs) at the cut-off.
+    assert_eq!(col("peer_group_size"), 150.0);
+    assert_eq!(add_months(date(2010, 1, 31), 1).unwrap(), date(2010, 2, 28));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoring_run_explains_every_score_in_words() {
+    let ctx = force(Plant::None).await;
+    let cfg = probity_score::run::RunConfig {
+        as_of: TEST,
+        train_from: date(2002, 1, 1),
+        step_months: 12,
+        horizon_months: 24,
+        settle_months: 12,
+        categories: 2,
+        model_budget: 0.5,
+        top: 3,
+    };
+    let r = probity_score::run::run(&ctx, &cfg).await.unwrap();
+    assert_eq!(r.scores.len(), 300, "everyone active at the date");
+    assert_eq!(
+        r.training_cuts,
+        (2002..=2007).map(|y| date(y, 1, 1)).collect::<Vec<_>>()
+    );
+    for w in r.scores.windows(2) {
+        assert!(w[0].log_odds >= w[1].log_odds, "highest first");
+    }
+    let top = &r.scores[0];
+    assert!(top.top.len() <= 3 && !top.top.is_empty());
+    for w in top.top.windows(2) {
+        assert!(
+            w[0].contribution.abs() >= w[1].contribution.abs(),
+            "largest first"
+        );
+    }
+    // Everyone tied with the top score shares its band.
+    let tied = r
+        .scores
+        .iter()
+        .filter(|x| x.log_odds == top.log_odds)
+        .count();
+    let band = format!("In the top {:.1}%", (tied as f64 / 300.0 * 100.0).max(0.1));
+    assert!(top.summary.starts_with(&band), "{band}: {}", top.summary);
+    assert!(top.summary.contains(&top.top[0].words), "{}", top.summary);
+}

@@ -1,0 +1,317 @@
+//! `probity score`: risk scores and their evaluation.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use jiff::civil::Date;
+use probity_score::eval::{self, EvalConfig, EvalReport};
+
+/// What `probity score` does.
+#[derive(Debug, Subcommand)]
+pub enum ScoreCommand {
+    /// Train the risk model on the history known at --as-of and score
+    /// everyone active then; writes scores with their explanations.
+    Run {
+        /// The store.
+        store: PathBuf,
+        /// Output directory: scores.jsonl, model.json, run.json.
+        #[arg(long)]
+        out: PathBuf,
+        /// The date scores are for (default: today); only data known by
+        /// then is used.
+        #[arg(long)]
+        as_of: Option<Date>,
+        /// Earliest training cut-off.
+        #[arg(long, default_value = "2000-01-01")]
+        train_from: Date,
+        /// Months between training cut-offs.
+        #[arg(long, default_value_t = 12)]
+        step_months: u32,
+        /// Outcome window the model predicts, in months.
+        #[arg(long, default_value_t = 24)]
+        horizon: u32,
+        /// Months a training window must have been closed before --as-of.
+        #[arg(long, default_value_t = 36)]
+        settle_months: u32,
+        /// Complaint category groups counted as their own features.
+        #[arg(long, default_value_t = 8)]
+        categories: usize,
+        /// The model's complexity budget.
+        #[arg(long, default_value_t = 0.5)]
+        model_budget: f32,
+        /// People listed on the terminal.
+        #[arg(long, default_value_t = 10)]
+        show: usize,
+    },
+    /// Rolling temporal evaluation of the risk model against the threshold
+    /// rule and "rank by complaints in the last 24 months": for each test
+    /// cut-off, train on earlier cut-offs (outcomes as known then), score the
+    /// people active at it, and compare with what happened in the next
+    /// --horizon months.
+    Eval {
+        /// The store.
+        store: PathBuf,
+        /// First test cut-off (YYYY-MM-DD).
+        #[arg(long, default_value = "2008-01-01")]
+        test_from: Date,
+        /// Last test cut-off (YYYY-MM-DD).
+        #[arg(long, default_value = "2014-01-01")]
+        test_to: Date,
+        /// Months between test cut-offs (and between training cut-offs).
+        #[arg(long, default_value_t = 12)]
+        step_months: u32,
+        /// Earliest training cut-off.
+        #[arg(long, default_value = "2000-01-01")]
+        train_from: Date,
+        /// Outcome window after a cut-off, in months.
+        #[arg(long, default_value_t = 24)]
+        horizon: u32,
+        /// Months a training row's outcome window must have been closed
+        /// before a test cut-off (outcomes decided after the cut-off are
+        /// never used).
+        #[arg(long, default_value_t = 36)]
+        settle_months: u32,
+        /// The threshold rule: at least this many complaints ...
+        #[arg(long, default_value_t = 3.0)]
+        rule_min: f64,
+        /// ... in this many months (1, 3, 6, 12 or 24).
+        #[arg(long, default_value_t = 12)]
+        rule_months: u32,
+        /// Complaint category groups counted as their own features.
+        #[arg(long, default_value_t = 8)]
+        categories: usize,
+        /// The model's complexity budget (higher: more trees).
+        #[arg(long, default_value_t = 0.5)]
+        model_budget: f32,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a `probity score` command.
+pub fn run(cmd: ScoreCommand) -> Result<()> {
+    match cmd {
+        ScoreCommand::Run {
+            store,
+            out,
+            as_of,
+            train_from,
+            step_months,
+            horizon,
+            settle_months,
+            categories,
+            model_budget,
+            show,
+        } => {
+            let as_of = as_of.unwrap_or_else(|| {
+                let secs = jiff::Timestamp::now().as_second();
+                probity_core::time::days_to_date(secs.div_euclid(86_400) as i32)
+            });
+            let cfg = probity_score::run::RunConfig {
+                as_of,
+                train_from,
+                step_months,
+                horizon_months: horizon,
+                settle_months,
+                categories,
+                model_budget,
+                top: 5,
+            };
+            let s = probity_store::Store::open(&store)
+                .with_context(|| format!("cannot open store {}", store.display()))?;
+            let ctx = s.session_context()?;
+            let started = std::time::Instant::now();
+            let r = crate::runtime()?.block_on(probity_score::run::run(&ctx, &cfg))?;
+            let secs = started.elapsed().as_secs_f64();
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let model_json = r.model.to_json()?;
+            let model_hash = blake3::hash(model_json.as_bytes()).to_hex().to_string();
+            let models = store.join("models");
+            std::fs::create_dir_all(&models)?;
+            let saved = models.join(format!("risk-{}.json", &model_hash[..16]));
+            std::fs::write(&saved, &model_json)?;
+            std::fs::write(out.join("model.json"), &model_json)?;
+            let mut lines = String::new();
+            for sc in &r.scores {
+                lines.push_str(&serde_json::to_string(sc)?);
+                lines.push('\n');
+            }
+            std::fs::write(out.join("scores.jsonl"), lines)?;
+            let meta = serde_json::json!({
+                "as_of": as_of.to_string(),
+                "horizon_months": horizon,
+                "settle_months": settle_months,
+                "training_cuts": r.training_cuts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "trained_on": r.model.trained_on,
+                "model": saved.file_name().map(|f| f.to_string_lossy().into_owned()),
+                "model_blake3": model_hash,
+                "features": r.model.features.iter().map(|f| &f.name).collect::<Vec<_>>(),
+                "people_scored": r.scores.len(),
+                "seconds": secs,
+            });
+            std::fs::write(out.join("run.json"), serde_json::to_vec_pretty(&meta)?)?;
+            s.audit()?
+                .append(probity_audit::Record::new(s.actor(), "score", "").details(meta.clone()))?;
+            println!(
+                "scored {} people as of {as_of} in {secs:.1} s (model trained on {} rows, {} with the outcome; saved as {})",
+                r.scores.len(),
+                r.model.trained_on.0,
+                r.model.trained_on.1,
+                saved.display()
+            );
+            for sc in r.scores.iter().take(show) {
+                println!("{}  {}", sc.person_id, sc.summary);
+            }
+            println!(
+                "scores and explanations: {}",
+                out.join("scores.jsonl").display()
+            );
+            Ok(())
+        }
+        ScoreCommand::Eval {
+            store,
+            test_from,
+            test_to,
+            step_months,
+            train_from,
+            horizon,
+            settle_months,
+            rule_min,
+            rule_months,
+            categories,
+            model_budget,
+            json,
+        } => {
+            if test_to < test_from {
+                bail!("--test-to {test_to} is before --test-from {test_from}");
+            }
+            if step_months == 0 {
+                bail!("--step-months must be at least 1");
+            }
+            let mut test_cuts = Vec::new();
+            let mut d = test_from;
+            while d <= test_to {
+                test_cuts.push(d);
+                d = eval::add_months(d, i64::from(step_months))?;
+            }
+            let cfg = EvalConfig {
+                test_cuts,
+                first_train: train_from,
+                step_months,
+                horizon_months: horizon,
+                settle_months,
+                budgets: vec![0.01, 0.02, 0.05, 0.10],
+                rule_min,
+                rule_months,
+                categories,
+                model_budget,
+            };
+            let s = probity_store::Store::open(&store)
+                .with_context(|| format!("cannot open store {}", store.display()))?;
+            let ctx = s.session_context()?;
+            let rt = crate::runtime()?;
+            let started = std::time::Instant::now();
+            let report = rt.block_on(eval::evaluate(&ctx, &cfg))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_eval(&report);
+                println!("evaluated in {:.1} s", started.elapsed().as_secs_f64());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_eval(r: &EvalReport) {
+    println!(
+        "outcome: a sustained complaint received within {} months of the cut-off",
+        r.horizon_months
+    );
+    println!("threshold rule: {} (flags at most the budget)", r.rule);
+    println!(
+        "{:<11} {:>7} {:>5} {:>6} | {:>17} | {:>17} | {:>17}",
+        "cut-off", "people", "pos", "budget", "model P / R", "threshold P / R", "recent-24m P / R"
+    );
+    let pr = |m: &eval::Metric| format!("{:.3} / {:.3}", m.precision, m.recall);
+    let budgets = r.cuts.first().map_or(0, |c| c.rows.len());
+    let mut sums = vec![[0.0f64; 6]; budgets];
+    let mut matched = [0.0f64; 4];
+    for c in &r.cuts {
+        for (k, row) in c.rows.iter().enumerate() {
+            println!(
+                "{:<11} {:>7} {:>5} {:>5.0}% | {:>17} | {:>17} | {:>17}",
+                if k == 0 { c.cut.as_str() } else { "" },
+                if k == 0 {
+                    c.people.to_string()
+                } else {
+                    String::new()
+                },
+                if k == 0 {
+                    c.positives.to_string()
+                } else {
+                    String::new()
+                },
+                row.budget * 100.0,
+                pr(&row.model),
+                pr(&row.threshold),
+                pr(&row.recent)
+            );
+            let s = &mut sums[k];
+            s[0] += row.model.precision;
+            s[1] += row.model.recall;
+            s[2] += row.threshold.precision;
+            s[3] += row.threshold.recall;
+            s[4] += row.recent.precision;
+            s[5] += row.recent.recall;
+        }
+        matched[0] += c.matched.0.precision;
+        matched[1] += c.matched.0.recall;
+        matched[2] += c.matched.1.precision;
+        matched[3] += c.matched.1.recall;
+        println!(
+            "{:<11} at the rule's own {} flags: model {}, threshold {}",
+            "",
+            c.rule_flags,
+            pr(&c.matched.0),
+            pr(&c.matched.1)
+        );
+        println!(
+            "{:<11} AUC model {:.3}, recent-24m {:.3}; average precision model {:.3}, recent-24m {:.3}; trained on {} rows ({} positive)",
+            "",
+            c.auc.0,
+            c.auc.1,
+            c.average_precision.0,
+            c.average_precision.1,
+            c.trained_on.0,
+            c.trained_on.1
+        );
+    }
+    let n = r.cuts.len().max(1) as f64;
+    if let Some(first) = r.cuts.first() {
+        for (k, row) in first.rows.iter().enumerate() {
+            let s = sums[k];
+            println!(
+                "{:<11} {:>7} {:>5} {:>5.0}% | {:>17} | {:>17} | {:>17}",
+                if k == 0 { "mean" } else { "" },
+                "",
+                "",
+                row.budget * 100.0,
+                format!("{:.3} / {:.3}", s[0] / n, s[1] / n),
+                format!("{:.3} / {:.3}", s[2] / n, s[3] / n),
+                format!("{:.3} / {:.3}", s[4] / n, s[5] / n),
+            );
+        }
+        println!(
+            "{:<11} at the rule's own flags: model {:.3} / {:.3}, threshold {:.3} / {:.3}",
+            "",
+            matched[0] / n,
+            matched[1] / n,
+            matched[2] / n,
+            matched[3] / n
+        );
+    }
+}
