@@ -109,6 +109,11 @@ pub struct EvalReport {
     pub features: Vec<String>,
     /// One entry per test cut-off.
     pub cuts: Vec<CutResult>,
+    /// The budget the fairness audit flags at.
+    pub fairness_budget: f64,
+    /// Fairness of the model's flags at that budget, pooled over the test
+    /// cut-offs, by rank and by unit (the 10 largest, the rest as "other").
+    pub fairness: Vec<crate::fairness::AttributeAudit>,
 }
 
 /// `d` plus `m` months.
@@ -151,6 +156,8 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
     let recent = t.column("complaints_24m").expect("always computed");
 
     let mut out = Vec::new();
+    let fairness_budget = 0.05;
+    let mut audited: Vec<(usize, crate::fairness::Case)> = Vec::new();
     for &test in &cfg.test_cuts {
         // Train on cut-offs whose whole outcome window ended by `test`,
         // with outcomes as decided by `test`.
@@ -173,6 +180,27 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
             .map(|&i| rule_col[i] >= cfg.rule_min)
             .collect();
         let n = test_rows.len() as f64;
+        // Who exactly is flagged at the fairness budget (ties by id).
+        let mut order: Vec<usize> = (0..test_rows.len()).collect();
+        order.sort_by(|&a, &b| {
+            scores[b]
+                .total_cmp(&scores[a])
+                .then(t.person[test_rows[a]].cmp(&t.person[test_rows[b]]))
+        });
+        let k = (fairness_budget * n).round() as usize;
+        let mut flagged = vec![false; test_rows.len()];
+        for &o in order.iter().take(k) {
+            flagged[o] = true;
+        }
+        for (j, &i) in test_rows.iter().enumerate() {
+            audited.push((
+                i,
+                crate::fairness::Case {
+                    flagged: flagged[j],
+                    outcome: Some(y[j] > 0.5),
+                },
+            ));
+        }
         let rows = cfg
             .budgets
             .iter()
@@ -207,7 +235,16 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
             ),
         });
     }
+    let cases: Vec<crate::fairness::Case> = audited.iter().map(|(_, c)| *c).collect();
+    let ranks: Vec<String> = audited.iter().map(|(i, _)| t.rank[*i].clone()).collect();
+    let units: Vec<String> = audited.iter().map(|(i, _)| t.unit[*i].clone()).collect();
+    let fairness = vec![
+        crate::fairness::audit("rank", &ranks, &cases),
+        crate::fairness::audit("unit", &crate::fairness::top_groups(&units, 10), &cases),
+    ];
     Ok(EvalReport {
+        fairness_budget,
+        fairness,
         horizon_months: cfg.horizon_months,
         rule: format!(
             "at least {} complaints in the last {} months",

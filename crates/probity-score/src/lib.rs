@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod eval;
+pub mod fairness;
 pub mod features;
 pub mod labels;
 pub mod metrics;

@@ -281,3 +281,58 @@ async fn a_scoring_run_explains_every_score_in_words() {
     assert!(top.summary.starts_with(&band), "{band}: {}", top.summary);
     assert!(top.summary.contains(&top.top[0].words), "{}", top.summary);
 }
+
+#[test]
+fn fairness_rates_and_ratios_match_a_hand_computed_table() {
+    use probity_score::fairness::{Case, audit, top_groups};
+    let c = |flagged, outcome| Case { flagged, outcome };
+    let cases = [
+        c(true, Some(true)),
+        c(true, Some(false)),
+        c(false, Some(true)),
+        c(false, Some(false)),
+        c(true, Some(false)),
+        c(false, Some(false)),
+        c(false, None),
+    ];
+    let groups: Vec<String> = ["A", "A", "A", "A", "B", "B", "C"]
+        .map(String::from)
+        .to_vec();
+    let a = audit("rank", &groups, &cases);
+    assert_eq!(a.reference, "A", "the largest group");
+    let g: Vec<_> = a.groups.iter().map(|g| g.group.as_str()).collect();
+    assert_eq!(g, ["A", "B", "C"]);
+    let (ga, gb, gc) = (&a.groups[0], &a.groups[1], &a.groups[2]);
+    // A: 4 people, 2 flagged; 1 of 2 flags right; 1 of 2 without the
+    // outcome flagged; 1 of 2 with it missed.
+    assert_eq!((ga.people, ga.flagged), (4, 2));
+    assert_eq!(
+        (
+            ga.flag_rate,
+            ga.precision,
+            ga.false_positive_rate,
+            ga.false_negative_rate
+        ),
+        (0.5, Some(0.5), Some(0.5), Some(0.5))
+    );
+    assert!(ga.disparities.is_empty());
+    // B: the same flag rate, but its one flag is wrong: precision ratio 0.
+    assert_eq!(
+        (
+            gb.flag_rate,
+            gb.precision,
+            gb.false_positive_rate,
+            gb.false_negative_rate
+        ),
+        (0.5, Some(0.0), Some(0.5), None)
+    );
+    assert_eq!(gb.ratios, [Some(1.0), Some(0.0), Some(1.0), None]);
+    assert_eq!(gb.disparities, ["precision"]);
+    // C: never flagged, outcome unknown: only the flag rate says anything.
+    assert_eq!(gc.ratios, [Some(0.0), None, None, None]);
+    assert_eq!(gc.disparities, ["flag rate"]);
+    assert!(ga.small_group && gb.small_group && gc.small_group);
+
+    let v: Vec<String> = ["x", "y", "x", "z", "x", "y"].map(String::from).to_vec();
+    assert_eq!(top_groups(&v, 2), ["x", "y", "x", "other", "x", "y"]);
+}

@@ -80,6 +80,17 @@ enum Command {
         #[command(subcommand)]
         command: score::ScoreCommand,
     },
+    /// Fairness audit of the risk model: flag rate, precision, false-positive
+    /// and false-negative rate per rank and unit, as ratios to the reference
+    /// group, disparities outside 0.8–1.25 flagged (the defaults of `score
+    /// eval`, whose report includes the same audit).
+    Fairness {
+        /// The store.
+        store: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Map source files of another layout to contract tables with a
     /// declarative mapping file, reporting every row's fate.
     Map {
@@ -511,6 +522,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Score { command } => {
             score::run(command)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fairness { store, json } => {
+            score::fairness(&store, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Map {

@@ -171,6 +171,13 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
             );
             Ok(())
         }
+        cmd @ ScoreCommand::Eval { .. } => run_eval(cmd, false),
+    }
+}
+
+fn run_eval(cmd: ScoreCommand, fairness_only: bool) -> Result<()> {
+    match cmd {
+        ScoreCommand::Run { .. } => unreachable!("only Eval comes here"),
         ScoreCommand::Eval {
             store,
             test_from,
@@ -215,8 +222,12 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
             let rt = crate::runtime()?;
             let started = std::time::Instant::now();
             let report = rt.block_on(eval::evaluate(&ctx, &cfg))?;
-            if json {
+            if json && fairness_only {
+                println!("{}", serde_json::to_string_pretty(&report.fairness)?);
+            } else if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if fairness_only {
+                print_fairness(&report);
             } else {
                 print_eval(&report);
                 println!("evaluated in {:.1} s", started.elapsed().as_secs_f64());
@@ -313,5 +324,62 @@ fn print_eval(r: &EvalReport) {
             matched[2] / n,
             matched[3] / n
         );
+        print_fairness(r);
     }
+}
+
+fn print_fairness(r: &EvalReport) {
+    let f = |x: Option<f64>| x.map_or("—".to_owned(), |v| format!("{v:.3}"));
+    println!(
+        "fairness of the model's flags at the top {:.0}%, pooled over the test cut-offs \
+         (ratios to the reference group; outside {}–{} is flagged; * fewer than {} people)",
+        r.fairness_budget * 100.0,
+        probity_score::fairness::BAND.0,
+        probity_score::fairness::BAND.1,
+        probity_score::fairness::SMALL_GROUP
+    );
+    for a in &r.fairness {
+        println!("by {} (reference: {})", a.attribute, a.reference);
+        println!(
+            "  {:<34} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9}  disparities",
+            "group", "people", "flagged", "flag rate", "precision", "FPR", "FNR"
+        );
+        for g in &a.groups {
+            let name = format!("{}{}", g.group, if g.small_group { " *" } else { "" });
+            println!(
+                "  {:<34} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9}  {}",
+                name,
+                g.people,
+                g.flagged,
+                format!("{:.3} ({})", g.flag_rate, f(g.ratios[0])),
+                f(g.precision),
+                f(g.false_positive_rate),
+                f(g.false_negative_rate),
+                if g.disparities.is_empty() {
+                    String::new()
+                } else {
+                    g.disparities.join(", ")
+                }
+            );
+        }
+    }
+}
+
+/// `probity fairness STORE`: the evaluation with its defaults, fairness only.
+pub fn fairness(store: &std::path::Path, json: bool) -> Result<()> {
+    let cmd = ScoreCommand::Eval {
+        store: store.to_owned(),
+        test_from: jiff::civil::date(2008, 1, 1),
+        test_to: jiff::civil::date(2014, 1, 1),
+        step_months: 12,
+        train_from: jiff::civil::date(2000, 1, 1),
+        horizon: 24,
+        settle_months: 36,
+        rule_min: 3.0,
+        rule_months: 12,
+        categories: 8,
+        model_budget: 0.5,
+        json,
+    };
+    run_eval(cmd, true)
 }
