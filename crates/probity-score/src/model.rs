@@ -1,7 +1,6 @@
 //! The supervised risk model: gradient-boosted trees (the `perpetual` crate:
 //! maintained, pure Rust, one complexity budget instead of a grid of
-//! hyper-parameters, exact tree-SHAP contributions), with contributions that
-//! add up to the score.
+//! hyper-parameters), with contributions that add up to the score.
 
 use perpetual::objective::Objective;
 use perpetual::{ContributionsMethod, Matrix, PerpetualBooster};
@@ -24,6 +23,9 @@ pub struct RiskModel {
     pub budget: f32,
     /// Rows and positives it was trained on.
     pub trained_on: (usize, usize),
+    /// The complaint category groups its `cat*` features count.
+    #[serde(default)]
+    pub categories: Vec<String>,
     booster: PerpetualBooster,
 }
 
@@ -69,6 +71,7 @@ impl RiskModel {
             features: t.features.clone(),
             budget,
             trained_on: (rows.len(), positives),
+            categories: Vec::new(),
             booster,
         })
     }
@@ -92,15 +95,20 @@ impl RiskModel {
         Ok(self.booster.predict(&m, true))
     }
 
-    /// Per-row contributions (exact tree-SHAP, log-odds): one per feature
-    /// and a last one for the baseline; each row's sum is its score.
+    /// Per-row contributions (log-odds): one per feature and a last one for
+    /// the baseline; each row's sum is its score. They are tree-path
+    /// attributions (what XGBoost calls approximate contributions: along
+    /// each tree's path, the change of the node's mean prediction is
+    /// credited to the split's feature), 140× faster here than exact
+    /// tree-SHAP (0.6 s against 85.6 s for 39,000 people) and, like it,
+    /// adding up exactly to the score.
     pub fn contributions(&self, t: &FeatureTable, rows: &[usize]) -> Result<Vec<Vec<f64>>> {
         self.check(t)?;
         let data = matrix_data(t, rows);
         let m = Matrix::new(&data, rows.len(), t.features.len());
         let flat = self
             .booster
-            .predict_contributions(&m, ContributionsMethod::Shapley, true);
+            .predict_contributions(&m, ContributionsMethod::Average, true);
         let w = t.features.len() + 1;
         Ok(flat.chunks(w).map(<[f64]>::to_vec).collect())
     }

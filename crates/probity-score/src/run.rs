@@ -30,6 +30,20 @@ pub struct RunConfig {
     pub model_budget: f32,
     /// Contributions listed per person.
     pub top: usize,
+    /// Also score the first day of each of this many months before
+    /// `as_of` (a trajectory per person); 0 scores `as_of` only.
+    pub history_months: u32,
+}
+
+/// Seconds spent in each phase of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Features of every cut-off (one DataFusion plan) and labels.
+    pub features: f64,
+    /// Training (0 with a saved model).
+    pub training: f64,
+    /// Scores, contributions and sentences.
+    pub scoring: f64,
 }
 
 /// One feature's part in a score.
@@ -74,8 +88,10 @@ pub struct RunOutput {
     pub model: RiskModel,
     /// Scores, highest first.
     pub scores: Vec<Score>,
-    /// Training cut-offs.
+    /// Training cut-offs (none with a saved model).
     pub training_cuts: Vec<Date>,
+    /// Where the time went.
+    pub timings: Timings,
 }
 
 fn fmt_value(v: f64) -> String {
@@ -86,11 +102,17 @@ fn fmt_value(v: f64) -> String {
     }
 }
 
-/// Trains and scores.
-pub async fn run(ctx: &SessionContext, cfg: &RunConfig) -> Result<RunOutput> {
+/// Trains (or takes `saved`) and scores.
+pub async fn run(
+    ctx: &SessionContext,
+    cfg: &RunConfig,
+    saved: Option<RiskModel>,
+) -> Result<RunOutput> {
+    let clock = std::time::Instant::now();
+    let mut timings = Timings::default();
     let mut training_cuts = Vec::new();
     let mut d = cfg.train_from;
-    loop {
+    while saved.is_none() {
         let end = add_months(d, i64::from(cfg.horizon_months + cfg.settle_months))?;
         if end > cfg.as_of {
             break;
@@ -98,30 +120,65 @@ pub async fn run(ctx: &SessionContext, cfg: &RunConfig) -> Result<RunOutput> {
         training_cuts.push(d);
         d = add_months(d, i64::from(cfg.step_months.max(1)))?;
     }
-    if training_cuts.is_empty() {
+    if training_cuts.is_empty() && saved.is_none() {
         return Err(Error::Input(format!(
             "no training cut-off between {} and {} leaves {} + {} months of known outcomes; \
              start training earlier (--train-from) or shorten --settle-months",
             cfg.train_from, cfg.as_of, cfg.horizon_months, cfg.settle_months
         )));
     }
+    let mut scored = vec![cfg.as_of];
+    for m in 1..=i64::from(cfg.history_months) {
+        let d = add_months(cfg.as_of, -m)?;
+        scored.push(d.first_of_month());
+    }
+    scored.sort();
+    scored.dedup();
     let mut cuts = training_cuts.clone();
-    cuts.push(cfg.as_of);
-    let cats = features::top_categories(ctx, cfg.as_of, cfg.categories).await?;
+    cuts.extend(scored.iter().copied());
+    cuts.sort();
+    cuts.dedup();
+    let cats = match &saved {
+        Some(m) => m.categories.clone(),
+        None => features::top_categories(ctx, cfg.as_of, cfg.categories).await?,
+    };
     let t = features::compute(ctx, &cuts, &cats).await?;
-    let known = labels::sustained_within(ctx, &t, cfg.horizon_months, Some(cfg.as_of)).await?;
-    let train_rows: Vec<usize> = (0..t.len()).filter(|&i| t.cut[i] < cfg.as_of).collect();
-    let y: Vec<f64> = train_rows.iter().map(|&i| known[i]).collect();
-    let model = RiskModel::train(&t, &train_rows, &y, cfg.model_budget)?;
-    let rows: Vec<usize> = (0..t.len()).filter(|&i| t.cut[i] == cfg.as_of).collect();
+    let model = match saved {
+        Some(m) => {
+            timings.features = clock.elapsed().as_secs_f64();
+            m
+        }
+        None => {
+            let known =
+                labels::sustained_within(ctx, &t, cfg.horizon_months, Some(cfg.as_of)).await?;
+            timings.features = clock.elapsed().as_secs_f64();
+            let train_rows: Vec<usize> = (0..t.len())
+                .filter(|&i| training_cuts.contains(&t.cut[i]))
+                .collect();
+            let y: Vec<f64> = train_rows.iter().map(|&i| known[i]).collect();
+            let mut m = RiskModel::train(&t, &train_rows, &y, cfg.model_budget)?;
+            m.categories = cats;
+            timings.training = clock.elapsed().as_secs_f64() - timings.features;
+            m
+        }
+    };
+    let scoring_started = std::time::Instant::now();
+    let rows: Vec<usize> = (0..t.len())
+        .filter(|&i| scored.binary_search(&t.cut[i]).is_ok())
+        .collect();
     if rows.is_empty() {
         return Err(Error::Input(format!("nobody is active on {}", cfg.as_of)));
     }
     let log_odds = model.score(&t, &rows)?;
     let contribs = model.contributions(&t, &rows)?;
-    let mut sorted = log_odds.clone();
-    sorted.sort_by(f64::total_cmp);
-    let n = rows.len() as f64;
+    // Percentiles among the people scored at the same date.
+    let mut by_cut: std::collections::BTreeMap<Date, Vec<f64>> = std::collections::BTreeMap::new();
+    for (k, &i) in rows.iter().enumerate() {
+        by_cut.entry(t.cut[i]).or_default().push(log_odds[k]);
+    }
+    for v in by_cut.values_mut() {
+        v.sort_by(f64::total_cmp);
+    }
     let mut scores: Vec<Score> = rows
         .iter()
         .enumerate()
@@ -141,6 +198,8 @@ pub async fn run(ctx: &SessionContext, cfg: &RunConfig) -> Result<RunOutput> {
                     contribution: c[j],
                 })
                 .collect();
+            let sorted = &by_cut[&t.cut[i]];
+            let n = sorted.len() as f64;
             let below = sorted.partition_point(|v| *v < log_odds[k]) as f64;
             let p = probability(log_odds[k]);
             let top_share = ((n - below) / n * 100.0).max(0.1);
@@ -162,7 +221,7 @@ pub async fn run(ctx: &SessionContext, cfg: &RunConfig) -> Result<RunOutput> {
                 .collect();
             Score {
                 person_id: t.person[i].clone(),
-                as_of: cfg.as_of.to_string(),
+                as_of: t.cut[i].to_string(),
                 probability: p,
                 log_odds: log_odds[k],
                 percentile: below / n,
@@ -177,14 +236,18 @@ pub async fn run(ctx: &SessionContext, cfg: &RunConfig) -> Result<RunOutput> {
             }
         })
         .collect();
+    // Latest date first, then highest score first.
     scores.sort_by(|a, b| {
-        b.log_odds
-            .total_cmp(&a.log_odds)
+        b.as_of
+            .cmp(&a.as_of)
+            .then(b.log_odds.total_cmp(&a.log_odds))
             .then(a.person_id.cmp(&b.person_id))
     });
+    timings.scoring = scoring_started.elapsed().as_secs_f64();
     Ok(RunOutput {
         model,
         scores,
         training_cuts,
+        timings,
     })
 }

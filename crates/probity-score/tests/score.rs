@@ -253,8 +253,9 @@ async fn a_scoring_run_explains_every_score_in_words() {
         categories: 2,
         model_budget: 0.5,
         top: 3,
+        history_months: 0,
     };
-    let r = probity_score::run::run(&ctx, &cfg).await.unwrap();
+    let r = probity_score::run::run(&ctx, &cfg, None).await.unwrap();
     assert_eq!(r.scores.len(), 300, "everyone active at the date");
     assert_eq!(
         r.training_cuts,
@@ -280,6 +281,24 @@ async fn a_scoring_run_explains_every_score_in_words() {
     let band = format!("In the top {:.1}%", (tied as f64 / 300.0 * 100.0).max(0.1));
     assert!(top.summary.starts_with(&band), "{band}: {}", top.summary);
     assert!(top.summary.contains(&top.top[0].words), "{}", top.summary);
+
+    // The saved model, loaded again, scores a trajectory without training:
+    // the same scores at the date, and one more month for everyone.
+    let saved = probity_score::model::RiskModel::from_json(&r.model.to_json().unwrap()).unwrap();
+    let cfg = probity_score::run::RunConfig {
+        history_months: 1,
+        ..cfg
+    };
+    let again = probity_score::run::run(&ctx, &cfg, Some(saved))
+        .await
+        .unwrap();
+    assert!(again.training_cuts.is_empty());
+    assert_eq!(again.timings.training, 0.0);
+    assert_eq!(again.scores.len(), 600);
+    let latest: Vec<f64> = again.scores[..300].iter().map(|s| s.log_odds).collect();
+    let first: Vec<f64> = r.scores.iter().map(|s| s.log_odds).collect();
+    assert_eq!(latest, first);
+    assert!(again.scores[300..].iter().all(|s| s.as_of == "2009-12-01"));
 }
 
 #[test]

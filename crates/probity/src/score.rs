@@ -43,6 +43,14 @@ pub enum ScoreCommand {
         /// People listed on the terminal.
         #[arg(long, default_value_t = 10)]
         show: usize,
+        /// Also score the first day of each of this many months before
+        /// --as-of (a score trajectory per person).
+        #[arg(long, default_value_t = 0)]
+        history_months: u32,
+        /// Score with this saved model (STORE/models/risk-….json) instead of
+        /// training one.
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
     /// Rolling temporal evaluation of the risk model against the threshold
     /// rule and "rank by complaints in the last 24 months": for each test
@@ -104,6 +112,8 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
             categories,
             model_budget,
             show,
+            history_months,
+            model,
         } => {
             let as_of = as_of.unwrap_or_else(|| {
                 let secs = jiff::Timestamp::now().as_second();
@@ -118,21 +128,41 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
                 categories,
                 model_budget,
                 top: 5,
+                history_months,
             };
             let s = probity_store::Store::open(&store)
                 .with_context(|| format!("cannot open store {}", store.display()))?;
             let ctx = s.session_context()?;
             let started = std::time::Instant::now();
-            let r = crate::runtime()?.block_on(probity_score::run::run(&ctx, &cfg))?;
+            let saved = match &model {
+                None => None,
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read model {}", path.display()))?;
+                    Some(
+                        probity_score::model::RiskModel::from_json(&text)
+                            .with_context(|| format!("model {}", path.display()))?,
+                    )
+                }
+            };
+            let r = crate::runtime()?.block_on(probity_score::run::run(&ctx, &cfg, saved))?;
             let secs = started.elapsed().as_secs_f64();
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let model_json = r.model.to_json()?;
             let model_hash = blake3::hash(model_json.as_bytes()).to_hex().to_string();
-            let models = store.join("models");
-            std::fs::create_dir_all(&models)?;
-            let saved = models.join(format!("risk-{}.json", &model_hash[..16]));
-            std::fs::write(&saved, &model_json)?;
+            // A trained model is kept in the store, named by its hash; a
+            // given one is already saved.
+            let saved = match &model {
+                Some(given) => given.clone(),
+                None => {
+                    let models = store.join("models");
+                    std::fs::create_dir_all(&models)?;
+                    let path = models.join(format!("risk-{}.json", &model_hash[..16]));
+                    std::fs::write(&path, &model_json)?;
+                    path
+                }
+            };
             std::fs::write(out.join("model.json"), &model_json)?;
             let mut lines = String::new();
             for sc in &r.scores {
@@ -151,12 +181,14 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
                 "features": r.model.features.iter().map(|f| &f.name).collect::<Vec<_>>(),
                 "people_scored": r.scores.len(),
                 "seconds": secs,
+                "timings": r.timings,
+                "model_given": model.as_ref().map(|p| p.display().to_string()),
             });
             std::fs::write(out.join("run.json"), serde_json::to_vec_pretty(&meta)?)?;
             s.audit()?
                 .append(probity_audit::Record::new(s.actor(), "score", "").details(meta.clone()))?;
             println!(
-                "scored {} people as of {as_of} in {secs:.1} s (model trained on {} rows, {} with the outcome; saved as {})",
+                "scored {} person-dates as of {as_of} in {secs:.1} s (model trained on {} rows, {} with the outcome; saved as {})",
                 r.scores.len(),
                 r.model.trained_on.0,
                 r.model.trained_on.1,
@@ -165,6 +197,10 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
             for sc in r.scores.iter().take(show) {
                 println!("{}  {}", sc.person_id, sc.summary);
             }
+            println!(
+                "time: features {:.1} s, training {:.1} s, scoring and explanations {:.1} s",
+                r.timings.features, r.timings.training, r.timings.scoring
+            );
             println!(
                 "scores and explanations: {}",
                 out.join("scores.jsonl").display()
