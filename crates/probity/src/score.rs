@@ -258,6 +258,35 @@ fn run_eval(cmd: ScoreCommand, fairness_only: bool) -> Result<()> {
             let rt = crate::runtime()?;
             let started = std::time::Instant::now();
             let report = rt.block_on(eval::evaluate(&ctx, &cfg))?;
+            // The evaluation reads every person's complaint history: it goes
+            // on the audit log like a scoring run, with what it concluded.
+            let disparities: usize = report
+                .fairness
+                .iter()
+                .flat_map(|a| &a.groups)
+                .filter(|g| !g.disparities.is_empty())
+                .count();
+            s.audit()?.append(
+                probity_audit::Record::new(
+                    s.actor(),
+                    if fairness_only {
+                        "fairness"
+                    } else {
+                        "score.eval"
+                    },
+                    "",
+                )
+                .details(serde_json::json!({
+                    "test_cuts": cfg.test_cuts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "train_from": cfg.first_train.to_string(),
+                    "horizon_months": cfg.horizon_months,
+                    "settle_months": cfg.settle_months,
+                    "rule": report.rule,
+                    "model_budget": cfg.model_budget,
+                    "people_per_cut": report.cuts.iter().map(|c| c.people).collect::<Vec<_>>(),
+                    "groups_with_disparities": disparities,
+                })),
+            )?;
             if json && fairness_only {
                 println!("{}", serde_json::to_string_pretty(&report.fairness)?);
             } else if json {
