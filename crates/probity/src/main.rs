@@ -452,14 +452,33 @@ enum ReportCommand {
 }
 
 fn main() -> ExitCode {
+    // `println!` panics when the reader of our output has gone
+    // (`probity fairness STORE | head`): that is the reader's choice, not a
+    // crash, so end quietly like other command-line tools. Every other panic
+    // goes to the default hook.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.starts_with("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
             // A closed pipe (`probity sql … | head`) is not an error.
+            // Arrow's CSV and JSON writers report it only as text.
             if err.chain().any(|c| {
                 c.downcast_ref::<std::io::Error>()
                     .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+                    || c.to_string().ends_with("Broken pipe (os error 32)")
             }) {
                 return ExitCode::SUCCESS;
             }

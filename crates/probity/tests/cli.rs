@@ -561,3 +561,32 @@ work_pattern = "'shift'"
         .collect();
     assert!(leftovers.is_empty());
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_crash() {
+    // `probity sql … | head -1`: the output is larger than a pipe buffer and
+    // the reader goes away after the first line.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    ok(probity().arg("init").arg(&store).output().unwrap());
+    let mut child = probity()
+        .args([
+            "sql",
+            store.to_str().unwrap(),
+            "SELECT value, value * 2 AS twice FROM generate_series(1, 200000)",
+            "--format",
+            "csv",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut out, &mut first).unwrap();
+    drop(out);
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(done.status.success(), "{:?} {err}", done.status);
+}
