@@ -122,6 +122,17 @@ pub fn add_months(d: Date, m: i64) -> Result<Date> {
         .map_err(|e| Error::Input(e.to_string()))
 }
 
+/// Rows usable to train a model at `test`: cut-offs from `first` whose
+/// outcome window plus settling time (`gap_months`) ended by `test`.
+fn training_rows(t: &FeatureTable, first: Date, gap_months: u32, test: Date) -> Vec<usize> {
+    (0..t.len())
+        .filter(|&i| {
+            t.cut[i] >= first
+                && add_months(t.cut[i], i64::from(gap_months)).is_ok_and(|end| end <= test)
+        })
+        .collect()
+}
+
 /// Runs the evaluation.
 pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalReport> {
     let Some(&first_test) = cfg.test_cuts.iter().min() else {
@@ -161,13 +172,12 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
     for &test in &cfg.test_cuts {
         // Train on cut-offs whose whole outcome window ended by `test`,
         // with outcomes as decided by `test`.
-        let train_rows: Vec<usize> = (0..t.len())
-            .filter(|&i| {
-                t.cut[i] >= cfg.first_train
-                    && add_months(t.cut[i], i64::from(cfg.horizon_months + cfg.settle_months))
-                        .is_ok_and(|end| end <= test)
-            })
-            .collect();
+        let train_rows = training_rows(
+            &t,
+            cfg.first_train,
+            cfg.horizon_months + cfg.settle_months,
+            test,
+        );
         let known = labels::sustained_within(ctx, &t, cfg.horizon_months, Some(test)).await?;
         let y_train: Vec<f64> = train_rows.iter().map(|&i| known[i]).collect();
         let model = RiskModel::train(&t, &train_rows, &y_train, cfg.model_budget)?;
@@ -267,9 +277,8 @@ pub async fn train_for(
 ) -> Result<(FeatureTable, RiskModel, Vec<usize>)> {
     let t = features::compute(ctx, cuts, categories).await?;
     let known = labels::sustained_within(ctx, &t, horizon_months, Some(test)).await?;
-    let train_rows: Vec<usize> = (0..t.len())
-        .filter(|&i| add_months(t.cut[i], i64::from(horizon_months)).is_ok_and(|end| end <= test))
-        .collect();
+    let first = t.cut.iter().min().copied().unwrap_or(test);
+    let train_rows = training_rows(&t, first, horizon_months, test);
     let y: Vec<f64> = train_rows.iter().map(|&i| known[i]).collect();
     let model = RiskModel::train(&t, &train_rows, &y, budget)?;
     let test_rows = (0..t.len()).filter(|&i| t.cut[i] == test).collect();

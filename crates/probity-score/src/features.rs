@@ -299,14 +299,11 @@ fn read_batch(t: &mut FeatureTable, b: &RecordBatch) -> Result<()> {
         }
         cols.push(c.as_primitive::<Float64Type>());
     }
-    let epoch = Date::constant(1970, 1, 1);
     for i in 0..b.num_rows() {
         t.person.push(person.value(i).to_owned());
-        let days = cut.value(i);
-        let d = epoch
-            .checked_add(jiff::Span::new().days(days))
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        t.cut.push(d);
+        let days = i32::try_from(cut.value(i))
+            .map_err(|_| Error::Internal(format!("cut-off day {} out of range", cut.value(i))))?;
+        t.cut.push(probity_core::time::days_to_date(days));
         t.rank.push(rank.value(i).to_owned());
         t.unit.push(unit.value(i).to_owned());
         for c in &cols {

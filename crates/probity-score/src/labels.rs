@@ -51,10 +51,9 @@ pub async fn sustained_within(
             y.insert((p.value(i).to_owned(), c.value(i)), v.value(i) as f64);
         }
     }
-    let epoch = Date::constant(1970, 1, 1);
     Ok((0..t.len())
         .map(|i| {
-            let days = (t.cut[i] - epoch).get_days() as i64;
+            let days = i64::from(probity_core::time::date_to_days(t.cut[i]));
             y.get(&(t.person[i].clone(), days)).copied().unwrap_or(0.0)
         })
         .collect())
