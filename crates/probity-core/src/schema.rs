@@ -230,6 +230,7 @@ tables! {
     Declarations => "declarations",
     ReferenceRecords => "reference_records",
     Complaints => "complaints",
+    EqualityMonitoring => "equality_monitoring",
 }
 
 use ColType::{Date, Enum, Float, PartialDate, Str, Timestamp};
@@ -403,6 +404,15 @@ static COMPLAINTS: &[ColumnDef] = &[
     col("closed_on", Date).optional(),
 ];
 
+/// Sex and ethnicity as recorded for equality monitoring (optional table,
+/// added in contract v1.1). Its own data category; read only by the
+/// fairness audit, never by a detector or a risk-model feature.
+static EQUALITY_MONITORING: &[ColumnDef] = &[
+    col("person_id", Str).fk(Table::People).pseudo(Person),
+    col("sex", Str).optional(),
+    col("ethnicity", Str).optional(),
+];
+
 /// Everything the project knows about one contract table.
 #[derive(Debug, Clone, Copy)]
 pub struct TableDef {
@@ -548,6 +558,7 @@ impl Table {
                     end: "closed_on",
                 }],
             ),
+            Table::EqualityMonitoring => (EQUALITY_MONITORING, Some("person_id"), None, &[]),
         };
         TableDef {
             table: self,
@@ -669,7 +680,7 @@ mod tests {
                 ));
             }
         }
-        assert_eq!(Table::ALL.len(), 20);
+        assert_eq!(Table::ALL.len(), 21);
     }
 
     #[test]

@@ -264,6 +264,12 @@ fn tables_sql(p: &str) -> Vec<(&'static str, String)> {
                 format!("person_id = {p}"),
             ),
         ),
+        (
+            "equality_monitoring",
+            format!(
+                "SELECT count(*) AS n, CAST(NULL AS VARCHAR) AS d0, CAST(NULL AS VARCHAR) AS d1 FROM equality_monitoring WHERE person_id = {p}"
+            ),
+        ),
     ]
 }
 

@@ -274,4 +274,25 @@ fn the_chicago_release_maps_without_losing_a_row() {
         rows[1..].iter().all(|r| r[2].len() == 10),
         "every complaint has a received date"
     );
+
+    // Equality monitoring: one row per officer, the release's codes in
+    // lower case, empty cells unknown (46 without gender, 212 without race).
+    assert_eq!(t("equality_monitoring").written, profiles);
+    let eq = read_csv(&out.path().join("equality_monitoring.csv"));
+    let col = |name: &str| eq[0].iter().position(|c| c == name).unwrap();
+    let (sex, eth) = (col("sex"), col("ethnicity"));
+    let n = |c: usize, v: &str| eq[1..].iter().filter(|r| r[c] == v).count();
+    assert_eq!(
+        (n(sex, "male"), n(sex, "female"), n(sex, "")),
+        (27_868, 5_779, 46)
+    );
+    assert_eq!(
+        (
+            n(eth, "white"),
+            n(eth, "black"),
+            n(eth, "hispanic"),
+            n(eth, "")
+        ),
+        (20_667, 7_630, 4_579, 212)
+    );
 }

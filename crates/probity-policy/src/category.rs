@@ -81,6 +81,9 @@ categories! {
     Complaints => "complaints", "Complaints",
         "complaints made about you: date, category, outcome",
         [Complaints];
+    EqualityMonitoring => "equality_monitoring", "Equality monitoring",
+        "your sex and ethnicity as recorded for equality monitoring, used only to check whether Probity's detectors and risk scores treat groups of staff differently; never used to flag, score or rank anyone",
+        [EqualityMonitoring];
 }
 
 impl Category {

@@ -121,7 +121,7 @@ impl SynthReport {
     }
 }
 
-/// Output files: the twenty tables, then the answer keys.
+/// Output files: the contract tables (in `Table::ALL` order), then the answer keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
 #[allow(missing_docs)]
@@ -146,6 +146,7 @@ pub enum Out {
     Declarations,
     ReferenceRecords,
     Complaints,
+    EqualityMonitoring,
     Truth,
     Confounders,
     Links,
@@ -153,7 +154,7 @@ pub enum Out {
 
 impl Out {
     /// Number of output files.
-    pub const COUNT: usize = 23;
+    pub const COUNT: usize = 24;
 
     fn table(i: usize) -> Option<Table> {
         Table::ALL.get(i).copied()
@@ -165,7 +166,8 @@ impl Out {
                 Format::Csv => format!("{}.csv", t.name()),
                 Format::Parquet => format!("{}.parquet", t.name()),
             },
-            None => ["truth.csv", "confounders.csv", "reference_links.csv"][i - 20].to_string(),
+            None => ["truth.csv", "confounders.csv", "reference_links.csv"][i - Table::ALL.len()]
+                .to_string(),
         }
     }
 
@@ -182,8 +184,8 @@ impl Out {
                 "person_id,scenario,period_start,period_end",
                 "person_id,kind,note,scenario",
                 "record_id,person_id",
-            ][i - 20]
-                .to_string(),
+            ][i - Table::ALL.len()]
+            .to_string(),
         }
     }
 }
@@ -498,6 +500,7 @@ mod tests {
             (Out::DeviceLocations, Table::DeviceLocations),
             (Out::ReferenceRecords, Table::ReferenceRecords),
             (Out::Complaints, Table::Complaints),
+            (Out::EqualityMonitoring, Table::EqualityMonitoring),
         ];
         for (out, table) in pairs {
             assert_eq!(Out::table(out as usize), Some(table));

@@ -580,6 +580,16 @@ impl Gen<'_> {
             .s(&p.office_target.map(|t| format!("{t}")).unwrap_or_default())
             .s(&hours)
             .end();
+        // Equality monitoring, drawn from its own stream (independent of
+        // every planted scenario, so a fair detector shows no disparity
+        // here beyond noise). Proportions near those of police officers in
+        // England and Wales.
+        let (sex, ethnicity) = crate::world::equality(p.idx);
+        Row::new(self.buf(Out::EqualityMonitoring))
+            .s(&p.id)
+            .s(sex)
+            .s(ethnicity)
+            .end();
         for (k, reissue) in [
             (Out::BadgeCards, p.card_reissue),
             (Out::Devices, p.device_reissue),

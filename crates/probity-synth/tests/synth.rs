@@ -47,7 +47,7 @@ fn the_same_seed_gives_the_same_files_and_another_seed_does_not() {
     make(&b, 42, 300);
     make(&c, 43, 300);
     let (fa, fb, fc) = (files(&a), files(&b), files(&c));
-    assert_eq!(fa.len(), 23);
+    assert_eq!(fa.len(), 24);
     for (name, bytes) in &fa {
         assert!(
             bytes == &fb[name],
