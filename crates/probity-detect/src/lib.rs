@@ -320,6 +320,16 @@ impl Plan {
                 continue;
             }
             let tables: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
+            // Protected characteristics serve the fairness audit only: no
+            // detector may read them, whatever governance enables.
+            if tables.contains(&Table::EqualityMonitoring) {
+                not_selected.push((
+                    *d,
+                    "it declares equality_monitoring, which only the fairness audit may read"
+                        .to_string(),
+                ));
+                continue;
+            }
             match governance.decide(d.id, &tables, d.identities, today) {
                 Ok(permit) => selected.push((*d, params, permit)),
                 Err(refusal) => not_selected.push((*d, refusal.to_string())),

@@ -90,7 +90,7 @@ impl Role {
                 RunAnalysis | ReadFindings | RunLinkage | Triage
             ) | (
                 Reviewer,
-                RevealIdentity | ExportIdentities | SubjectReport | IssueNotice
+                RevealIdentity | ExportIdentities | SubjectReport | IssueNotice | SignOffFairness
             ) | (Analyst | Reviewer | Auditor, ReadQuality)
                 | (Auditor, ReadAudit)
                 | (Admin, ManageUsers | ManageGovernance | ApplyRetention)
@@ -134,6 +134,9 @@ pub enum Action {
     ManageGovernance,
     /// Delete data under the retention rules.
     ApplyRetention,
+    /// Sign off a disparity the fairness audit flagged, releasing a
+    /// blocked detector or model.
+    SignOffFairness,
 }
 
 impl Action {
@@ -153,6 +156,7 @@ impl Action {
             Action::ManageUsers => "manage users",
             Action::ManageGovernance => "change governance",
             Action::ApplyRetention => "apply retention",
+            Action::SignOffFairness => "sign off a fairness disparity",
         }
     }
 

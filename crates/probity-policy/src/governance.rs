@@ -57,6 +57,9 @@ pub struct Governance {
     /// The review workflow's safeguards.
     #[serde(default)]
     pub review: Review,
+    /// The fairness audit's safeguard.
+    #[serde(default)]
+    pub fairness: FairnessPolicy,
     /// Purposes, each enabling data categories.
     #[serde(default)]
     pub purposes: BTreeMap<String, Purpose>,
@@ -120,6 +123,19 @@ impl Default for Review {
             response_window_days: default_response_days(),
         }
     }
+}
+
+/// `[fairness]`: what a flagged disparity does.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FairnessPolicy {
+    /// When true, a detector or model whose latest fairness audit shows a
+    /// significant disparity (a group's rate outside 0.8–1.25 of the
+    /// reference group's, not a small group, |z| ≥ 1.96) has its findings
+    /// or scores withheld until a reviewer signs that disparity off
+    /// (`probity fairness sign-off`, audited).
+    #[serde(default)]
+    pub block_flagged: bool,
 }
 
 fn default_response_days() -> u32 {

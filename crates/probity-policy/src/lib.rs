@@ -49,6 +49,14 @@ raw_location_days = 30
 # have responded or the window has closed.
 response_window_days = 14
 
+[fairness]
+# Every analysis and scoring run audits each detector and model by rank,
+# unit, working hours, and sex and ethnicity where equality monitoring is
+# held (`probity fairness STORE`). When true, the findings (or scores) of one
+# whose audit shows a significant disparity are withheld until a reviewer
+# signs it off (`probity fairness sign-off DETECTOR --reason ...`, audited).
+block_flagged = false
+
 [retention]
 # Days to keep rows of dated tables (rows older are deleted by
 # `probity retention apply`). Tables not listed are kept.

@@ -38,6 +38,9 @@ pub struct EvalConfig {
     pub categories: usize,
     /// The model's complexity budget.
     pub model_budget: f32,
+    /// Rank indicators as features (the store holds current ranks, which
+    /// at a past cut-off may be ranks reached later).
+    pub rank_feature: bool,
 }
 
 /// One method at one budget.
@@ -51,6 +54,8 @@ pub struct Row {
     pub threshold: Metric,
     /// Rank by complaints in the last 24 months.
     pub recent: Metric,
+    /// The unsupervised anomaly score (isolation forest, no outcomes).
+    pub anomaly: Metric,
 }
 
 /// Precision and recall.
@@ -92,8 +97,10 @@ pub struct CutResult {
     pub matched: (Metric, Metric),
     /// Per budget.
     pub rows: Vec<Row>,
-    /// AUC of model, rank by 24-month complaints, and the rule's count.
+    /// AUC of model and rank by 24-month complaints.
     pub auc: (f64, f64),
+    /// AUC of the anomaly score.
+    pub anomaly_auc: f64,
     /// Average precision of model and rank by 24-month complaints.
     pub average_precision: (f64, f64),
 }
@@ -112,7 +119,8 @@ pub struct EvalReport {
     /// The budget the fairness audit flags at.
     pub fairness_budget: f64,
     /// Fairness of the model's flags at that budget, pooled over the test
-    /// cut-offs, by rank and by unit (the 10 largest, the rest as "other").
+    /// cut-offs, by rank, unit (the 10 largest, the rest as "other"),
+    /// working hours, and sex and ethnicity where the store records them.
     pub fairness: Vec<crate::fairness::AttributeAudit>,
 }
 
@@ -154,7 +162,13 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
     cuts.sort();
     // Category groups chosen from complaints before the first test cut-off.
     let cats = features::top_categories(ctx, first_test, cfg.categories).await?;
-    let t = features::compute(ctx, &cuts, &cats).await?;
+    let ranks = if cfg.rank_feature {
+        features::top_ranks(ctx, 8).await?
+    } else {
+        Vec::new()
+    };
+    let t = features::compute(ctx, &cuts, &cats, &ranks).await?;
+    let groups = crate::groups::Groups::load(ctx).await?;
     let truth = labels::sustained_within(ctx, &t, cfg.horizon_months, None).await?;
     let rule_col = t
         .column(&format!("complaints_{}m", cfg.rule_months))
@@ -183,6 +197,15 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
         let model = RiskModel::train(&t, &train_rows, &y_train, cfg.model_budget)?;
         let test_rows: Vec<usize> = (0..t.len()).filter(|&i| t.cut[i] == test).collect();
         let scores = model.score(&t, &test_rows)?;
+        // The anomaly score sees the same features and no outcome at all.
+        let forest = crate::anomaly::IsolationForest::fit(
+            &t,
+            &test_rows,
+            crate::anomaly::TREES,
+            crate::anomaly::SAMPLE,
+            7,
+        )?;
+        let anomaly = forest.score(&t, &test_rows)?;
         let y: Vec<f64> = test_rows.iter().map(|&i| truth[i]).collect();
         let rec: Vec<f64> = test_rows.iter().map(|&i| recent[i]).collect();
         let qualifies: Vec<bool> = test_rows
@@ -221,6 +244,7 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
                     model: metrics::at_count(&scores, &y, k).into(),
                     threshold: metrics::rule_at_count(&qualifies, &y, k).into(),
                     recent: metrics::at_count(&rec, &y, k).into(),
+                    anomaly: metrics::at_count(&anomaly, &y, k).into(),
                 }
             })
             .collect();
@@ -239,6 +263,7 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
             },
             rows,
             auc: (metrics::auc(&scores, &y), metrics::auc(&rec, &y)),
+            anomaly_auc: metrics::auc(&anomaly, &y),
             average_precision: (
                 metrics::average_precision(&scores, &y),
                 metrics::average_precision(&rec, &y),
@@ -246,12 +271,8 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
         });
     }
     let cases: Vec<crate::fairness::Case> = audited.iter().map(|(_, c)| *c).collect();
-    let ranks: Vec<String> = audited.iter().map(|(i, _)| t.rank[*i].clone()).collect();
-    let units: Vec<String> = audited.iter().map(|(i, _)| t.unit[*i].clone()).collect();
-    let fairness = vec![
-        crate::fairness::audit("rank", &ranks, &cases),
-        crate::fairness::audit("unit", &crate::fairness::top_groups(&units, 10), &cases),
-    ];
+    let persons: Vec<&str> = audited.iter().map(|(i, _)| t.person[*i].as_str()).collect();
+    let fairness = groups.audit(&persons, &cases);
     Ok(EvalReport {
         fairness_budget,
         fairness,
@@ -275,7 +296,7 @@ pub async fn train_for(
     categories: &[String],
     budget: f32,
 ) -> Result<(FeatureTable, RiskModel, Vec<usize>)> {
-    let t = features::compute(ctx, cuts, categories).await?;
+    let t = features::compute(ctx, cuts, categories, &[]).await?;
     let known = labels::sustained_within(ctx, &t, horizon_months, Some(test)).await?;
     let first = t.cut.iter().min().copied().unwrap_or(test);
     let train_rows = training_rows(&t, first, horizon_months, test);

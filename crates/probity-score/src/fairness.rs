@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The band inside which a ratio to the reference group is not a disparity.
 pub const BAND: (f64, f64) = (0.8, 1.25);
@@ -24,7 +24,7 @@ pub struct Case {
 }
 
 /// One group's rates.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct GroupRates {
     /// The group's value of the attribute.
     pub group: String,
@@ -44,13 +44,25 @@ pub struct GroupRates {
     /// precision, false-positive rate, false-negative rate.
     pub ratios: [Option<f64>; 4],
     /// Which of the four ratios are outside [`BAND`].
-    pub disparities: Vec<&'static str>,
+    pub disparities: Vec<String>,
+    /// Of those, the ones that are not chance: the group is not small and
+    /// a two-proportion z-test against the reference gives |z| ≥ 1.96.
+    /// Only these count as flagged (and can block, see governance).
+    #[serde(default)]
+    pub significant: Vec<String>,
     /// Set when the group is too small for its rates to be relied on.
     pub small_group: bool,
+    /// The denominators of the four rates (people, flagged with a known
+    /// outcome, people without the outcome, people with it).
+    #[serde(default)]
+    pub denominators: [usize; 4],
+    /// The numerators of the four rates.
+    #[serde(default)]
+    pub numerators: [usize; 4],
 }
 
 /// The audit of one attribute.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttributeAudit {
     /// The attribute ("rank", "unit").
     pub attribute: String,
@@ -72,6 +84,18 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
     }
+}
+
+/// The z statistic of two proportions `a.0/a.1` and `b.0/b.1` (pooled
+/// standard error); 0 when either denominator is 0 or nobody differs.
+pub fn two_proportion_z(a: (usize, usize), b: (usize, usize)) -> f64 {
+    if a.1 == 0 || b.1 == 0 {
+        return 0.0;
+    }
+    let (pa, pb) = (a.0 as f64 / a.1 as f64, b.0 as f64 / b.1 as f64);
+    let p = (a.0 + b.0) as f64 / (a.1 + b.1) as f64;
+    let se = (p * (1.0 - p) * (1.0 / a.1 as f64 + 1.0 / b.1 as f64)).sqrt();
+    if se == 0.0 { 0.0 } else { (pa - pb) / se }
 }
 
 /// Audits one attribute: `groups[i]` is case `i`'s group.
@@ -121,7 +145,10 @@ pub fn audit(attribute: &str, groups: &[String], cases: &[Case]) -> AttributeAud
             false_negative_rate: (a.pos > 0).then(|| a.fneg as f64 / a.pos as f64),
             ratios: [None; 4],
             disparities: Vec::new(),
+            significant: Vec::new(),
             small_group: a.n < SMALL_GROUP,
+            denominators: [a.n, a.known_flagged, a.neg, a.pos],
+            numerators: [a.flagged, a.tp, a.fp, a.fneg],
         })
         .collect();
     groups.sort_by(|a, b| b.people.cmp(&a.people).then(a.group.cmp(&b.group)));
@@ -150,7 +177,14 @@ pub fn audit(attribute: &str, groups: &[String], cases: &[Case]) -> AttributeAud
                 if let Some(x) = g.ratios[k]
                     && !(BAND.0..=BAND.1).contains(&x)
                 {
-                    g.disparities.push(METRICS[k]);
+                    g.disparities.push(METRICS[k].to_owned());
+                    let z = two_proportion_z(
+                        (g.numerators[k], g.denominators[k]),
+                        (r.numerators[k], r.denominators[k]),
+                    );
+                    if g.group != r.group && !g.small_group && z.abs() >= 1.96 {
+                        g.significant.push(METRICS[k].to_owned());
+                    }
                 }
             }
         }
@@ -182,4 +216,111 @@ pub fn top_groups(values: &[String], k: usize) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// The fairness audit of one detector or model in one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubjectAudit {
+    /// The detector id, or `risk_model` / `anomaly`.
+    pub subject: String,
+    /// Its version (a detector's version, the model format version).
+    pub version: u32,
+    /// What ran (`analyze`, `score run`, `score eval`).
+    pub run: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// People in the audit (person-periods for a pooled evaluation).
+    pub population: usize,
+    /// Of them, flagged.
+    pub flagged_people: usize,
+    /// Where outcomes came from: `ground truth`, `review outcomes`,
+    /// `sustained complaints` or `none` (flag rates only).
+    pub outcomes: String,
+    /// One audit per attribute.
+    pub attributes: Vec<AttributeAudit>,
+}
+
+/// A disparity that counts: (attribute, group, metric).
+pub type Disparity = (String, String, String);
+
+impl SubjectAudit {
+    /// The significant disparities (not small groups, |z| ≥ 1.96, outside
+    /// the band), which governance can block on.
+    pub fn flagged(&self) -> Vec<Disparity> {
+        let mut out = Vec::new();
+        for a in &self.attributes {
+            for g in &a.groups {
+                for m in &g.significant {
+                    out.push((a.attribute.clone(), g.group.clone(), m.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The flagged disparities in words, e.g. "rank DETECTIVE: flag rate
+    /// 0.44× the reference (POLICE OFFICER)".
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for a in &self.attributes {
+            for g in &a.groups {
+                for m in &g.significant {
+                    let k = METRICS.iter().position(|x| x == m).unwrap_or(0);
+                    out.push(format!(
+                        "{} {}: {} {}× the reference ({})",
+                        a.attribute,
+                        g.group,
+                        m,
+                        g.ratios[k].map_or("?".into(), |r| format!("{r:.2}")),
+                        a.reference
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The latest audit of every detector and model of a store:
+/// `STORE/fairness/latest.json`, replaced atomically after each run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Latest {
+    /// By subject.
+    pub subjects: BTreeMap<String, SubjectAudit>,
+}
+
+impl Latest {
+    /// The file under a store root.
+    pub fn path(store_root: &std::path::Path) -> std::path::PathBuf {
+        store_root.join("fairness").join("latest.json")
+    }
+
+    /// Reads it (empty when no run has been audited yet).
+    pub fn load(store_root: &std::path::Path) -> crate::Result<Latest> {
+        let p = Latest::path(store_root);
+        match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| crate::Error::Input(format!("{}: {e}", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Latest::default()),
+            Err(e) => Err(crate::Error::Input(format!("{}: {e}", p.display()))),
+        }
+    }
+
+    /// Records audits (replacing earlier ones of the same subjects) and
+    /// writes the file (temporary file, then rename).
+    pub fn record(store_root: &std::path::Path, audits: &[SubjectAudit]) -> crate::Result<Latest> {
+        let mut l = Latest::load(store_root)?;
+        for a in audits {
+            l.subjects.insert(a.subject.clone(), a.clone());
+        }
+        let p = Latest::path(store_root);
+        let io = |e: std::io::Error| crate::Error::Input(format!("{}: {e}", p.display()));
+        std::fs::create_dir_all(p.parent().expect("has a parent")).map_err(io)?;
+        let tmp = p.with_extension("json.tmp");
+        let bytes =
+            serde_json::to_vec_pretty(&l).map_err(|e| crate::Error::Internal(e.to_string()))?;
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, &p).map_err(io)?;
+        Ok(l)
+    }
 }

@@ -111,6 +111,26 @@ pub async fn top_categories(ctx: &SessionContext, before: Date, k: usize) -> Res
     Ok(out)
 }
 
+/// The ranks held by at least 1% of the people in the store, most common
+/// first, at most `k` (the rank indicator features). The store holds each
+/// person's current rank: at a past cut-off it may be a rank reached
+/// later, which is why rank features are an option, not the default.
+pub async fn top_ranks(ctx: &SessionContext, k: usize) -> Result<Vec<String>> {
+    let sql = format!(
+        "SELECT rank, count(*) AS n FROM people GROUP BY rank \
+         HAVING count(*) * 100 >= (SELECT count(*) FROM people) ORDER BY n DESC, rank LIMIT {k}"
+    );
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let r = text(b.column(0))?;
+        for i in 0..b.num_rows() {
+            out.push(r.value(i).to_owned());
+        }
+    }
+    Ok(out)
+}
+
 fn months(n: u32) -> String {
     if n == 1 {
         "the last month".into()
@@ -119,12 +139,273 @@ fn months(n: u32) -> String {
     }
 }
 
+/// A source of features other than complaints: a query giving
+/// `person_id` and an event date `d` (plus its own columns), counted over
+/// the 12 months before each cut-off.
+struct Extra {
+    /// The query (its rows are events before and after any cut-off; only
+    /// those with `d` before a cut-off are counted for it).
+    src: String,
+    /// (name, aggregate over `e` — the source's rows in the window — and
+    /// `a` — the person and cut-off, words).
+    sums: Vec<(String, String, String)>,
+    /// Features also compared with the peer group.
+    peer: Vec<String>,
+}
+
+/// Whether a table is registered and holds at least one row.
+async fn has_rows(ctx: &SessionContext, table: &str) -> Result<bool> {
+    if !ctx.table_exist(table)? {
+        return Ok(false);
+    }
+    let b = ctx
+        .sql(&format!("SELECT count(*) AS n FROM {table}"))
+        .await?
+        .collect()
+        .await?;
+    Ok(b.first()
+        .is_some_and(|b| b.num_rows() > 0 && b.column(0).as_primitive::<Int64Type>().value(0) > 0))
+}
+
+/// The feature sources other than complaints that this store holds:
+/// overtime, sickness spells, self-edits of the roster, look-ups without a
+/// case, units worked in, and findings by scenario (from the findings
+/// register, when `findings` is registered). A table the store lacks gives
+/// no features, so the feature list depends on the store: a saved model
+/// refuses a store whose list differs.
+async fn extra_sources(ctx: &SessionContext) -> Result<Vec<Extra>> {
+    let s = |n: &str, e: &str, w: &str| (n.to_owned(), e.to_owned(), w.to_owned());
+    let in3 = "e.d >= a.cut - INTERVAL '3 months'";
+    let day = |c: &str| format!("CAST(CAST({c} AS INT) AS BIGINT)");
+    let mut out = Vec::new();
+    if has_rows(ctx, "overtime_claims").await? {
+        out.push(Extra {
+            src: "SELECT person_id, CAST(claimed_start AS DATE) AS d, hours FROM overtime_claims"
+                .into(),
+            sums: vec![
+                s(
+                    "overtime_hours_3m",
+                    &format!("sum(CASE WHEN {in3} THEN e.hours ELSE 0 END)"),
+                    "overtime hours claimed in the last 3 months",
+                ),
+                s(
+                    "overtime_hours_12m",
+                    "sum(e.hours)",
+                    "overtime hours claimed in the last 12 months",
+                ),
+                s(
+                    "overtime_claims_12m",
+                    "count(*)",
+                    "overtime claims in the last 12 months",
+                ),
+            ],
+            peer: vec!["overtime_hours_12m".into()],
+        });
+    }
+    if has_rows(ctx, "absences").await? {
+        out.push(Extra {
+            src: format!(
+                "SELECT person_id, start_date AS d, {} AS start_day, {} AS end_day \
+                 FROM absences WHERE kind = 'sickness'",
+                day("start_date"),
+                day("end_date")
+            ),
+            sums: vec![
+                s(
+                    "sickness_spells_12m",
+                    "count(*)",
+                    "spells of sickness absence begun in the last 12 months",
+                ),
+                // A spell still running at the cut-off counts only its days
+                // up to the cut-off (its end was not known then).
+                s(
+                    "sickness_days_12m",
+                    &format!(
+                        "sum(least(e.end_day, {} - 1) - e.start_day + 1)",
+                        day("a.cut")
+                    ),
+                    "days of sickness absence (spells begun in the last 12 months)",
+                ),
+            ],
+            peer: vec!["sickness_spells_12m".into()],
+        });
+    }
+    if has_rows(ctx, "roster_edits").await? && has_rows(ctx, "shifts").await? {
+        out.push(Extra {
+            src: "SELECT s.person_id, CAST(re.edited_at AS DATE) AS d FROM roster_edits re \
+                  JOIN shifts s ON re.shift_id = s.shift_id WHERE re.edited_by = s.person_id"
+                .into(),
+            sums: vec![
+                s(
+                    "roster_self_edits_3m",
+                    &format!("sum(CASE WHEN {in3} THEN 1 ELSE 0 END)"),
+                    "edits of their own roster in the last 3 months",
+                ),
+                s(
+                    "roster_self_edits_12m",
+                    "count(*)",
+                    "edits of their own roster in the last 12 months",
+                ),
+            ],
+            peer: vec!["roster_self_edits_12m".into()],
+        });
+    }
+    if has_rows(ctx, "system_queries").await? && has_rows(ctx, "accounts").await? {
+        out.push(Extra {
+            src: "SELECT ac.person_id, CAST(q.at AS DATE) AS d, q.case_ref FROM system_queries q \
+                  JOIN accounts ac ON q.account_id = ac.account_id"
+                .into(),
+            sums: vec![
+                s(
+                    "lookups_12m",
+                    "count(*)",
+                    "police-system look-ups in the last 12 months",
+                ),
+                s(
+                    "lookups_no_case_12m",
+                    "sum(CASE WHEN e.case_ref IS NULL THEN 1 ELSE 0 END)",
+                    "look-ups without a case reference in the last 12 months",
+                ),
+                s(
+                    "lookups_no_case_3m",
+                    &format!("sum(CASE WHEN e.case_ref IS NULL AND {in3} THEN 1 ELSE 0 END)"),
+                    "look-ups without a case reference in the last 3 months",
+                ),
+            ],
+            peer: vec!["lookups_no_case_12m".into()],
+        });
+    }
+    if has_rows(ctx, "shifts").await? {
+        out.push(Extra {
+            src: "SELECT person_id, CAST(start AS DATE) AS d, unit_id FROM shifts".into(),
+            sums: vec![s(
+                "units_12m",
+                "count(DISTINCT e.unit_id)",
+                "different units worked in over the last 12 months (a measure of moves)",
+            )],
+            peer: vec![],
+        });
+    }
+    if has_rows(ctx, FINDINGS_TABLE).await? {
+        let b = ctx
+            .sql(&format!(
+                "SELECT DISTINCT scenario FROM {FINDINGS_TABLE} ORDER BY scenario"
+            ))
+            .await?
+            .collect()
+            .await?;
+        let mut sums = Vec::new();
+        for b in &b {
+            let sc = text(b.column(0))?;
+            for i in 0..b.num_rows() {
+                let v = sc.value(i);
+                if !v.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    continue;
+                }
+                sums.push(s(
+                    &format!("findings_{v}_12m"),
+                    &format!("sum(CASE WHEN e.scenario = '{v}' THEN 1 ELSE 0 END)"),
+                    &format!(
+                        "findings of {} (not closed with no further action) ending in the last \
+                         12 months",
+                        v.replace('_', " ")
+                    ),
+                ));
+            }
+        }
+        if !sums.is_empty() {
+            out.push(Extra {
+                src: format!(
+                    "SELECT person_id, period_end AS d, scenario FROM {FINDINGS_TABLE} \
+                     WHERE status <> 'no_further_action'"
+                ),
+                sums,
+                peer: vec![],
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The name under which [`register_findings`] registers the findings
+/// register.
+pub const FINDINGS_TABLE: &str = "findings_register";
+
+/// Registers a findings register (`STORE/findings/register.jsonl`: one
+/// finding per line with `person_id`, `scenario`, `period_end`, `status`)
+/// as the table [`FINDINGS_TABLE`], so that findings by scenario become
+/// features. A missing file registers nothing.
+pub fn register_findings(ctx: &SessionContext, register: &std::path::Path) -> Result<usize> {
+    use arrow::array::{Date32Array, StringBuilder};
+    use arrow::datatypes::{Field, Schema};
+    use std::sync::Arc;
+    if !register.exists() {
+        return Ok(0);
+    }
+    let text = std::fs::read_to_string(register)
+        .map_err(|e| Error::Input(format!("{}: {e}", register.display())))?;
+    let (mut person, mut scenario, mut status) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
+    let mut end = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::Input(format!("{}, line {}: {e}", register.display(), i + 1)))?;
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str());
+        // Tombstones of purged findings carry no finding.
+        let (Some(p), Some(sc), Some(pe)) =
+            (field("person_id"), field("scenario"), field("period_end"))
+        else {
+            continue;
+        };
+        let d: Date = pe.parse().map_err(|e| {
+            Error::Input(format!(
+                "{}, line {}: period_end {pe:?}: {e}",
+                register.display(),
+                i + 1
+            ))
+        })?;
+        person.append_value(p);
+        scenario.append_value(sc);
+        status.append_value(field("status").unwrap_or("new"));
+        end.push(probity_core::time::date_to_days(d));
+    }
+    let n = end.len();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("person_id", DataType::Utf8, false),
+        Field::new("scenario", DataType::Utf8, false),
+        Field::new("period_end", DataType::Date32, false),
+        Field::new("status", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(person.finish()),
+            Arc::new(scenario.finish()),
+            Arc::new(Date32Array::from(end)),
+            Arc::new(status.finish()),
+        ],
+    )
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    let table = datafusion::datasource::MemTable::try_new(schema, vec![vec![batch]])?;
+    ctx.register_table(FINDINGS_TABLE, Arc::new(table))?;
+    Ok(n)
+}
+
 /// Computes the features of every person active at each cut-off.
 /// `categories` are the complaint category groups counted separately.
+/// `ranks` are the ranks that get an indicator feature (none: rank is
+/// only the peer group).
 pub async fn compute(
     ctx: &SessionContext,
     cuts: &[Date],
     categories: &[String],
+    ranks: &[String],
 ) -> Result<FeatureTable> {
     if cuts.is_empty() {
         return Ok(FeatureTable::default());
@@ -200,36 +481,104 @@ pub async fn compute(
             words: format!("\"{}\" complaints in the last 24 months", c.to_lowercase()),
         });
     }
-    let counts: Vec<String> = features.iter().map(|f| f.name.clone()).collect();
+    let mut counts: Vec<String> = features.iter().map(|f| f.name.clone()).collect();
+    let n_complaint = features.len();
+    let extras = extra_sources(ctx).await?;
+    let mut extra_ctes = Vec::new();
+    let mut extra_joins = Vec::new();
+    let mut extra_cols = Vec::new();
+    let mut peer_of = vec![
+        (
+            "complaints_12m".to_owned(),
+            format!(
+                "complaints of {} compared with colleagues of the same rank and unit \
+                 (robust z-score)",
+                months(12)
+            ),
+        ),
+        (
+            "complaints_24m".to_owned(),
+            format!(
+                "complaints of {} compared with colleagues of the same rank and unit \
+                 (robust z-score)",
+                months(24)
+            ),
+        ),
+    ];
+    for (k, x) in extras.iter().enumerate() {
+        extra_ctes.push(format!(
+            "x{k} AS (SELECT a.person_id, a.cut, {sums} FROM a JOIN ({src}) e \
+             ON e.person_id = a.person_id AND e.d < a.cut \
+             AND e.d >= a.cut - INTERVAL '12 months' GROUP BY a.person_id, a.cut)",
+            sums = x
+                .sums
+                .iter()
+                .map(|(n, e, _)| format!("{e} AS {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            src = x.src,
+        ));
+        extra_joins.push(format!(
+            "LEFT JOIN x{k} ON x{k}.person_id = a.person_id AND x{k}.cut = a.cut"
+        ));
+        for (n, _, w) in &x.sums {
+            extra_cols.push(format!("coalesce(x{k}.{n}, 0) AS {n}"));
+            features.push(Feature {
+                name: n.clone(),
+                words: w.clone(),
+            });
+            counts.push(n.clone());
+            if x.peer.contains(n) {
+                peer_of.push((
+                    n.clone(),
+                    format!(
+                        "{w}, compared with colleagues of the same rank and unit (robust z-score)"
+                    ),
+                ));
+            }
+        }
+    }
+    // Rank as a feature (one indicator per rank chosen by the caller).
+    for (k, r) in ranks.iter().enumerate() {
+        let lit = r.replace('\'', "''");
+        extra_cols.push(format!(
+            "CASE WHEN a.rank = '{lit}' THEN 1 ELSE 0 END AS rank{k}"
+        ));
+        features.push(Feature {
+            name: format!("rank{k}"),
+            words: format!("holds the rank {r}"),
+        });
+        counts.push(format!("rank{k}"));
+    }
     // Peer deviation: robust z-score within the same rank and unit at the
     // same cut-off (median and MAD; the mean absolute deviation when more
     // than half the peers share the median, as in the modified z-score).
     let peer = "PARTITION BY cut, rank, unit_id";
-    let peer_j = "PARTITION BY a.cut, a.rank, a.unit_id";
     let mut outer = Vec::new();
     let mut inner = Vec::new();
     let mut mad = Vec::new();
-    for w in [12u32, 24] {
-        let x = format!("complaints_{w}m");
+    for (w, (x, words)) in peer_of.iter().enumerate() {
         inner.push(format!(
-            "median(CAST(h.{x} AS DOUBLE)) OVER ({peer_j}) AS med_{w}"
+            "median(CAST(j0.{x} AS DOUBLE)) OVER ({peer}) AS med_{w}"
         ));
         mad.push(format!(
             "median(abs({x} - med_{w})) OVER ({peer}) AS mad_{w}, \
              avg(abs({x} - med_{w})) OVER ({peer}) AS meanad_{w}"
         ));
+        // The complaint z-scores keep their first names (saved models).
+        let name = match x.as_str() {
+            "complaints_12m" => "peer_z_12m".to_owned(),
+            "complaints_24m" => "peer_z_24m".to_owned(),
+            other => format!("peer_z_{other}"),
+        };
         outer.push(format!(
             "CASE WHEN mad_{w} > 0 THEN ({x} - med_{w}) / (1.4826 * mad_{w}) \
              WHEN meanad_{w} > 0 THEN ({x} - med_{w}) / (1.2533 * meanad_{w}) \
-             ELSE 0.0 END AS peer_z_{w}m"
+             ELSE 0.0 END AS {name}"
         ));
         features.push(Feature {
-            name: format!("peer_z_{w}m"),
-            words: format!(
-                "complaints of {} compared with colleagues of the same rank and unit \
-                 (robust z-score)",
-                months(w)
-            ),
+            name,
+            words: words.clone(),
         });
     }
     features.push(Feature {
@@ -245,20 +594,31 @@ pub async fn compute(
         "WITH a AS ({active}), \
          h AS (SELECT a.person_id, a.cut, {sums} FROM a LEFT JOIN complaints cm \
                ON cm.person_id = a.person_id AND cm.received_on < a.cut \
-               GROUP BY a.person_id, a.cut), \
-         j AS (SELECT a.person_id, a.cut, a.rank, a.unit_id, \
+               GROUP BY a.person_id, a.cut), {extra_ctes}\
+         j0 AS (SELECT a.person_id, a.cut, a.rank, a.unit_id, \
                (CAST(CAST(a.cut AS INT) AS BIGINT) - CAST(CAST(a.start_date AS INT) AS BIGINT)) / 365.25 \
-               AS tenure_years, {hcols}, count(*) OVER ({peer_j}) AS peer_group_size, {inner} \
-               FROM a JOIN h ON a.person_id = h.person_id AND a.cut = h.cut), \
+               AS tenure_years, {hcols}{extra_cols} \
+               FROM a JOIN h ON a.person_id = h.person_id AND a.cut = h.cut {extra_joins}), \
+         j AS (SELECT j0.*, count(*) OVER ({peer}) AS peer_group_size, {inner} FROM j0), \
          k AS (SELECT *, {mad} FROM j) \
          SELECT person_id, CAST(CAST(cut AS INT) AS BIGINT) AS cut_days, rank, unit_id, \
                 {counts_cast}, {outer}, CAST(peer_group_size AS DOUBLE) AS peer_group_size, tenure_years \
          FROM k ORDER BY cut, person_id",
         active = active_sql(cuts),
         sums = sums.join(", "),
-        hcols = counts
+        extra_ctes = extra_ctes
             .iter()
-            .map(|c| format!("h.{c}"))
+            .map(|c| format!("{c}, "))
+            .collect::<String>(),
+        extra_joins = extra_joins.join(" "),
+        extra_cols = extra_cols
+            .iter()
+            .map(|c| format!(", {c}"))
+            .collect::<String>(),
+        hcols = features
+            .iter()
+            .take(n_complaint)
+            .map(|f| format!("h.{}", f.name))
             .collect::<Vec<_>>()
             .join(", "),
         inner = inner.join(", "),

@@ -6,9 +6,11 @@
 //! ([`eval`], [`metrics`]).
 #![deny(missing_docs)]
 
+pub mod anomaly;
 pub mod eval;
 pub mod fairness;
 pub mod features;
+pub mod groups;
 pub mod labels;
 pub mod metrics;
 pub mod model;

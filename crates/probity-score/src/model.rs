@@ -26,6 +26,10 @@ pub struct RiskModel {
     /// The complaint category groups its `cat*` features count.
     #[serde(default)]
     pub categories: Vec<String>,
+    /// The ranks its `rank*` indicator features stand for (empty: rank
+    /// was not a feature).
+    #[serde(default)]
+    pub ranks: Vec<String>,
     booster: PerpetualBooster,
 }
 
@@ -72,6 +76,7 @@ impl RiskModel {
             budget,
             trained_on: (rows.len(), positives),
             categories: Vec::new(),
+            ranks: Vec::new(),
             booster,
         })
     }

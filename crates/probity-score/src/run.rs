@@ -30,6 +30,8 @@ pub struct RunConfig {
     pub model_budget: f32,
     /// Contributions listed per person.
     pub top: usize,
+    /// Rank indicators as features (see `EvalConfig::rank_feature`).
+    pub rank_feature: bool,
     /// Also score the first day of each of this many months before
     /// `as_of` (a trajectory per person); 0 scores `as_of` only.
     pub history_months: u32,
@@ -70,7 +72,8 @@ pub struct Score {
     /// calibrated: read it as a ranking, and the evaluation's precision in
     /// the person's band as the chance (`probity score eval`).
     pub probability: f64,
-    /// The model's log-odds (= baseline + every contribution).
+    /// The model's log-odds (= baseline + every contribution). For an
+    /// anomaly run: the anomaly score (as `probability`).
     pub log_odds: f64,
     /// Share of people scored lower (0..1).
     pub percentile: f64,
@@ -80,6 +83,8 @@ pub struct Score {
     pub top: Vec<Contribution>,
     /// One sentence a supervisor can check.
     pub summary: String,
+    /// `risk_model` (supervised) or `anomaly` (isolation forest).
+    pub method: &'static str,
 }
 
 /// The result of a run.
@@ -138,11 +143,18 @@ pub async fn run(
     cuts.extend(scored.iter().copied());
     cuts.sort();
     cuts.dedup();
-    let cats = match &saved {
-        Some(m) => m.categories.clone(),
-        None => features::top_categories(ctx, cfg.as_of, cfg.categories).await?,
+    let (cats, ranks) = match &saved {
+        Some(m) => (m.categories.clone(), m.ranks.clone()),
+        None => (
+            features::top_categories(ctx, cfg.as_of, cfg.categories).await?,
+            if cfg.rank_feature {
+                features::top_ranks(ctx, 8).await?
+            } else {
+                Vec::new()
+            },
+        ),
     };
-    let t = features::compute(ctx, &cuts, &cats).await?;
+    let t = features::compute(ctx, &cuts, &cats, &ranks).await?;
     let model = match saved {
         Some(m) => {
             timings.features = clock.elapsed().as_secs_f64();
@@ -158,6 +170,7 @@ pub async fn run(
             let y: Vec<f64> = train_rows.iter().map(|&i| known[i]).collect();
             let mut m = RiskModel::train(&t, &train_rows, &y, cfg.model_budget)?;
             m.categories = cats;
+            m.ranks = ranks;
             timings.training = clock.elapsed().as_secs_f64() - timings.features;
             m
         }
@@ -171,25 +184,64 @@ pub async fn run(
     }
     let log_odds = model.score(&t, &rows)?;
     let contribs = model.contributions(&t, &rows)?;
-    // Percentiles among the people scored at the same date.
+    let nf = t.features.len();
+    let horizon = cfg.horizon_months;
+    let scores = explain(
+        &t,
+        &rows,
+        &log_odds,
+        &contribs,
+        cfg.top,
+        &|k| (probability(log_odds[k]), contribs[k][nf]),
+        &|share, reasons| {
+            format!(
+                "In the top {share:.1}% of the people scored for the risk of a \
+                 sustained complaint within {horizon} months; mainly: {reasons}."
+            )
+        },
+        "risk_model",
+    );
+    timings.scoring = scoring_started.elapsed().as_secs_f64();
+    Ok(RunOutput {
+        model,
+        scores,
+        training_cuts,
+        timings,
+    })
+}
+
+/// Scores and sentences for `rows`: `values` ranks them (percentiles among
+/// the people of the same date), `contribs` explains them (largest first),
+/// `prob` gives a row's probability and baseline.
+#[allow(clippy::too_many_arguments)]
+fn explain(
+    t: &features::FeatureTable,
+    rows: &[usize],
+    values: &[f64],
+    contribs: &[Vec<f64>],
+    top_n: usize,
+    prob: &dyn Fn(usize) -> (f64, f64),
+    sentence: &dyn Fn(f64, String) -> String,
+    method: &'static str,
+) -> Vec<Score> {
     let mut by_cut: std::collections::BTreeMap<Date, Vec<f64>> = std::collections::BTreeMap::new();
     for (k, &i) in rows.iter().enumerate() {
-        by_cut.entry(t.cut[i]).or_default().push(log_odds[k]);
+        by_cut.entry(t.cut[i]).or_default().push(values[k]);
     }
     for v in by_cut.values_mut() {
         v.sort_by(f64::total_cmp);
     }
+    let nf = t.features.len();
     let mut scores: Vec<Score> = rows
         .iter()
         .enumerate()
         .map(|(k, &i)| {
             let c = &contribs[k];
-            let nf = t.features.len();
             let mut order: Vec<usize> = (0..nf).collect();
             order.sort_by(|&a, &b| c[b].abs().total_cmp(&c[a].abs()));
             let top: Vec<Contribution> = order
                 .into_iter()
-                .take(cfg.top)
+                .take(top_n)
                 .filter(|&j| c[j] != 0.0)
                 .map(|j| Contribution {
                     feature: t.features[j].name.clone(),
@@ -200,22 +252,23 @@ pub async fn run(
                 .collect();
             let sorted = &by_cut[&t.cut[i]];
             let n = sorted.len() as f64;
-            let below = sorted.partition_point(|v| *v < log_odds[k]) as f64;
-            let p = probability(log_odds[k]);
+            let below = sorted.partition_point(|v| *v < values[k]) as f64;
+            let (p, baseline) = prob(k);
             let top_share = ((n - below) / n * 100.0).max(0.1);
             let reasons: Vec<String> = top
                 .iter()
                 .take(3)
                 .map(|x| {
                     format!(
-                        "{} {} ({} the risk)",
+                        "{} {} ({} the {})",
                         x.words,
                         fmt_value(x.value),
                         if x.contribution > 0.0 {
                             "raises"
                         } else {
                             "lowers"
-                        }
+                        },
+                        if method == "anomaly" { "score" } else { "risk" }
                     )
                 })
                 .collect();
@@ -223,16 +276,12 @@ pub async fn run(
                 person_id: t.person[i].clone(),
                 as_of: t.cut[i].to_string(),
                 probability: p,
-                log_odds: log_odds[k],
+                log_odds: values[k],
                 percentile: below / n,
-                baseline: c[nf],
-                summary: format!(
-                    "In the top {top_share:.1}% of the people scored for the risk of a \
-                     sustained complaint within {} months; mainly: {}.",
-                    cfg.horizon_months,
-                    reasons.join("; ")
-                ),
+                baseline,
+                summary: sentence(top_share, reasons.join("; ")),
                 top,
+                method,
             }
         })
         .collect();
@@ -243,11 +292,75 @@ pub async fn run(
             .then(b.log_odds.total_cmp(&a.log_odds))
             .then(a.person_id.cmp(&b.person_id))
     });
-    timings.scoring = scoring_started.elapsed().as_secs_f64();
-    Ok(RunOutput {
-        model,
+    scores
+}
+
+/// The result of an anomaly run.
+pub struct AnomalyOutput {
+    /// The forest, grown on the people active at `as_of`.
+    pub forest: crate::anomaly::IsolationForest,
+    /// Scores, highest first.
+    pub scores: Vec<Score>,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// The unsupervised run, for a force without outcome history: grow an
+/// isolation forest on the people active at `as_of` (their features as
+/// known then; no outcome is read) and score them, and the earlier dates
+/// of `history_months`, with occlusion explanations.
+pub async fn run_anomaly(ctx: &SessionContext, cfg: &RunConfig) -> Result<AnomalyOutput> {
+    let clock = std::time::Instant::now();
+    let mut timings = Timings::default();
+    let mut scored = vec![cfg.as_of];
+    for m in 1..=i64::from(cfg.history_months) {
+        scored.push(add_months(cfg.as_of, -m)?.first_of_month());
+    }
+    scored.sort();
+    scored.dedup();
+    let cats = features::top_categories(ctx, cfg.as_of, cfg.categories).await?;
+    let ranks = if cfg.rank_feature {
+        features::top_ranks(ctx, 8).await?
+    } else {
+        Vec::new()
+    };
+    let t = features::compute(ctx, &scored, &cats, &ranks).await?;
+    timings.features = clock.elapsed().as_secs_f64();
+    let fit_rows: Vec<usize> = (0..t.len()).filter(|&i| t.cut[i] == cfg.as_of).collect();
+    if fit_rows.is_empty() {
+        return Err(Error::Input(format!("nobody is active on {}", cfg.as_of)));
+    }
+    let forest = crate::anomaly::IsolationForest::fit(
+        &t,
+        &fit_rows,
+        crate::anomaly::TREES,
+        crate::anomaly::SAMPLE,
+        7,
+    )?;
+    timings.training = clock.elapsed().as_secs_f64() - timings.features;
+    let started = std::time::Instant::now();
+    let rows: Vec<usize> = (0..t.len()).collect();
+    let values = forest.score(&t, &rows)?;
+    let contribs = forest.explain(&t, &rows)?;
+    let scores = explain(
+        &t,
+        &rows,
+        &values,
+        &contribs,
+        cfg.top,
+        &|k| (values[k], 0.5),
+        &|share, reasons| {
+            format!(
+                "In the top {share:.1}% of the people scored for how unusual their record is \
+                 (isolation forest, no outcomes used); mainly: {reasons}."
+            )
+        },
+        "anomaly",
+    );
+    timings.scoring = started.elapsed().as_secs_f64();
+    Ok(AnomalyOutput {
+        forest,
         scores,
-        training_cuts,
         timings,
     })
 }

@@ -254,6 +254,7 @@ async fn a_scoring_run_explains_every_score_in_words() {
         model_budget: 0.5,
         top: 3,
         history_months: 0,
+        rank_feature: false,
     };
     let r = probity_score::run::run(&ctx, &cfg, None).await.unwrap();
     assert_eq!(r.scores.len(), 300, "everyone active at the date");
@@ -354,4 +355,213 @@ fn fairness_rates_and_ratios_match_a_hand_computed_table() {
 
     let v: Vec<String> = ["x", "y", "x", "z", "x", "y"].map(String::from).to_vec();
     assert_eq!(top_groups(&v, 2), ["x", "y", "x", "other", "x", "y"]);
+}
+
+/// A small store in memory with every table the extra features read.
+async fn activity() -> SessionContext {
+    let ctx = SessionContext::new();
+    for sql in [
+        "CREATE TABLE people (person_id VARCHAR NOT NULL, rank VARCHAR NOT NULL, \
+         unit_id VARCHAR NOT NULL, start_date DATE NOT NULL, end_date DATE, \
+         contracted_hours_per_week DOUBLE)",
+        "CREATE TABLE complaints (complaint_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, \
+         received_on DATE NOT NULL, category VARCHAR NOT NULL, outcome VARCHAR, closed_on DATE)",
+        "CREATE TABLE overtime_claims (claim_id VARCHAR, person_id VARCHAR, \
+         claimed_start TIMESTAMP, claimed_end TIMESTAMP, hours DOUBLE)",
+        "CREATE TABLE absences (absence_id VARCHAR, person_id VARCHAR, kind VARCHAR, \
+         start_date DATE, end_date DATE)",
+        "CREATE TABLE shifts (shift_id VARCHAR, person_id VARCHAR, unit_id VARCHAR, \
+         start TIMESTAMP, \"end\" TIMESTAMP, kind VARCHAR)",
+        "CREATE TABLE roster_edits (edit_id VARCHAR, shift_id VARCHAR, edited_by VARCHAR, \
+         edited_at TIMESTAMP, field VARCHAR)",
+        "CREATE TABLE accounts (account_id VARCHAR, person_id VARCHAR)",
+        "CREATE TABLE system_queries (query_id VARCHAR, account_id VARCHAR, system VARCHAR, \
+         at TIMESTAMP, subject_ref VARCHAR, case_ref VARCHAR)",
+        "INSERT INTO people VALUES ('p1', 'PC', 'U1', DATE '2000-01-01', NULL, 40.0), \
+         ('p2', 'PC', 'U1', DATE '2000-01-01', NULL, 20.0), \
+         ('p3', 'SGT', 'U1', DATE '2000-01-01', NULL, NULL)",
+        "INSERT INTO complaints VALUES ('c1', 'p1', DATE '2009-06-01', 'X', NULL, NULL)",
+        // p1: 5 h in the 3 months before 2010-01-01, 8 h earlier in the
+        // year, 7 h the year before (outside), 100 h after the cut-off.
+        "INSERT INTO overtime_claims VALUES \
+         ('o1', 'p1', TIMESTAMP '2009-11-15 18:00:00', TIMESTAMP '2009-11-15 23:00:00', 5.0), \
+         ('o2', 'p1', TIMESTAMP '2009-05-01 18:00:00', TIMESTAMP '2009-05-02 02:00:00', 8.0), \
+         ('o3', 'p1', TIMESTAMP '2008-05-01 18:00:00', TIMESTAMP '2008-05-02 01:00:00', 7.0), \
+         ('o4', 'p1', TIMESTAMP '2010-01-02 08:00:00', TIMESTAMP '2010-01-06 12:00:00', 100.0)",
+        // p1: a spell of 3 days, one running over the cut-off (2 days known
+        // then), one begun after it, annual leave (not sickness).
+        "INSERT INTO absences VALUES \
+         ('a1', 'p1', 'sickness', DATE '2009-03-01', DATE '2009-03-03'), \
+         ('a2', 'p1', 'sickness', DATE '2009-12-30', DATE '2010-01-20'), \
+         ('a3', 'p1', 'sickness', DATE '2010-02-01', DATE '2010-02-05'), \
+         ('a4', 'p1', 'annual_leave', DATE '2009-08-01', DATE '2009-08-14')",
+        "INSERT INTO shifts VALUES \
+         ('s1', 'p1', 'U1', TIMESTAMP '2009-10-01 07:00:00', TIMESTAMP '2009-10-01 15:00:00', 'duty'), \
+         ('s2', 'p1', 'U2', TIMESTAMP '2009-04-01 07:00:00', TIMESTAMP '2009-04-01 15:00:00', 'duty'), \
+         ('s3', 'p1', 'U3', TIMESTAMP '2010-03-01 07:00:00', TIMESTAMP '2010-03-01 15:00:00', 'duty'), \
+         ('s4', 'p2', 'U1', TIMESTAMP '2009-10-01 07:00:00', TIMESTAMP '2009-10-01 15:00:00', 'duty')",
+        // p1 edits own shift s1 twice before and once after the cut-off;
+        // p2 edits p1's shift (not a self-edit).
+        "INSERT INTO roster_edits VALUES \
+         ('e1', 's1', 'p1', TIMESTAMP '2009-11-01 09:00:00', 'end'), \
+         ('e2', 's1', 'p1', TIMESTAMP '2009-06-01 09:00:00', 'end'), \
+         ('e3', 's1', 'p1', TIMESTAMP '2010-02-01 09:00:00', 'end'), \
+         ('e4', 's1', 'p2', TIMESTAMP '2009-11-02 09:00:00', 'end')",
+        "INSERT INTO accounts VALUES ('ac1', 'p1'), ('ac2', 'p2')",
+        "INSERT INTO system_queries VALUES \
+         ('q1', 'ac1', 'PNC', TIMESTAMP '2009-12-01 10:00:00', 'S1', NULL), \
+         ('q2', 'ac1', 'PNC', TIMESTAMP '2009-07-01 10:00:00', 'S2', NULL), \
+         ('q3', 'ac1', 'PNC', TIMESTAMP '2009-07-02 10:00:00', 'S3', 'CASE1'), \
+         ('q4', 'ac1', 'PNC', TIMESTAMP '2010-01-03 10:00:00', 'S4', NULL), \
+         ('q5', 'ac2', 'PNC', TIMESTAMP '2009-07-01 10:00:00', 'S5', NULL)",
+    ] {
+        ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    }
+    ctx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_features_count_only_what_was_known_at_the_cut_off() {
+    let ctx = activity().await;
+    let t = probity_score::features::compute(&ctx, &[TEST], &[], &["SGT".to_owned()])
+        .await
+        .unwrap();
+    let row = |p: &str| t.person.iter().position(|x| x == p).unwrap();
+    let v = |p: &str, f: &str| t.column(f).unwrap()[row(p)];
+    assert_eq!(v("p1", "overtime_hours_3m"), 5.0);
+    assert_eq!(v("p1", "overtime_hours_12m"), 13.0);
+    assert_eq!(v("p1", "overtime_claims_12m"), 2.0);
+    assert_eq!(v("p1", "sickness_spells_12m"), 2.0);
+    assert_eq!(
+        v("p1", "sickness_days_12m"),
+        3.0 + 2.0,
+        "a running spell counts to the cut-off"
+    );
+    assert_eq!(v("p1", "roster_self_edits_3m"), 1.0);
+    assert_eq!(v("p1", "roster_self_edits_12m"), 2.0);
+    assert_eq!(
+        v("p2", "roster_self_edits_12m"),
+        0.0,
+        "editing a colleague's shift"
+    );
+    assert_eq!(v("p1", "lookups_12m"), 3.0);
+    assert_eq!(v("p1", "lookups_no_case_12m"), 2.0);
+    assert_eq!(v("p1", "lookups_no_case_3m"), 1.0);
+    assert_eq!(v("p1", "units_12m"), 2.0);
+    assert_eq!(v("p3", "overtime_hours_12m"), 0.0, "nobody's rows are zero");
+    assert_eq!((v("p3", "rank0"), v("p1", "rank0")), (1.0, 0.0));
+    // Peer deviation of overtime among the PCs of U1 (p1 13 h, p2 0 h).
+    assert!(v("p1", "peer_z_overtime_hours_12m") > 0.0);
+    assert!(t.features.iter().all(|f| !f.words.is_empty()));
+
+    // Equality monitoring is never a feature: adding it changes nothing.
+    for sql in [
+        "CREATE TABLE equality_monitoring (person_id VARCHAR, sex VARCHAR, ethnicity VARCHAR)",
+        "INSERT INTO equality_monitoring VALUES ('p1', 'female', 'black'), \
+         ('p2', 'male', 'white'), ('p3', NULL, NULL)",
+    ] {
+        ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    }
+    let again = probity_score::features::compute(&ctx, &[TEST], &[], &["SGT".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(again.features, t.features);
+    assert_eq!(again.values, t.values);
+
+    // The fairness groups: hours from contracted hours, sex and ethnicity
+    // from equality monitoring, "not recorded" where empty.
+    let g = probity_score::groups::Groups::load(&ctx).await.unwrap();
+    assert_eq!(g.attributes, ["rank", "unit", "hours", "sex", "ethnicity"]);
+    let cases = [
+        probity_score::fairness::Case {
+            flagged: true,
+            outcome: None,
+        },
+        probity_score::fairness::Case {
+            flagged: false,
+            outcome: None,
+        },
+        probity_score::fairness::Case {
+            flagged: false,
+            outcome: None,
+        },
+    ];
+    let a = g.audit(&["p1", "p2", "p3"], &cases);
+    let groups = |k: usize| {
+        let mut v: Vec<(String, usize)> = a[k]
+            .groups
+            .iter()
+            .map(|g| (g.group.clone(), g.flagged))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        groups(2),
+        [
+            ("full-time".into(), 1),
+            ("hours not recorded".into(), 0),
+            ("part-time".into(), 0)
+        ]
+    );
+    assert_eq!(
+        groups(3),
+        [
+            ("female".into(), 1),
+            ("male".into(), 0),
+            ("not recorded".into(), 0)
+        ]
+    );
+}
+
+#[test]
+fn the_isolation_forest_isolates_a_planted_outlier_and_names_its_feature() {
+    use probity_score::anomaly::{IsolationForest, average_path};
+    use probity_score::features::{Feature, FeatureTable};
+    // 500 ordinary people with two features in a narrow band, one with an
+    // extreme value of the second.
+    let mut t = FeatureTable {
+        features: vec![
+            Feature {
+                name: "a".into(),
+                words: "a".into(),
+            },
+            Feature {
+                name: "b".into(),
+                words: "b".into(),
+            },
+        ],
+        ..FeatureTable::default()
+    };
+    for i in 0..501 {
+        t.person.push(format!("p{i}"));
+        t.cut.push(TEST);
+        t.rank.push("PC".into());
+        t.unit.push("U1".into());
+        let x = (i % 10) as f64;
+        let y = if i == 500 {
+            60.0
+        } else {
+            ((i * 7) % 13) as f64
+        };
+        t.values.extend([x, y]);
+    }
+    let rows: Vec<usize> = (0..501).collect();
+    let f = IsolationForest::fit(&t, &rows, 100, 256, 7).unwrap();
+    let s = f.score(&t, &rows).unwrap();
+    assert!(s.iter().all(|v| *v > 0.0 && *v <= 1.0));
+    let best = (0..501).max_by(|&a, &b| s[a].total_cmp(&s[b])).unwrap();
+    assert_eq!(best, 500, "the outlier is the most unusual");
+    assert!(s[500] > 0.6, "{}", s[500]);
+    let ordinary = s[..500].iter().sum::<f64>() / 500.0;
+    assert!(ordinary < 0.55, "{ordinary}");
+    // Same data and seed, same forest.
+    let again = IsolationForest::fit(&t, &rows, 100, 256, 7).unwrap();
+    assert_eq!(again.score(&t, &rows).unwrap(), s);
+    // The explanation: setting b to its median removes most of the anomaly.
+    let e = f.explain(&t, &[500]).unwrap();
+    assert!(e[0][1] > 0.1 && e[0][1] > e[0][0].abs(), "{:?}", e[0]);
+    // c(n) as in the paper: c(2) = 1, c(256) ≈ 10.24.
+    assert_eq!(average_path(2.0), 1.0);
+    assert!((average_path(256.0) - 10.244).abs() < 0.01);
 }

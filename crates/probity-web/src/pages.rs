@@ -834,10 +834,101 @@ pub async fn quality(
         .filter_map(|d| d.upheld_rate().map(|r| (d.detector.clone(), r * 100.0)))
         .collect();
     let body = format!(
-        "<p>Upheld rate = findings decided with advice, a prevention notice or a referral ÷ all decided. Precision counts only \"false positive\" dismissals against a detector: an explained pattern was still there.</p>{t}<section><h2>Upheld rate by detector</h2>{}</section>",
-        svg::bar_chart("Upheld rate (%) by detector", &bars, "%")
+        "<p>Upheld rate = findings decided with advice, a prevention notice or a referral ÷ all decided. Precision counts only \"false positive\" dismissals against a detector: an explained pattern was still there.</p>{t}<section><h2>Upheld rate by detector</h2>{}</section>{}",
+        svg::bar_chart("Upheld rate (%) by detector", &bars, "%"),
+        fairness_section(&st.config.store)
     );
     Ok(layout("Detector quality", Some(&c), &body))
+}
+
+/// The latest fairness audit of each detector and model
+/// (`STORE/fairness/latest.json`, written by every analysis and scoring
+/// run): per attribute, the groups with a disparity, ratios to the
+/// reference group, significant ones marked. Aggregates only.
+fn fairness_section(store: &std::path::Path) -> String {
+    let path = store.join("fairness").join("latest.json");
+    let latest: serde_json::Value = match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null),
+        Err(_) => serde_json::Value::Null,
+    };
+    let Some(subjects) = latest["subjects"].as_object() else {
+        return "<section><h2>Fairness</h2><p>No fairness audit yet: every analysis and scoring run writes one.</p></section>".into();
+    };
+    let ratio = |v: &serde_json::Value| v.as_f64().map_or("–".to_owned(), |x| format!("{x:.2}×"));
+    let mut out = String::from(
+        "<section id=\"fairness\"><h2>Fairness</h2><p>Each detector's and model's latest run, by rank, unit, working hours, and sex and ethnicity where equality monitoring is held: rates as ratios to the reference group (the largest). Outside 0.8–1.25 is a disparity; <strong>significant</strong> when the group has at least 50 people and |z| ≥ 1.96. With <code>[fairness] block_flagged</code>, a significant disparity withholds the findings until a reviewer signs it off (<code>probity fairness sign-off</code>).</p>",
+    );
+    for (id, a) in subjects {
+        let mut rows = String::new();
+        let mut significant = 0;
+        for attr in a["attributes"].as_array().into_iter().flatten() {
+            for g in attr["groups"].as_array().into_iter().flatten() {
+                let disp: Vec<&str> = g["disparities"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d.as_str())
+                    .collect();
+                if disp.is_empty() {
+                    continue;
+                }
+                let sig: Vec<&str> = g["significant"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d.as_str())
+                    .collect();
+                significant += sig.len();
+                let r = &g["ratios"];
+                let _ = write!(
+                    rows,
+                    "<tr><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(attr["attribute"].as_str().unwrap_or("")),
+                    esc(g["group"].as_str().unwrap_or("")),
+                    if g["small_group"].as_bool().unwrap_or(false) {
+                        " (small group)"
+                    } else {
+                        ""
+                    },
+                    g["people"],
+                    g["flagged"],
+                    ratio(&r[0]),
+                    ratio(&r[1]),
+                    ratio(&r[2]),
+                    ratio(&r[3]),
+                    disp.iter()
+                        .map(|d| if sig.contains(d) {
+                            format!("<strong>{}</strong>", esc(d))
+                        } else {
+                            esc(d)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        let _ = write!(
+            out,
+            "<h3>{} <small>v{} — {} — {} people, {} flagged; outcomes: {}; {} significant</small></h3>",
+            esc(id),
+            a["version"],
+            esc(a["run"].as_str().unwrap_or("")),
+            a["population"],
+            a["flagged_people"],
+            esc(a["outcomes"].as_str().unwrap_or("")),
+            significant
+        );
+        if rows.is_empty() {
+            out.push_str("<p>No disparity.</p>");
+        } else {
+            let _ = write!(
+                out,
+                "<table class=\"fairness\"><thead><tr><th>Attribute</th><th>Group</th><th>People</th><th>Flagged</th><th>Flag rate</th><th>Precision</th><th>False-positive rate</th><th>False-negative rate</th><th>Disparities</th></tr></thead><tbody>{rows}</tbody></table>"
+            );
+        }
+    }
+    out.push_str("</section>");
+    out
 }
 
 /// Parses the audit filter (shared with the API).

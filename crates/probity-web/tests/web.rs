@@ -866,6 +866,43 @@ async fn four_eyes_and_the_response_window_through_the_ui() {
         (Some(1), Some(1), Some(1))
     );
     assert_eq!(s5["precision"].as_f64(), Some(0.0));
+    // The quality page shows each detector's latest fairness audit, with
+    // significant disparities marked.
+    let page = send(&f, get("/quality", Some(&rev))).await;
+    assert!(page.body.contains("No fairness audit yet"), "{}", page.body);
+    let dir = f.state.config.store.join("fairness");
+    std::fs::create_dir_all(&dir).unwrap();
+    let group = |g: &str, n: usize, k: usize, r: f64, d: &[&str], sig: &[&str]| {
+        serde_json::json!({"group": g, "people": n, "flagged": k, "flag_rate": k as f64 / n as f64,
+            "precision": null, "false_positive_rate": null, "false_negative_rate": null,
+            "ratios": [r, null, null, null], "disparities": d, "significant": sig,
+            "small_group": n < 50})
+    };
+    let latest = serde_json::json!({"subjects": {"ghost_overtime": {
+    "subject": "ghost_overtime", "version": 2, "run": "analyze", "at": "2026-12-05T00:00:00Z",
+    "population": 400, "flagged_people": 30, "outcomes": "none",
+    "attributes": [{"attribute": "sex", "reference": "male", "groups": [
+        group("male", 250, 10, 1.0, &[], &[]),
+        group("female", 150, 20, 3.33, &["flag rate"], &["flag rate"]),
+    ]}]}}});
+    std::fs::write(dir.join("latest.json"), latest.to_string()).unwrap();
+    let page = send(&f, get("/quality", Some(&rev))).await;
+    assert!(
+        page.body.contains("ghost_overtime <small>v2"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<td>sex</td><td>female</td><td>150</td><td>20</td><td>3.33×</td>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<strong>flag rate</strong>"));
+    assert!(
+        !page.body.contains("<td>male</td>"),
+        "groups without a disparity are not listed"
+    );
     // Every step is on the audit log with its reason.
     let steps: Vec<String> = probity_audit::read(
         &store.audit_dir(),

@@ -1,6 +1,7 @@
 //! `probity`: the command-line interface. Thin: parses arguments, calls the
 //! library crates, prints results and errors with their causes.
 
+mod fairness;
 mod progress;
 mod safeguards;
 mod score;
@@ -80,13 +81,19 @@ enum Command {
         #[command(subcommand)]
         command: score::ScoreCommand,
     },
-    /// Fairness audit of the risk model: flag rate, precision, false-positive
-    /// and false-negative rate per rank and unit, as ratios to the reference
-    /// group, disparities outside 0.8–1.25 flagged (the defaults of `score
-    /// eval`, whose report includes the same audit).
+    /// The fairness audit of every detector and model: flag rate,
+    /// precision, false-positive and false-negative rate per rank, unit,
+    /// working hours, sex and ethnicity (where recorded), as ratios to the
+    /// reference group; written by every `analyze`, `score run` and `score
+    /// eval`. `probity fairness STORE` shows the latest; `probity fairness
+    /// sign-off` releases a detector withheld under `[fairness]
+    /// block_flagged`.
+    #[command(args_conflicts_with_subcommands = true)]
     Fairness {
+        #[command(subcommand)]
+        command: Option<FairnessCommand>,
         /// The store.
-        store: PathBuf,
+        store: Option<PathBuf>,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
@@ -113,7 +120,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
         format: SqlFormat,
     },
-    /// Run every enabled detector over a store and write findings.
+    /// Run every enabled detector over a store and write findings; audits
+    /// each detector's fairness.
     Analyze {
         /// The store.
         store: PathBuf,
@@ -133,6 +141,10 @@ enum Command {
         /// Run only these detectors (repeatable); `probity detectors` lists them.
         #[arg(long = "only", value_name = "DETECTOR")]
         only: Vec<String>,
+        /// Ground truth (synthetic data: truth.csv) for the fairness audit's
+        /// precision and error rates; without it, review outcomes are used.
+        #[arg(long)]
+        truth: Option<PathBuf>,
     },
     /// Link reference records (registers, rolls) to staff: Fellegi-Sunter
     /// match weights with EM-estimated parameters; stores links, the model and
@@ -297,6 +309,25 @@ enum Command {
     },
     /// List the detectors with their purpose, tables and parameters.
     Detectors,
+}
+
+/// `probity fairness …`.
+#[derive(Debug, Subcommand)]
+enum FairnessCommand {
+    /// Accept the significant disparities of a detector's (or model's)
+    /// latest audit, with a reason: a reviewer only (`--as`); audited.
+    /// Releases what `[fairness] block_flagged` withheld, from the next run
+    /// on, for exactly these disparities.
+    SignOff {
+        /// The detector id, `risk_model` or `anomaly`.
+        subject: String,
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// Why the disparity is acceptable (e.g. what explains it).
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -543,8 +574,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             score::run(command)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Fairness { store, json } => {
-            score::fairness(&store, json)?;
+        Command::Fairness {
+            command,
+            store,
+            json,
+        } => {
+            match (command, store) {
+                (
+                    Some(FairnessCommand::SignOff {
+                        subject,
+                        store,
+                        reason,
+                    }),
+                    _,
+                ) => fairness::sign_off(&store, actor.as_deref(), &subject, reason.as_deref())?,
+                (None, Some(store)) => fairness::show(&store, json, actor.as_deref())?,
+                (None, None) => bail!("give a store: probity fairness STORE"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Map {
@@ -630,6 +676,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             reason,
             baselines,
             only,
+            truth,
         } => {
             let s = probity_store::Store::open(&store)
                 .with_context(|| format!("cannot open store {}", store.display()))?;
@@ -648,7 +695,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     &format!("analyze --reveal --out {}", out.display()),
                 )?;
             }
-            let (report, gov_hash) = analyze(&s, baselines, &only)?;
+            let (mut report, gov_hash) = analyze(&s, baselines, &only)?;
+            // Fairness of every detector that ran; with `[fairness]
+            // block_flagged`, the findings of a detector with a significant
+            // disparity nobody signed off are withheld (never registered,
+            // never written).
+            let audits = fairness::detectors(&s, &report, truth.as_deref())
+                .context("fairness audit of the run")?;
+            let withheld = fairness::blocked(&s, &audits)?;
+            if !withheld.is_empty() {
+                report
+                    .findings
+                    .retain(|f| !withheld.contains_key(f.detector.as_str()));
+                for o in &mut report.outcomes {
+                    if withheld.contains_key(o.detector) {
+                        o.findings = 0;
+                        o.persons = 0;
+                    }
+                }
+            }
+            fairness::record(&s, &audits, &withheld)?;
             let map = if reveal {
                 Some(runtime()?.block_on(probity_detect::reveal_map(&s))?)
             } else {
@@ -666,6 +732,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let outputs = probity_detect::write_outputs(&out, &report, &who)
                 .with_context(|| format!("cannot write findings to {}", out.display()))?;
             print_analysis(&report);
+            fairness::print_summary(&audits, &withheld);
+            for (d, open) in &withheld {
+                eprintln!(
+                    "withheld: the findings of {d} ({} disparit{} not signed off); a reviewer \
+                     releases them with `probity fairness sign-off {d} --store {} --reason …`",
+                    open.len(),
+                    if open.len() == 1 { "y" } else { "ies" },
+                    store.display()
+                );
+            }
             println!(
                 "register: {} new, {} seen again, {} purged earlier and not re-added (audit entry {seq})",
                 merged.new, merged.seen_again, merged.already_purged
@@ -1193,6 +1269,10 @@ fn demo(
     println!("4/5 analysing as analyst 'ana' (findings carry pseudonyms; the run is audited)");
     let s = probity_store::Store::open(&store_dir)?;
     let (report, gov_hash) = analyze(&s, true, &[])?;
+    let truth = data.join("truth.csv");
+    let audits = fairness::detectors(&s, &report, Some(&truth))?;
+    let withheld = fairness::blocked(&s, &audits)?;
+    fairness::record(&s, &audits, &withheld)?;
     probity_govern::record_analysis(&s, "ana", &report, &gov_hash, &out, false)?;
     let outputs = probity_detect::write_outputs(
         &out,
@@ -1200,9 +1280,9 @@ fn demo(
         &probity_detect::finding::Identity::Pseudonyms,
     )?;
     print_analysis(&report);
+    fairness::print_summary(&audits, &withheld);
 
     println!("5/5 evaluating against the planted truth (truth pseudonymised with the store key)");
-    let truth = data.join("truth.csv");
     let conf = data.join("confounders.csv");
     let e = evaluate(&outputs.jsonl, &truth, Some(&conf), Some(&store_dir))?;
     print!("{}", e.table());

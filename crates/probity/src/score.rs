@@ -7,6 +7,15 @@ use clap::Subcommand;
 use jiff::civil::Date;
 use probity_score::eval::{self, EvalConfig, EvalReport};
 
+/// Which score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// Gradient-boosted trees trained on sustained complaints.
+    RiskModel,
+    /// Isolation forest, no outcomes.
+    Anomaly,
+}
+
 /// What `probity score` does.
 #[derive(Debug, Subcommand)]
 pub enum ScoreCommand {
@@ -51,6 +60,19 @@ pub enum ScoreCommand {
         /// training one.
         #[arg(long)]
         model: Option<PathBuf>,
+        /// `risk-model` (supervised, needs outcome history) or `anomaly`
+        /// (isolation forest over the same features, no outcomes: for a
+        /// force without a history of decided complaints).
+        #[arg(long, value_enum, default_value_t = Method::RiskModel)]
+        method: Method,
+        /// Rank indicators as features (the store holds current ranks:
+        /// at past training cut-offs they may be ranks reached later).
+        #[arg(long)]
+        rank_feature: bool,
+        /// Share of people the fairness audit treats as flagged (the top
+        /// scores).
+        #[arg(long, default_value_t = 0.05)]
+        fairness_budget: f64,
     },
     /// Rolling temporal evaluation of the risk model against the threshold
     /// rule and "rank by complaints in the last 24 months": for each test
@@ -92,6 +114,9 @@ pub enum ScoreCommand {
         /// The model's complexity budget (higher: more trees).
         #[arg(long, default_value_t = 0.5)]
         model_budget: f32,
+        /// Rank indicators as features (see `score run --rank-feature`).
+        #[arg(long)]
+        rank_feature: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -114,6 +139,9 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
             show,
             history_months,
             model,
+            method,
+            rank_feature,
+            fairness_budget,
         } => {
             let as_of = as_of.unwrap_or_else(|| {
                 let secs = jiff::Timestamp::now().as_second();
@@ -129,11 +157,20 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
                 model_budget,
                 top: 5,
                 history_months,
+                rank_feature,
             };
             let s = probity_store::Store::open(&store)
                 .with_context(|| format!("cannot open store {}", store.display()))?;
             let ctx = s.session_context()?;
             let started = std::time::Instant::now();
+            if method == Method::Anomaly {
+                if model.is_some() {
+                    bail!(
+                        "--model is a saved risk model; the anomaly score grows its forest at --as-of"
+                    );
+                }
+                return anomaly_run(&s, &ctx, &cfg, &out, show, fairness_budget, started);
+            }
             let saved = match &model {
                 None => None,
                 Some(path) => {
@@ -145,8 +182,33 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
                     )
                 }
             };
+            // Findings from the register become features (by scenario).
+            probity_score::features::register_findings(
+                &ctx,
+                &s.root().join("findings").join("register.jsonl"),
+            )?;
             let r = crate::runtime()?.block_on(probity_score::run::run(&ctx, &cfg, saved))?;
             let secs = started.elapsed().as_secs_f64();
+            let audit = crate::fairness::scores(
+                &s,
+                "risk_model",
+                probity_score::model::MODEL_VERSION,
+                &r.scores,
+                fairness_budget,
+            )?;
+            let withheld = crate::fairness::blocked(&s, std::slice::from_ref(&audit))?;
+            crate::fairness::record(&s, std::slice::from_ref(&audit), &withheld)?;
+            crate::fairness::print_summary(std::slice::from_ref(&audit), &withheld);
+            if !withheld.is_empty() {
+                bail!(
+                    "scores withheld: the risk model's fairness audit shows a disparity no reviewer \
+                     has signed off ([fairness] block_flagged); `probity fairness {}` shows it and \
+                     `probity fairness sign-off risk_model --store {} --reason …` (a reviewer) \
+                     releases it",
+                    store.display(),
+                    store.display()
+                );
+            }
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let model_json = r.model.to_json()?;
@@ -194,24 +256,93 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
                 r.model.trained_on.1,
                 saved.display()
             );
-            for sc in r.scores.iter().take(show) {
-                println!("{}  {}", sc.person_id, sc.summary);
-            }
-            println!(
-                "time: features {:.1} s, training {:.1} s, scoring and explanations {:.1} s",
-                r.timings.features, r.timings.training, r.timings.scoring
-            );
-            println!(
-                "scores and explanations: {}",
-                out.join("scores.jsonl").display()
-            );
+            print_scores(&r.scores, show, &r.timings, "training", &out);
             Ok(())
         }
-        cmd @ ScoreCommand::Eval { .. } => run_eval(cmd, false),
+        cmd @ ScoreCommand::Eval { .. } => run_eval(cmd),
     }
 }
 
-fn run_eval(cmd: ScoreCommand, fairness_only: bool) -> Result<()> {
+/// `score run --method anomaly`.
+fn anomaly_run(
+    s: &probity_store::Store,
+    ctx: &datafusion::prelude::SessionContext,
+    cfg: &probity_score::run::RunConfig,
+    out: &std::path::Path,
+    show: usize,
+    fairness_budget: f64,
+    started: std::time::Instant,
+) -> Result<()> {
+    probity_score::features::register_findings(
+        ctx,
+        &s.root().join("findings").join("register.jsonl"),
+    )?;
+    let r = crate::runtime()?.block_on(probity_score::run::run_anomaly(ctx, cfg))?;
+    let secs = started.elapsed().as_secs_f64();
+    let audit = crate::fairness::scores(s, "anomaly", 1, &r.scores, fairness_budget)?;
+    let withheld = crate::fairness::blocked(s, std::slice::from_ref(&audit))?;
+    crate::fairness::record(s, std::slice::from_ref(&audit), &withheld)?;
+    crate::fairness::print_summary(std::slice::from_ref(&audit), &withheld);
+    if !withheld.is_empty() {
+        bail!(
+            "scores withheld: the anomaly score's fairness audit shows a disparity no reviewer \
+             has signed off ([fairness] block_flagged); `probity fairness sign-off anomaly \
+             --store {} --reason …` (a reviewer) releases it",
+            s.root().display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut lines = String::new();
+    for sc in &r.scores {
+        lines.push_str(&serde_json::to_string(sc)?);
+        lines.push('\n');
+    }
+    std::fs::write(out.join("scores.jsonl"), lines)?;
+    let meta = serde_json::json!({
+        "method": "anomaly",
+        "as_of": cfg.as_of.to_string(),
+        "trees": probity_score::anomaly::TREES,
+        "sample": r.forest.sample,
+        "features": r.forest.features.iter().map(|f| &f.name).collect::<Vec<_>>(),
+        "people_scored": r.scores.len(),
+        "seconds": secs,
+        "timings": r.timings,
+    });
+    std::fs::write(out.join("run.json"), serde_json::to_vec_pretty(&meta)?)?;
+    s.audit()?
+        .append(probity_audit::Record::new(s.actor(), "score", "").details(meta))?;
+    println!(
+        "scored {} person-dates as of {} in {secs:.1} s with an isolation forest ({} trees of {} people; no outcomes used)",
+        r.scores.len(),
+        cfg.as_of,
+        probity_score::anomaly::TREES,
+        r.forest.sample
+    );
+    print_scores(&r.scores, show, &r.timings, "forest", out);
+    Ok(())
+}
+
+fn print_scores(
+    scores: &[probity_score::run::Score],
+    show: usize,
+    t: &probity_score::run::Timings,
+    fit: &str,
+    out: &std::path::Path,
+) {
+    for sc in scores.iter().take(show) {
+        println!("{}  {}", sc.person_id, sc.summary);
+    }
+    println!(
+        "time: features {:.1} s, {fit} {:.1} s, scoring and explanations {:.1} s",
+        t.features, t.training, t.scoring
+    );
+    println!(
+        "scores and explanations: {}",
+        out.join("scores.jsonl").display()
+    );
+}
+
+fn run_eval(cmd: ScoreCommand) -> Result<()> {
     match cmd {
         ScoreCommand::Run { .. } => unreachable!("only Eval comes here"),
         ScoreCommand::Eval {
@@ -226,6 +357,7 @@ fn run_eval(cmd: ScoreCommand, fairness_only: bool) -> Result<()> {
             rule_months,
             categories,
             model_budget,
+            rank_feature,
             json,
         } => {
             if test_to < test_from {
@@ -251,13 +383,36 @@ fn run_eval(cmd: ScoreCommand, fairness_only: bool) -> Result<()> {
                 rule_months,
                 categories,
                 model_budget,
+                rank_feature,
             };
             let s = probity_store::Store::open(&store)
                 .with_context(|| format!("cannot open store {}", store.display()))?;
             let ctx = s.session_context()?;
+            probity_score::features::register_findings(
+                &ctx,
+                &s.root().join("findings").join("register.jsonl"),
+            )?;
             let rt = crate::runtime()?;
             let started = std::time::Instant::now();
             let report = rt.block_on(eval::evaluate(&ctx, &cfg))?;
+            let audit = probity_score::fairness::SubjectAudit {
+                subject: "risk_model".into(),
+                version: probity_score::model::MODEL_VERSION,
+                run: format!(
+                    "score eval, top {:.0}% pooled over {} test cut-offs",
+                    report.fairness_budget * 100.0,
+                    report.cuts.len()
+                ),
+                at: jiff::Timestamp::now().to_string(),
+                population: report.cuts.iter().map(|c| c.people).sum(),
+                flagged_people: report
+                    .fairness
+                    .first()
+                    .map_or(0, |a| a.groups.iter().map(|g| g.flagged).sum()),
+                outcomes: "sustained complaints".into(),
+                attributes: report.fairness.clone(),
+            };
+            crate::fairness::record(&s, std::slice::from_ref(&audit), &Default::default())?;
             // The evaluation reads every person's complaint history: it goes
             // on the audit log like a scoring run, with what it concluded.
             let disparities: usize = report
@@ -267,15 +422,7 @@ fn run_eval(cmd: ScoreCommand, fairness_only: bool) -> Result<()> {
                 .filter(|g| !g.disparities.is_empty())
                 .count();
             s.audit()?.append(
-                probity_audit::Record::new(
-                    s.actor(),
-                    if fairness_only {
-                        "fairness"
-                    } else {
-                        "score.eval"
-                    },
-                    "",
-                )
+                probity_audit::Record::new(s.actor(), "score.eval", "")
                 .details(serde_json::json!({
                     "test_cuts": cfg.test_cuts.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "train_from": cfg.first_train.to_string(),
@@ -287,12 +434,8 @@ fn run_eval(cmd: ScoreCommand, fairness_only: bool) -> Result<()> {
                     "groups_with_disparities": disparities,
                 })),
             )?;
-            if json && fairness_only {
-                println!("{}", serde_json::to_string_pretty(&report.fairness)?);
-            } else if json {
+            if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
-            } else if fairness_only {
-                print_fairness(&report);
             } else {
                 print_eval(&report);
                 println!("evaluated in {:.1} s", started.elapsed().as_secs_f64());
@@ -309,17 +452,24 @@ fn print_eval(r: &EvalReport) {
     );
     println!("threshold rule: {} (flags at most the budget)", r.rule);
     println!(
-        "{:<11} {:>7} {:>5} {:>6} | {:>17} | {:>17} | {:>17}",
-        "cut-off", "people", "pos", "budget", "model P / R", "threshold P / R", "recent-24m P / R"
+        "{:<11} {:>7} {:>5} {:>6} | {:>17} | {:>17} | {:>17} | {:>17}",
+        "cut-off",
+        "people",
+        "pos",
+        "budget",
+        "model P / R",
+        "threshold P / R",
+        "recent-24m P / R",
+        "anomaly P / R"
     );
     let pr = |m: &eval::Metric| format!("{:.3} / {:.3}", m.precision, m.recall);
     let budgets = r.cuts.first().map_or(0, |c| c.rows.len());
-    let mut sums = vec![[0.0f64; 6]; budgets];
+    let mut sums = vec![[0.0f64; 8]; budgets];
     let mut matched = [0.0f64; 4];
     for c in &r.cuts {
         for (k, row) in c.rows.iter().enumerate() {
             println!(
-                "{:<11} {:>7} {:>5} {:>5.0}% | {:>17} | {:>17} | {:>17}",
+                "{:<11} {:>7} {:>5} {:>5.0}% | {:>17} | {:>17} | {:>17} | {:>17}",
                 if k == 0 { c.cut.as_str() } else { "" },
                 if k == 0 {
                     c.people.to_string()
@@ -334,7 +484,8 @@ fn print_eval(r: &EvalReport) {
                 row.budget * 100.0,
                 pr(&row.model),
                 pr(&row.threshold),
-                pr(&row.recent)
+                pr(&row.recent),
+                pr(&row.anomaly)
             );
             let s = &mut sums[k];
             s[0] += row.model.precision;
@@ -343,6 +494,8 @@ fn print_eval(r: &EvalReport) {
             s[3] += row.threshold.recall;
             s[4] += row.recent.precision;
             s[5] += row.recent.recall;
+            s[6] += row.anomaly.precision;
+            s[7] += row.anomaly.recall;
         }
         matched[0] += c.matched.0.precision;
         matched[1] += c.matched.0.recall;
@@ -356,10 +509,11 @@ fn print_eval(r: &EvalReport) {
             pr(&c.matched.1)
         );
         println!(
-            "{:<11} AUC model {:.3}, recent-24m {:.3}; average precision model {:.3}, recent-24m {:.3}; trained on {} rows ({} positive)",
+            "{:<11} AUC model {:.3}, recent-24m {:.3}, anomaly {:.3}; average precision model {:.3}, recent-24m {:.3}; trained on {} rows ({} positive)",
             "",
             c.auc.0,
             c.auc.1,
+            c.anomaly_auc,
             c.average_precision.0,
             c.average_precision.1,
             c.trained_on.0,
@@ -371,7 +525,7 @@ fn print_eval(r: &EvalReport) {
         for (k, row) in first.rows.iter().enumerate() {
             let s = sums[k];
             println!(
-                "{:<11} {:>7} {:>5} {:>5.0}% | {:>17} | {:>17} | {:>17}",
+                "{:<11} {:>7} {:>5} {:>5.0}% | {:>17} | {:>17} | {:>17} | {:>17}",
                 if k == 0 { "mean" } else { "" },
                 "",
                 "",
@@ -379,6 +533,7 @@ fn print_eval(r: &EvalReport) {
                 format!("{:.3} / {:.3}", s[0] / n, s[1] / n),
                 format!("{:.3} / {:.3}", s[2] / n, s[3] / n),
                 format!("{:.3} / {:.3}", s[4] / n, s[5] / n),
+                format!("{:.3} / {:.3}", s[6] / n, s[7] / n),
             );
         }
         println!(
@@ -394,57 +549,14 @@ fn print_eval(r: &EvalReport) {
 }
 
 fn print_fairness(r: &EvalReport) {
-    let f = |x: Option<f64>| x.map_or("—".to_owned(), |v| format!("{v:.3}"));
     println!(
         "fairness of the model's flags at the top {:.0}%, pooled over the test cut-offs \
-         (ratios to the reference group; outside {}–{} is flagged; * fewer than {} people)",
+         (ratios to the reference group; outside {}–{} is a disparity, ! when significant; \
+         * fewer than {} people)",
         r.fairness_budget * 100.0,
         probity_score::fairness::BAND.0,
         probity_score::fairness::BAND.1,
         probity_score::fairness::SMALL_GROUP
     );
-    for a in &r.fairness {
-        println!("by {} (reference: {})", a.attribute, a.reference);
-        println!(
-            "  {:<34} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9}  disparities",
-            "group", "people", "flagged", "flag rate", "precision", "FPR", "FNR"
-        );
-        for g in &a.groups {
-            let name = format!("{}{}", g.group, if g.small_group { " *" } else { "" });
-            println!(
-                "  {:<34} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9}  {}",
-                name,
-                g.people,
-                g.flagged,
-                format!("{:.3} ({})", g.flag_rate, f(g.ratios[0])),
-                f(g.precision),
-                f(g.false_positive_rate),
-                f(g.false_negative_rate),
-                if g.disparities.is_empty() {
-                    String::new()
-                } else {
-                    g.disparities.join(", ")
-                }
-            );
-        }
-    }
-}
-
-/// `probity fairness STORE`: the evaluation with its defaults, fairness only.
-pub fn fairness(store: &std::path::Path, json: bool) -> Result<()> {
-    let cmd = ScoreCommand::Eval {
-        store: store.to_owned(),
-        test_from: jiff::civil::date(2008, 1, 1),
-        test_to: jiff::civil::date(2014, 1, 1),
-        step_months: 12,
-        train_from: jiff::civil::date(2000, 1, 1),
-        horizon: 24,
-        settle_months: 36,
-        rule_min: 3.0,
-        rule_months: 12,
-        categories: 8,
-        model_budget: 0.5,
-        json,
-    };
-    run_eval(cmd, true)
+    crate::fairness::print_attributes(&r.fairness);
 }

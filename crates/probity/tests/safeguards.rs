@@ -840,3 +840,148 @@ fn retention_killed_at_its_commit_leaves_the_store_whole_and_finishes_on_the_nex
     );
     assert!(ok(run(&["audit", "verify", s])).contains("intact:"));
 }
+
+#[test]
+fn a_flagged_disparity_withholds_scores_until_a_reviewer_signs_it_off() {
+    // 300 officers; 140 women, 160 men; 20 of the men (p140–p159) have ten
+    // complaints each in 2019, nobody else any. The anomaly score's top 5%
+    // (15 people) are all men: the women's flag rate is 0× the men's.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = tmp.path().join("store");
+    let s = store.to_str().unwrap();
+    let mut people =
+        String::from("person_id,given_name,family_name,rank,unit_id,start_date,work_pattern\n");
+    let mut eq = String::from("person_id,sex,ethnicity\n");
+    let mut complaints =
+        String::from("complaint_id,person_id,received_on,category,outcome,closed_on\n");
+    for i in 0..300 {
+        people.push_str(&format!("p{i:03},Given,Family{i},PC,U1,2010-01-01,shift\n"));
+        let sex = if i < 140 { "female" } else { "male" };
+        eq.push_str(&format!("p{i:03},{sex},white\n"));
+        if (140..160).contains(&i) {
+            for k in 1..=10 {
+                complaints.push_str(&format!("c{i}-{k},p{i:03},2019-{k:02}-10,RUDENESS,,\n"));
+            }
+        }
+    }
+    for (f, text) in [
+        (
+            "sites.csv",
+            "site_id,name,lat,lon,radius_m\nS1,Station,51.5,-0.1,200\n".to_owned(),
+        ),
+        (
+            "units.csv",
+            "unit_id,name,site_id\nU1,Response,S1\n".to_owned(),
+        ),
+        ("people.csv", people),
+        ("equality_monitoring.csv", eq),
+        ("complaints.csv", complaints),
+    ] {
+        std::fs::write(data.join(f), text).unwrap();
+    }
+    ok(run(&["init", s]));
+    ok(run(&["ingest", data.to_str().unwrap(), "--store", s]));
+    let none = ok(run(&["fairness", s]));
+    assert!(none.contains("no fairness audit yet"), "{none}");
+
+    let score = |out: &str| {
+        run(&[
+            "score",
+            "run",
+            s,
+            "--method",
+            "anomaly",
+            "--as-of",
+            "2020-01-01",
+            "--out",
+            tmp.path().join(out).to_str().unwrap(),
+        ])
+    };
+    // Without the governance option the disparity is reported, not blocking.
+    let text = ok(score("out1"));
+    assert!(text.contains("1 with a significant disparity"), "{text}");
+    assert!(
+        text.contains("sex female: flag rate 0.00× the reference (male)"),
+        "{text}"
+    );
+    let table = ok(run(&["fairness", s]));
+    assert!(
+        table.contains("anomaly v1") && table.contains("by sex (reference: male)"),
+        "{table}"
+    );
+    assert!(table.contains("flag rate !"), "{table}");
+
+    let gov = std::fs::read_to_string(store.join("governance.toml")).unwrap();
+    assert!(gov.contains("block_flagged = false"));
+    let file = tmp.path().join("gov.toml");
+    std::fs::write(
+        &file,
+        gov.replace("block_flagged = false", "block_flagged = true"),
+    )
+    .unwrap();
+    ok(run(&[
+        "governance",
+        "apply",
+        file.to_str().unwrap(),
+        "--store",
+        s,
+        "--as",
+        "admin",
+    ]));
+    let e = refused(score("out2"));
+    assert!(e.contains("scores withheld"), "{e}");
+    assert!(
+        !tmp.path().join("out2/scores.jsonl").exists(),
+        "withheld scores are not written"
+    );
+
+    // Only a reviewer signs off, and only with a reason.
+    ok(run(&[
+        "user", "add", "ana", "--store", s, "--role", "analyst", "--as", "admin",
+    ]));
+    ok(run(&[
+        "user", "add", "rev", "--store", s, "--role", "reviewer", "--as", "admin",
+    ]));
+    let why = "Complaints concentrate on a response team that is mostly men; reviewed by PSD.";
+    let e = refused(run(&[
+        "fairness", "sign-off", "anomaly", "--store", s, "--as", "ana", "--reason", why,
+    ]));
+    assert!(e.contains("sign off a fairness disparity"), "{e}");
+    refused(run(&[
+        "fairness", "sign-off", "anomaly", "--store", s, "--as", "rev",
+    ]));
+    let signed = ok(run(&[
+        "fairness", "sign-off", "anomaly", "--store", s, "--as", "rev", "--reason", why,
+    ]));
+    assert!(
+        signed.contains("signed off 1 disparity of anomaly"),
+        "{signed}"
+    );
+    ok(score("out3"));
+    assert!(tmp.path().join("out3/scores.jsonl").exists());
+
+    let log = std::fs::read_to_string(store.join("audit/audit.jsonl")).unwrap();
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sign: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "fairness.sign_off")
+        .collect();
+    assert_eq!(sign.len(), 1);
+    assert_eq!(sign[0]["actor"], "rev");
+    assert_eq!(sign[0]["reason"], why);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "fairness.sign_off.refused" && e["actor"] == "ana")
+    );
+    let audits = entries.iter().filter(|e| e["action"] == "fairness").count();
+    assert_eq!(
+        audits, 3,
+        "every scoring run's audit is logged, the withheld one too"
+    );
+}
