@@ -86,11 +86,20 @@ for i in range(a.people):
             complaints.append([f"C{n:07d}", pid, rec.isoformat(), rng.choice(CATS),
                                outcome, closed.isoformat()])
 
+# Equality monitoring from a stream of its own (the rest of the output is
+# unchanged by it), independent of the planted trajectories: a fair model
+# shows no disparity by sex or ethnicity here beyond noise.
+eq_rng = random.Random(a.seed + 1)
+equality = [[p[0], "female" if eq_rng.random() < 0.35 else "male",
+             eq_rng.choices(["white", "asian", "mixed", "black", "other", ""],
+                            [92, 3, 2, 1.5, 1, 0.5])[0]] for p in people]
+
 for name, header, rows in [
     ("people", ["person_id", "given_name", "family_name", "rank", "unit_id",
                 "start_date", "end_date", "work_pattern"], people),
     ("complaints", ["complaint_id", "person_id", "received_on", "category",
                     "outcome", "closed_on"], complaints),
+    ("equality_monitoring", ["person_id", "sex", "ethnicity"], equality),
     ("truth_trajectories", ["person_id", "trajectory_start"], truth),
 ]:
     path = os.path.join(a.out, f"{name}.csv")

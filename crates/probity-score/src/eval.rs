@@ -41,6 +41,8 @@ pub struct EvalConfig {
     /// Rank indicators as features (the store holds current ranks, which
     /// at a past cut-off may be ranks reached later).
     pub rank_feature: bool,
+    /// Boosters averaged in each model (see `model::ENSEMBLE`).
+    pub ensemble: usize,
 }
 
 /// One method at one budget.
@@ -194,7 +196,7 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
         );
         let known = labels::sustained_within(ctx, &t, cfg.horizon_months, Some(test)).await?;
         let y_train: Vec<f64> = train_rows.iter().map(|&i| known[i]).collect();
-        let model = RiskModel::train(&t, &train_rows, &y_train, cfg.model_budget)?;
+        let model = RiskModel::train(&t, &train_rows, &y_train, cfg.model_budget, cfg.ensemble)?;
         let test_rows: Vec<usize> = (0..t.len()).filter(|&i| t.cut[i] == test).collect();
         let scores = model.score(&t, &test_rows)?;
         // The anomaly score sees the same features and no outcome at all.
@@ -301,7 +303,7 @@ pub async fn train_for(
     let first = t.cut.iter().min().copied().unwrap_or(test);
     let train_rows = training_rows(&t, first, horizon_months, test);
     let y: Vec<f64> = train_rows.iter().map(|&i| known[i]).collect();
-    let model = RiskModel::train(&t, &train_rows, &y, budget)?;
+    let model = RiskModel::train(&t, &train_rows, &y, budget, crate::model::ENSEMBLE)?;
     let test_rows = (0..t.len()).filter(|&i| t.cut[i] == test).collect();
     Ok((t, model, test_rows))
 }

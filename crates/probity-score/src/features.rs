@@ -423,10 +423,14 @@ pub async fn compute(
             words: format!("complaints received in {}", months(w)),
         });
     }
-    sums.push("count(cm.complaint_id) AS complaints_all".into());
+    // Whole-service counts as rates per year of *observed* service (from
+    // the later of appointment and the first complaint on record): a raw
+    // count grows with the length of the records, which differs between
+    // training and test cut-offs.
+    sums.push("count(cm.complaint_id) AS complaints_per_year".into());
     features.push(Feature {
-        name: "complaints_all".into(),
-        words: "complaints received in all earlier service".into(),
+        name: "complaints_per_year".into(),
+        words: "complaints per year of service (as far back as the records go)".into(),
     });
     for (outcome, label) in [
         ("sustained", "sustained"),
@@ -447,11 +451,11 @@ pub async fn compute(
         }
     }
     sums.push(format!(
-        "sum(CASE WHEN cm.outcome = 'sustained' AND {known} THEN 1 ELSE 0 END) AS sustained_all"
+        "sum(CASE WHEN cm.outcome = 'sustained' AND {known} THEN 1 ELSE 0 END) AS sustained_per_year"
     ));
     features.push(Feature {
-        name: "sustained_all".into(),
-        words: "sustained complaints in all earlier service".into(),
+        name: "sustained_per_year".into(),
+        words: "sustained complaints per year of service (as far back as the records go)".into(),
     });
     sums.push(format!(
         "sum(CASE WHEN cm.received_on >= a.cut - INTERVAL '24 months' AND NOT ({known}) \
@@ -590,15 +594,20 @@ pub async fn compute(
         words: "years of service".into(),
     });
 
+    // Years of observed service: from the later of appointment and the
+    // first complaint on record, at least half a year.
+    let observed = "(greatest(least(CAST(CAST(a.cut AS INT) AS BIGINT) - CAST(CAST(a.start_date AS INT) AS BIGINT), \
+                    CAST(CAST(a.cut AS INT) AS BIGINT) - coalesce(ds.d0, 0)), 183) / 365.25)";
     let sql = format!(
         "WITH a AS ({active}), \
          h AS (SELECT a.person_id, a.cut, {sums} FROM a LEFT JOIN complaints cm \
                ON cm.person_id = a.person_id AND cm.received_on < a.cut \
                GROUP BY a.person_id, a.cut), {extra_ctes}\
+         ds AS (SELECT CAST(CAST(min(received_on) AS INT) AS BIGINT) AS d0 FROM complaints), \
          j0 AS (SELECT a.person_id, a.cut, a.rank, a.unit_id, \
                (CAST(CAST(a.cut AS INT) AS BIGINT) - CAST(CAST(a.start_date AS INT) AS BIGINT)) / 365.25 \
                AS tenure_years, {hcols}{extra_cols} \
-               FROM a JOIN h ON a.person_id = h.person_id AND a.cut = h.cut {extra_joins}), \
+               FROM a JOIN h ON a.person_id = h.person_id AND a.cut = h.cut CROSS JOIN ds {extra_joins}), \
          j AS (SELECT j0.*, count(*) OVER ({peer}) AS peer_group_size, {inner} FROM j0), \
          k AS (SELECT *, {mad} FROM j) \
          SELECT person_id, CAST(CAST(cut AS INT) AS BIGINT) AS cut_days, rank, unit_id, \
@@ -618,7 +627,12 @@ pub async fn compute(
         hcols = features
             .iter()
             .take(n_complaint)
-            .map(|f| format!("h.{}", f.name))
+            .map(|f| match f.name.as_str() {
+                n @ ("complaints_per_year" | "sustained_per_year") => {
+                    format!("CAST(h.{n} AS DOUBLE) / {observed} AS {n}")
+                }
+                n => format!("h.{n}"),
+            })
             .collect::<Vec<_>>()
             .join(", "),
         inner = inner.join(", "),

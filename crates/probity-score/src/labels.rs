@@ -58,3 +58,33 @@ pub async fn sustained_within(
         })
         .collect())
 }
+
+/// The months within which the share `q` of the sustained complaints
+/// received and decided before `before` were decided (rounded up; 0 when
+/// there are none). A training window needs this long after it closes for
+/// most of its outcomes to be known. Computed from what was known by
+/// `before`, so choosing it uses no later data.
+pub async fn settle_months(ctx: &SessionContext, before: Date, q: f64) -> Result<u32> {
+    let sql = format!(
+        "SELECT CAST(CAST(closed_on AS INT) - CAST(received_on AS INT) AS BIGINT) AS d \
+         FROM complaints WHERE outcome = 'sustained' AND closed_on IS NOT NULL \
+         AND closed_on < DATE '{before}' AND received_on < DATE '{before}'"
+    );
+    let mut days: Vec<i64> = Vec::new();
+    for b in ctx.sql(&sql).await?.collect().await? {
+        days.extend(
+            b.column(0)
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .copied(),
+        );
+    }
+    if days.is_empty() {
+        return Ok(0);
+    }
+    days.sort_unstable();
+    // The nearest-rank quantile: exact, and the same for the same data.
+    let k = ((q * days.len() as f64).ceil() as usize).clamp(1, days.len()) - 1;
+    Ok((days[k].max(0) as f64 / 30.44).ceil() as u32)
+}

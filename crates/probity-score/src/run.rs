@@ -32,6 +32,8 @@ pub struct RunConfig {
     pub top: usize,
     /// Rank indicators as features (see `EvalConfig::rank_feature`).
     pub rank_feature: bool,
+    /// Boosters averaged in the model (see `model::ENSEMBLE`).
+    pub ensemble: usize,
     /// Also score the first day of each of this many months before
     /// `as_of` (a trajectory per person); 0 scores `as_of` only.
     pub history_months: u32,
@@ -168,7 +170,7 @@ pub async fn run(
                 .filter(|&i| training_cuts.contains(&t.cut[i]))
                 .collect();
             let y: Vec<f64> = train_rows.iter().map(|&i| known[i]).collect();
-            let mut m = RiskModel::train(&t, &train_rows, &y, cfg.model_budget)?;
+            let mut m = RiskModel::train(&t, &train_rows, &y, cfg.model_budget, cfg.ensemble)?;
             m.categories = cats;
             m.ranks = ranks;
             timings.training = clock.elapsed().as_secs_f64() - timings.features;
@@ -220,8 +222,8 @@ fn explain(
     values: &[f64],
     contribs: &[Vec<f64>],
     top_n: usize,
-    prob: &dyn Fn(usize) -> (f64, f64),
-    sentence: &dyn Fn(f64, String) -> String,
+    prob: &(dyn Fn(usize) -> (f64, f64) + Sync),
+    sentence: &(dyn Fn(f64, String) -> String + Sync),
     method: &'static str,
 ) -> Vec<Score> {
     let mut by_cut: std::collections::BTreeMap<Date, Vec<f64>> = std::collections::BTreeMap::new();
@@ -232,8 +234,11 @@ fn explain(
         v.sort_by(f64::total_cmp);
     }
     let nf = t.features.len();
+    // Sentences for a million person-dates take most of a run: in
+    // parallel, in order.
+    use rayon::prelude::*;
     let mut scores: Vec<Score> = rows
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(k, &i)| {
             let c = &contribs[k];

@@ -232,8 +232,11 @@ async fn explanations_add_up_to_the_score_and_counts_match_the_data() {
     let col = |name: &str| t.row(i)[t.features.iter().position(|f| f.name == name).unwrap()];
     assert_eq!(col("complaints_12m"), 2.0);
     assert_eq!(col("complaints_1m"), 1.0);
-    assert_eq!(col("complaints_all"), 4.0);
-    assert_eq!(col("sustained_all"), 1.0);
+    // Per year of observed service: the first complaint on record is
+    // 2000-01-10, after p3a's appointment (2000-01-01), so 3,644 days.
+    let observed = 3644.0 / 365.25;
+    assert!((col("complaints_per_year") - 4.0 / observed).abs() < 1e-9);
+    assert!((col("sustained_per_year") - 1.0 / observed).abs() < 1e-9);
     assert_eq!(col("open_24m"), 1.0);
     assert!(col("tenure_years") > 9.99 && col("tenure_years") < 10.01);
     // Peers: every PC of unit U2 (odd pairs) at the cut-off.
@@ -255,9 +258,25 @@ async fn a_scoring_run_explains_every_score_in_words() {
         top: 3,
         history_months: 0,
         rank_feature: false,
+        ensemble: 3,
     };
     let r = probity_score::run::run(&ctx, &cfg, None).await.unwrap();
     assert_eq!(r.scores.len(), 300, "everyone active at the date");
+    // Every sustained complaint of this force was decided 40 days after it
+    // arrived: 2 months of settling (40 / 30.44, rounded up).
+    assert_eq!(
+        probity_score::labels::settle_months(&ctx, TEST, 0.9)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        probity_score::labels::settle_months(&ctx, date(1999, 1, 1), 0.9)
+            .await
+            .unwrap(),
+        0,
+        "nothing decided yet"
+    );
     assert_eq!(
         r.training_cuts,
         (2002..=2007).map(|y| date(y, 1, 1)).collect::<Vec<_>>()

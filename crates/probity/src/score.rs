@@ -40,9 +40,11 @@ pub enum ScoreCommand {
         /// Outcome window the model predicts, in months.
         #[arg(long, default_value_t = 24)]
         horizon: u32,
-        /// Months a training window must have been closed before --as-of.
-        #[arg(long, default_value_t = 36)]
-        settle_months: u32,
+        /// Months a training window must have been closed before --as-of
+        /// (default: the time within which 90% of sustained complaints
+        /// decided by --as-of were decided, from the data).
+        #[arg(long)]
+        settle_months: Option<u32>,
         /// Complaint category groups counted as their own features.
         #[arg(long, default_value_t = 8)]
         categories: usize,
@@ -73,6 +75,10 @@ pub enum ScoreCommand {
         /// scores).
         #[arg(long, default_value_t = 0.05)]
         fairness_budget: f64,
+        /// Boosters averaged in the model, each trained on the rows in
+        /// another order (one booster's results vary with that order).
+        #[arg(long, default_value_t = probity_score::model::ENSEMBLE)]
+        ensemble: usize,
     },
     /// Rolling temporal evaluation of the risk model against the threshold
     /// rule and "rank by complaints in the last 24 months": for each test
@@ -99,9 +105,10 @@ pub enum ScoreCommand {
         horizon: u32,
         /// Months a training row's outcome window must have been closed
         /// before a test cut-off (outcomes decided after the cut-off are
-        /// never used).
-        #[arg(long, default_value_t = 36)]
-        settle_months: u32,
+        /// never used). Default: the time within which 90% of the sustained
+        /// complaints decided before the first test cut-off were decided.
+        #[arg(long)]
+        settle_months: Option<u32>,
         /// The threshold rule: at least this many complaints ...
         #[arg(long, default_value_t = 3.0)]
         rule_min: f64,
@@ -117,6 +124,9 @@ pub enum ScoreCommand {
         /// Rank indicators as features (see `score run --rank-feature`).
         #[arg(long)]
         rank_feature: bool,
+        /// Boosters averaged in each model (see `score run --ensemble`).
+        #[arg(long, default_value_t = probity_score::model::ENSEMBLE)]
+        ensemble: usize,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -142,26 +152,29 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
             method,
             rank_feature,
             fairness_budget,
+            ensemble,
         } => {
             let as_of = as_of.unwrap_or_else(|| {
                 let secs = jiff::Timestamp::now().as_second();
                 probity_core::time::days_to_date(secs.div_euclid(86_400) as i32)
             });
-            let cfg = probity_score::run::RunConfig {
+            let mut cfg = probity_score::run::RunConfig {
                 as_of,
                 train_from,
                 step_months,
                 horizon_months: horizon,
-                settle_months,
+                settle_months: 0,
                 categories,
                 model_budget,
                 top: 5,
                 history_months,
                 rank_feature,
+                ensemble,
             };
             let s = probity_store::Store::open(&store)
                 .with_context(|| format!("cannot open store {}", store.display()))?;
             let ctx = s.session_context()?;
+            cfg.settle_months = settle(&ctx, settle_months, as_of)?;
             let started = std::time::Instant::now();
             if method == Method::Anomaly {
                 if model.is_some() {
@@ -226,16 +239,11 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
                 }
             };
             std::fs::write(out.join("model.json"), &model_json)?;
-            let mut lines = String::new();
-            for sc in &r.scores {
-                lines.push_str(&serde_json::to_string(sc)?);
-                lines.push('\n');
-            }
-            std::fs::write(out.join("scores.jsonl"), lines)?;
+            write_scores(&out.join("scores.jsonl"), &r.scores)?;
             let meta = serde_json::json!({
                 "as_of": as_of.to_string(),
                 "horizon_months": horizon,
-                "settle_months": settle_months,
+                "settle_months": cfg.settle_months,
                 "training_cuts": r.training_cuts.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "trained_on": r.model.trained_on,
                 "model": saved.file_name().map(|f| f.to_string_lossy().into_owned()),
@@ -292,12 +300,7 @@ fn anomaly_run(
         );
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut lines = String::new();
-    for sc in &r.scores {
-        lines.push_str(&serde_json::to_string(sc)?);
-        lines.push('\n');
-    }
-    std::fs::write(out.join("scores.jsonl"), lines)?;
+    write_scores(&out.join("scores.jsonl"), &r.scores)?;
     let meta = serde_json::json!({
         "method": "anomaly",
         "as_of": cfg.as_of.to_string(),
@@ -320,6 +323,52 @@ fn anomaly_run(
     );
     print_scores(&r.scores, show, &r.timings, "forest", out);
     Ok(())
+}
+
+/// Writes scores as JSON lines, serialised in parallel chunks and written
+/// in order.
+fn write_scores(path: &std::path::Path, scores: &[probity_score::run::Score]) -> Result<()> {
+    use rayon::prelude::*;
+    use std::io::Write;
+    let f =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    for block in scores.chunks(64 * 1024) {
+        let parts: Vec<Vec<u8>> = block
+            .par_chunks(4096)
+            .map(|c| {
+                let mut buf = Vec::with_capacity(c.len() * 1200);
+                for sc in c {
+                    serde_json::to_writer(&mut buf, sc).expect("a score serialises");
+                    buf.push(b'\n');
+                }
+                buf
+            })
+            .collect();
+        for p in parts {
+            w.write_all(&p)?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// `--settle-months`, or the data's own: the months within which 90% of
+/// the sustained complaints decided before `before` were decided.
+fn settle(
+    ctx: &datafusion::prelude::SessionContext,
+    given: Option<u32>,
+    before: Date,
+) -> Result<u32> {
+    if let Some(m) = given {
+        return Ok(m);
+    }
+    let m = crate::runtime()?.block_on(probity_score::labels::settle_months(ctx, before, 0.9))?;
+    println!(
+        "settle months: {m} (90% of the sustained complaints decided before {before} were \
+         decided within that time; --settle-months sets it)"
+    );
+    Ok(m)
 }
 
 fn print_scores(
@@ -358,6 +407,7 @@ fn run_eval(cmd: ScoreCommand) -> Result<()> {
             categories,
             model_budget,
             rank_feature,
+            ensemble,
             json,
         } => {
             if test_to < test_from {
@@ -372,22 +422,25 @@ fn run_eval(cmd: ScoreCommand) -> Result<()> {
                 test_cuts.push(d);
                 d = eval::add_months(d, i64::from(step_months))?;
             }
-            let cfg = EvalConfig {
+            let first_test = test_cuts[0];
+            let mut cfg = EvalConfig {
                 test_cuts,
                 first_train: train_from,
                 step_months,
                 horizon_months: horizon,
-                settle_months,
+                settle_months: 0,
                 budgets: vec![0.01, 0.02, 0.05, 0.10],
                 rule_min,
                 rule_months,
                 categories,
                 model_budget,
                 rank_feature,
+                ensemble,
             };
             let s = probity_store::Store::open(&store)
                 .with_context(|| format!("cannot open store {}", store.display()))?;
             let ctx = s.session_context()?;
+            cfg.settle_months = settle(&ctx, settle_months, first_test)?;
             probity_score::features::register_findings(
                 &ctx,
                 &s.root().join("findings").join("register.jsonl"),
