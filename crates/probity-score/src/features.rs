@@ -131,6 +131,18 @@ pub async fn top_ranks(ctx: &SessionContext, k: usize) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The day (since the epoch) of the first complaint on record; 0 if none.
+async fn first_complaint_day(ctx: &SessionContext) -> Result<i64> {
+    let b = ctx
+        .sql("SELECT CAST(CAST(min(received_on) AS INT) AS BIGINT) AS d FROM complaints")
+        .await?
+        .collect()
+        .await?;
+    Ok(b.first()
+        .filter(|b| b.num_rows() > 0 && !b.column(0).is_null(0))
+        .map_or(0, |b| b.column(0).as_primitive::<Int64Type>().value(0)))
+}
+
 fn months(n: u32) -> String {
     if n == 1 {
         "the last month".into()
@@ -596,18 +608,20 @@ pub async fn compute(
 
     // Years of observed service: from the later of appointment and the
     // first complaint on record, at least half a year.
-    let observed = "(greatest(least(CAST(CAST(a.cut AS INT) AS BIGINT) - CAST(CAST(a.start_date AS INT) AS BIGINT), \
-                    CAST(CAST(a.cut AS INT) AS BIGINT) - coalesce(ds.d0, 0)), 183) / 365.25)";
+    let d0 = first_complaint_day(ctx).await?;
+    let observed = format!(
+        "(greatest(least(CAST(CAST(a.cut AS INT) AS BIGINT) - CAST(CAST(a.start_date AS INT) AS BIGINT), \
+         CAST(CAST(a.cut AS INT) AS BIGINT) - {d0}), 183) / 365.25)"
+    );
     let sql = format!(
         "WITH a AS ({active}), \
          h AS (SELECT a.person_id, a.cut, {sums} FROM a LEFT JOIN complaints cm \
                ON cm.person_id = a.person_id AND cm.received_on < a.cut \
                GROUP BY a.person_id, a.cut), {extra_ctes}\
-         ds AS (SELECT CAST(CAST(min(received_on) AS INT) AS BIGINT) AS d0 FROM complaints), \
          j0 AS (SELECT a.person_id, a.cut, a.rank, a.unit_id, \
                (CAST(CAST(a.cut AS INT) AS BIGINT) - CAST(CAST(a.start_date AS INT) AS BIGINT)) / 365.25 \
                AS tenure_years, {hcols}{extra_cols} \
-               FROM a JOIN h ON a.person_id = h.person_id AND a.cut = h.cut CROSS JOIN ds {extra_joins}), \
+               FROM a JOIN h ON a.person_id = h.person_id AND a.cut = h.cut {extra_joins}), \
          j AS (SELECT j0.*, count(*) OVER ({peer}) AS peer_group_size, {inner} FROM j0), \
          k AS (SELECT *, {mad} FROM j) \
          SELECT person_id, CAST(CAST(cut AS INT) AS BIGINT) AS cut_days, rank, unit_id, \
