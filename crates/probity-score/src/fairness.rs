@@ -45,8 +45,9 @@ pub struct GroupRates {
     pub ratios: [Option<f64>; 4],
     /// Which of the four ratios are outside [`BAND`].
     pub disparities: Vec<String>,
-    /// Of those, the ones that are not chance: the group is not small and
-    /// a two-proportion z-test against the reference gives |z| ≥ 1.96.
+    /// Of those, the ones that are not chance: the group is not small, a
+    /// two-proportion z-test against the reference gives |z| ≥ 1.96, and
+    /// the test's approximation holds (5 expected either way in each group).
     /// Only these count as flagged (and can block, see governance).
     #[serde(default)]
     pub significant: Vec<String>,
@@ -96,6 +97,19 @@ pub fn two_proportion_z(a: (usize, usize), b: (usize, usize)) -> f64 {
     let p = (a.0 + b.0) as f64 / (a.1 + b.1) as f64;
     let se = (p * (1.0 - p) * (1.0 / a.1 as f64 + 1.0 / b.1 as f64)).sqrt();
     if se == 0.0 { 0.0 } else { (pa - pb) / se }
+}
+
+/// Whether the z-test's normal approximation holds: at least 5 expected
+/// successes and 5 expected failures in each group at the pooled rate. A
+/// detector flagging 2 of 60 people in a group is not evidence of anything.
+pub fn approximation_holds(a: (usize, usize), b: (usize, usize)) -> bool {
+    if a.1 == 0 || b.1 == 0 {
+        return false;
+    }
+    let p = (a.0 + b.0) as f64 / (a.1 + b.1) as f64;
+    [a.1, b.1]
+        .iter()
+        .all(|&n| n as f64 * p >= 5.0 && n as f64 * (1.0 - p) >= 5.0)
 }
 
 /// Audits one attribute: `groups[i]` is case `i`'s group.
@@ -182,7 +196,14 @@ pub fn audit(attribute: &str, groups: &[String], cases: &[Case]) -> AttributeAud
                         (g.numerators[k], g.denominators[k]),
                         (r.numerators[k], r.denominators[k]),
                     );
-                    if g.group != r.group && !g.small_group && z.abs() >= 1.96 {
+                    if g.group != r.group
+                        && !g.small_group
+                        && z.abs() >= 1.96
+                        && approximation_holds(
+                            (g.numerators[k], g.denominators[k]),
+                            (r.numerators[k], r.denominators[k]),
+                        )
+                    {
                         g.significant.push(METRICS[k].to_owned());
                     }
                 }

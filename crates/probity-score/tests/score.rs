@@ -374,6 +374,40 @@ fn fairness_rates_and_ratios_match_a_hand_computed_table() {
 
     let v: Vec<String> = ["x", "y", "x", "z", "x", "y"].map(String::from).to_vec();
     assert_eq!(top_groups(&v, 2), ["x", "y", "x", "other", "x", "y"]);
+
+    // Significance. 15 of 160 men flagged, 0 of 140 women: z by hand with
+    // the pooled rate p = 15/300: (0 - 0.09375) / sqrt(p(1-p)(1/140 + 1/160))
+    // = -3.72; 7 women expected flagged, so the approximation holds.
+    use probity_score::fairness::{approximation_holds, two_proportion_z};
+    let z = two_proportion_z((0, 140), (15, 160));
+    let by_hand = -0.09375 / (0.05f64 * 0.95 * (1.0 / 140.0 + 1.0 / 160.0)).sqrt();
+    assert!((z - by_hand).abs() < 1e-9 && z < -3.7, "{z}");
+    let mut groups = Vec::new();
+    let mut cases = Vec::new();
+    for i in 0..300 {
+        groups.push(if i < 140 { "female" } else { "male" }.to_owned());
+        cases.push(c((140..155).contains(&i), None));
+    }
+    let a = audit("sex", &groups, &cases);
+    let f = a.groups.iter().find(|g| g.group == "female").unwrap();
+    assert_eq!(
+        (a.reference.as_str(), f.significant.clone()),
+        ("male", vec!["flag rate".to_owned()])
+    );
+    // 3 flagged of 60 against 20 of 2,000: a ratio of 5, |z| = 2.9, but
+    // 0.67 expected: not significant, still reported as a disparity.
+    assert!(two_proportion_z((3, 60), (20, 2000)).abs() > 1.96);
+    assert!(!approximation_holds((3, 60), (20, 2000)));
+    let mut groups = Vec::new();
+    let mut cases = Vec::new();
+    for i in 0..2060 {
+        groups.push(if i < 60 { "small" } else { "large" }.to_owned());
+        cases.push(c(i < 3 || (60..80).contains(&i), None));
+    }
+    let a = audit("unit", &groups, &cases);
+    let g = a.groups.iter().find(|g| g.group == "small").unwrap();
+    assert_eq!(g.disparities, ["flag rate"]);
+    assert!(g.significant.is_empty());
 }
 
 /// A small store in memory with every table the extra features read.
