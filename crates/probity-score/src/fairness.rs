@@ -47,7 +47,9 @@ pub struct GroupRates {
     pub disparities: Vec<String>,
     /// Of those, the ones that are not chance: the group is not small, a
     /// two-proportion z-test against the reference gives |z| ≥ 1.96, and
-    /// the test's approximation holds (5 expected either way in each group).
+    /// the test's approximation holds (5 expected either way in each group);
+    /// over a whole detector's audit, [`holm`] then keeps only those that
+    /// survive Holm's correction for the number of tests.
     /// Only these count as flagged (and can block, see governance).
     #[serde(default)]
     pub significant: Vec<String>,
@@ -60,6 +62,10 @@ pub struct GroupRates {
     /// The numerators of the four rates.
     #[serde(default)]
     pub numerators: [usize; 4],
+    /// Two-sided p-values of the disparities that qualify for significance
+    /// (outside the band, not a small group, approximation holds).
+    #[serde(default)]
+    pub p_values: [Option<f64>; 4],
 }
 
 /// The audit of one attribute.
@@ -97,6 +103,54 @@ pub fn two_proportion_z(a: (usize, usize), b: (usize, usize)) -> f64 {
     let p = (a.0 + b.0) as f64 / (a.1 + b.1) as f64;
     let se = (p * (1.0 - p) * (1.0 / a.1 as f64 + 1.0 / b.1 as f64)).sqrt();
     if se == 0.0 { 0.0 } else { (pa - pb) / se }
+}
+
+/// The two-sided p-value of a standard normal statistic (complementary
+/// error function by Abramowitz and Stegun 7.1.26, error below 1.5e-7).
+pub fn two_sided_p(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    (poly * (-x * x).exp()).clamp(0.0, 1.0)
+}
+
+/// Holm's correction over every test of one detector's or model's audit
+/// (all attributes, groups and rates): a disparity stays significant only
+/// if its p-value clears Holm's step-down threshold at 5%, so that testing
+/// many groups does not by itself produce flagged disparities.
+pub fn holm(attrs: &mut [AttributeAudit]) {
+    let mut tests: Vec<(f64, usize, usize, usize)> = Vec::new();
+    for (ai, a) in attrs.iter().enumerate() {
+        for (gi, g) in a.groups.iter().enumerate() {
+            for (k, p) in g.p_values.iter().enumerate() {
+                if let Some(p) = p {
+                    tests.push((*p, ai, gi, k));
+                }
+            }
+        }
+    }
+    tests.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let m = tests.len();
+    let mut keep = std::collections::HashSet::new();
+    for (rank, (p, ai, gi, k)) in tests.iter().enumerate() {
+        if *p > 0.05 / (m - rank) as f64 {
+            break;
+        }
+        keep.insert((*ai, *gi, *k));
+    }
+    for (ai, a) in attrs.iter_mut().enumerate() {
+        for (gi, g) in a.groups.iter_mut().enumerate() {
+            g.significant = (0..4)
+                .filter(|k| {
+                    keep.contains(&(ai, gi, *k)) && g.disparities.iter().any(|d| d == METRICS[*k])
+                })
+                .map(|k| METRICS[k].to_owned())
+                .collect();
+        }
+    }
 }
 
 /// Whether the z-test's normal approximation holds: at least 5 expected
@@ -163,6 +217,7 @@ pub fn audit(attribute: &str, groups: &[String], cases: &[Case]) -> AttributeAud
             small_group: a.n < SMALL_GROUP,
             denominators: [a.n, a.known_flagged, a.neg, a.pos],
             numerators: [a.flagged, a.tp, a.fp, a.fneg],
+            p_values: [None; 4],
         })
         .collect();
     groups.sort_by(|a, b| b.people.cmp(&a.people).then(a.group.cmp(&b.group)));
@@ -198,13 +253,15 @@ pub fn audit(attribute: &str, groups: &[String], cases: &[Case]) -> AttributeAud
                     );
                     if g.group != r.group
                         && !g.small_group
-                        && z.abs() >= 1.96
                         && approximation_holds(
                             (g.numerators[k], g.denominators[k]),
                             (r.numerators[k], r.denominators[k]),
                         )
                     {
-                        g.significant.push(METRICS[k].to_owned());
+                        g.p_values[k] = Some(two_sided_p(z));
+                        if z.abs() >= 1.96 {
+                            g.significant.push(METRICS[k].to_owned());
+                        }
                     }
                 }
             }

@@ -119,7 +119,8 @@ impl Groups {
     /// cut-off). People unknown to `people` are in the group "unknown".
     pub fn audit(&self, persons: &[&str], cases: &[Case]) -> Vec<AttributeAudit> {
         let unknown = "unknown".to_owned();
-        self.attributes
+        let mut attrs: Vec<AttributeAudit> = self
+            .attributes
             .iter()
             .enumerate()
             .map(|(k, attr)| {
@@ -134,7 +135,9 @@ impl Groups {
                 };
                 audit(attr, &labels, cases)
             })
-            .collect()
+            .collect();
+        crate::fairness::holm(&mut attrs);
+        attrs
     }
 
     /// Everyone the store knows, in a stable order.

@@ -408,6 +408,35 @@ fn fairness_rates_and_ratios_match_a_hand_computed_table() {
     let g = a.groups.iter().find(|g| g.group == "small").unwrap();
     assert_eq!(g.disparities, ["flag rate"]);
     assert!(g.significant.is_empty());
+
+    // p-values: z = 1.96 is p = 0.05. Holm over one audit's tests:
+    // [0.001, 0.02, 0.03] clear 0.05/3, 0.05/2 and 0.05/1 in turn, so all
+    // stay significant; in [0.02, 0.03, 0.04] the smallest already misses
+    // 0.05/3, so none does.
+    use probity_score::fairness::{holm, two_sided_p};
+    assert!((two_sided_p(1.96) - 0.05).abs() < 1e-4);
+    assert!((two_sided_p(-3.0) - 0.0027).abs() < 1e-4);
+    let mk = |ps: [Option<f64>; 4]| {
+        let mut g = a.groups[0].clone();
+        g.disparities = vec!["flag rate".into(), "precision".into()];
+        g.significant = g.disparities.clone();
+        g.p_values = ps;
+        g
+    };
+    let mut attrs = vec![a.clone(), a.clone()];
+    attrs[0].groups = vec![mk([Some(0.001), Some(0.03), None, None])];
+    attrs[1].groups = vec![mk([Some(0.02), None, None, None])];
+    holm(&mut attrs);
+    // Sorted: 0.001 ≤ 0.05/3 kept; 0.02 ≤ 0.05/2 kept; 0.03 ≤ 0.05/1 kept.
+    assert_eq!(attrs[0].groups[0].significant, ["flag rate", "precision"]);
+    let mut attrs2 = vec![a.clone()];
+    attrs2[0].groups = vec![mk([Some(0.02), Some(0.03), None, None])];
+    let mut third = a.clone();
+    third.groups = vec![mk([Some(0.04), None, None, None])];
+    attrs2.push(third);
+    holm(&mut attrs2);
+    // 0.02 > 0.05/3: nothing survives.
+    assert!(attrs2.iter().all(|x| x.groups[0].significant.is_empty()));
 }
 
 /// A small store in memory with every table the extra features read.
