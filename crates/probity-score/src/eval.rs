@@ -126,6 +126,29 @@ pub struct EvalReport {
     pub fairness: Vec<crate::fairness::AttributeAudit>,
 }
 
+impl EvalReport {
+    /// The fairness part as the audit of the risk model, stamped `at`.
+    pub fn fairness_audit(&self, at: String) -> crate::fairness::SubjectAudit {
+        crate::fairness::SubjectAudit {
+            subject: "risk_model".into(),
+            version: crate::model::MODEL_VERSION,
+            run: format!(
+                "score eval, top {:.0}% pooled over {} test cut-offs",
+                self.fairness_budget * 100.0,
+                self.cuts.len()
+            ),
+            at,
+            population: self.cuts.iter().map(|c| c.people).sum(),
+            flagged_people: self
+                .fairness
+                .first()
+                .map_or(0, |a| a.groups.iter().map(|g| g.flagged).sum()),
+            outcomes: "sustained complaints".into(),
+            attributes: self.fairness.clone(),
+        }
+    }
+}
+
 /// `d` plus `m` months.
 pub fn add_months(d: Date, m: i64) -> Result<Date> {
     d.checked_add(jiff::Span::new().months(m))

@@ -57,7 +57,6 @@ impl Groups {
         let batches = ctx.sql(&sql).await?.collect().await?;
         let mut attributes = vec!["rank", "unit", "hours"];
         let mut by_person = HashMap::new();
-        let mut seen_protected = false;
         for b in &batches {
             let person = text(b.column(0))?;
             let rank = text(b.column(1))?;
@@ -84,7 +83,6 @@ impl Groups {
                 };
                 let mut g = vec![rank.value(i).to_owned(), unit.value(i).to_owned(), h];
                 for col in [&sex, &eth].into_iter().flatten() {
-                    seen_protected = true;
                     g.push(if col.is_null(i) || col.value(i).is_empty() {
                         "not recorded".to_owned()
                     } else {
@@ -94,18 +92,17 @@ impl Groups {
                 by_person.insert(person.value(i).to_owned(), g);
             }
         }
-        if protected && seen_protected {
-            // Only when someone is actually recorded: an empty table
-            // (a store without the data) adds no attribute.
-            let any = by_person
+        // Only when someone is actually recorded: an empty table (a store
+        // without the data) adds no attribute.
+        let recorded = protected
+            && by_person
                 .values()
                 .any(|g| g[3] != "not recorded" || g[4] != "not recorded");
-            if any {
-                attributes.extend(["sex", "ethnicity"]);
-            } else {
-                for g in by_person.values_mut() {
-                    g.truncate(3);
-                }
+        if recorded {
+            attributes.extend(["sex", "ethnicity"]);
+        } else {
+            for g in by_person.values_mut() {
+                g.truncate(3);
             }
         }
         Ok(Groups {

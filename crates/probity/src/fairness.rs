@@ -65,6 +65,7 @@ pub fn detectors(
         }
     };
     let register = probity_govern::register::Register::load(store)?;
+    let persons: Vec<&str> = active.iter().map(String::as_str).collect();
     let mut out = Vec::new();
     for o in report.outcomes.iter().filter(|o| o.skipped.is_none()) {
         let mut flagged: BTreeSet<&str> = BTreeSet::new();
@@ -91,7 +92,6 @@ pub fn detectors(
                 .collect()
         });
         let mut known_any = false;
-        let persons: Vec<&str> = active.iter().map(String::as_str).collect();
         let cases: Vec<Case> = persons
             .iter()
             .map(|p| {
@@ -133,14 +133,13 @@ pub fn detectors(
 /// The audit of a scoring run: flagged = the top `budget` share of the
 /// people scored at the run's date (no outcomes are known yet).
 pub fn scores(
-    store: &Store,
+    ctx: &datafusion::prelude::SessionContext,
     subject: &str,
     version: u32,
     scores: &[probity_score::run::Score],
     budget: f64,
 ) -> Result<SubjectAudit> {
-    let ctx = store.session_context()?;
-    let groups = crate::runtime()?.block_on(Groups::load(&ctx))?;
+    let groups = crate::runtime()?.block_on(Groups::load(ctx))?;
     let latest = scores.iter().map(|s| s.as_of.as_str()).max().unwrap_or("");
     let mut at: Vec<&probity_score::run::Score> =
         scores.iter().filter(|s| s.as_of == latest).collect();
@@ -169,30 +168,40 @@ pub fn scores(
     })
 }
 
-/// Disparities a reviewer has signed off for `subject` at `version` (from
-/// the audit log's `fairness.sign_off` entries).
-pub fn signed_off(store: &Store, subject: &str, version: u32) -> Result<BTreeSet<Disparity>> {
+/// Disparities reviewers have signed off, by (subject, version), from the
+/// audit log's `fairness.sign_off` entries (one pass over the log).
+pub fn sign_offs(store: &Store) -> Result<BTreeMap<(String, u32), BTreeSet<Disparity>>> {
     let f = probity_audit::Filter {
         action: Some("fairness.sign_off".into()),
-        object: Some(subject.to_owned()),
         ..Default::default()
     };
-    let mut out = BTreeSet::new();
+    let mut out: BTreeMap<(String, u32), BTreeSet<Disparity>> = BTreeMap::new();
     for e in probity_audit::read(&store.audit_dir(), &f)? {
         let e = e?;
-        if e.action != "fairness.sign_off" || e.details["version"].as_u64() != Some(version.into())
-        {
+        let Some(version) = e.details["version"].as_u64() else {
+            continue;
+        };
+        if e.action != "fairness.sign_off" {
             continue;
         }
-        if let Some(list) = e.details["disparities"].as_array() {
-            for d in list {
-                if let (Some(a), Some(g), Some(m)) = (d[0].as_str(), d[1].as_str(), d[2].as_str()) {
-                    out.insert((a.to_owned(), g.to_owned(), m.to_owned()));
-                }
+        let signed = out.entry((e.object.clone(), version as u32)).or_default();
+        for d in e.details["disparities"].as_array().into_iter().flatten() {
+            if let (Some(a), Some(g), Some(m)) = (d[0].as_str(), d[1].as_str(), d[2].as_str()) {
+                signed.insert((a.to_owned(), g.to_owned(), m.to_owned()));
             }
         }
     }
     Ok(out)
+}
+
+/// The flagged disparities of `a` that no reviewer has signed off.
+fn open_disparities(
+    a: &SubjectAudit,
+    signed: &BTreeMap<(String, u32), BTreeSet<Disparity>>,
+) -> Vec<Disparity> {
+    let none = BTreeSet::new();
+    let s = signed.get(&(a.subject.clone(), a.version)).unwrap_or(&none);
+    a.flagged().into_iter().filter(|d| !s.contains(d)).collect()
 }
 
 /// Subjects to withhold: with `[fairness] block_flagged`, those whose
@@ -203,13 +212,9 @@ pub fn blocked(store: &Store, audits: &[SubjectAudit]) -> Result<BTreeMap<String
     if !store.governance()?.fairness.block_flagged {
         return Ok(out);
     }
+    let signed = sign_offs(store)?;
     for a in audits {
-        let signed = signed_off(store, &a.subject, a.version)?;
-        let open: Vec<Disparity> = a
-            .flagged()
-            .into_iter()
-            .filter(|d| !signed.contains(d))
-            .collect();
+        let open = open_disparities(a, &signed);
         if !open.is_empty() {
             out.insert(a.subject.clone(), open);
         }
@@ -299,19 +304,16 @@ pub fn show(store_dir: &Path, json: bool, actor: Option<&str>) -> Result<()> {
     let blocking = s.governance()?.fairness.block_flagged;
     println!(
         "ratios to the reference group; outside {}–{} is a disparity, significant (!) when the \
-         group has at least {} people and |z| ≥ 1.96; * small group. [fairness] block_flagged = {}",
+         group has at least {} people, |z| ≥ 1.96 with 5 expected either way, and it survives \
+         Holm's correction; * small group. [fairness] block_flagged = {}",
         probity_score::fairness::BAND.0,
         probity_score::fairness::BAND.1,
         probity_score::fairness::SMALL_GROUP,
         blocking
     );
+    let signed = sign_offs(&s)?;
     for a in latest.subjects.values() {
-        let signed = signed_off(&s, &a.subject, a.version)?;
-        let open = a
-            .flagged()
-            .into_iter()
-            .filter(|d| !signed.contains(d))
-            .count();
+        let open = open_disparities(a, &signed).len();
         println!();
         println!(
             "{} v{} — {} at {}: {} people, {} flagged; outcomes: {}; {} significant disparit{} ({} signed off)",

@@ -173,7 +173,7 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
             };
             let s = probity_store::Store::open(&store)
                 .with_context(|| format!("cannot open store {}", store.display()))?;
-            let ctx = s.session_context()?;
+            let ctx = session(&s)?;
             cfg.settle_months = settle(&ctx, settle_months, as_of)?;
             let started = std::time::Instant::now();
             if method == Method::Anomaly {
@@ -195,15 +195,10 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
                     )
                 }
             };
-            // Findings from the register become features (by scenario).
-            probity_score::features::register_findings(
-                &ctx,
-                &s.root().join("findings").join("register.jsonl"),
-            )?;
             let r = crate::runtime()?.block_on(probity_score::run::run(&ctx, &cfg, saved))?;
             let secs = started.elapsed().as_secs_f64();
             let audit = crate::fairness::scores(
-                &s,
+                &ctx,
                 "risk_model",
                 probity_score::model::MODEL_VERSION,
                 &r.scores,
@@ -281,13 +276,9 @@ fn anomaly_run(
     fairness_budget: f64,
     started: std::time::Instant,
 ) -> Result<()> {
-    probity_score::features::register_findings(
-        ctx,
-        &s.root().join("findings").join("register.jsonl"),
-    )?;
     let r = crate::runtime()?.block_on(probity_score::run::run_anomaly(ctx, cfg))?;
     let secs = started.elapsed().as_secs_f64();
-    let audit = crate::fairness::scores(s, "anomaly", 1, &r.scores, fairness_budget)?;
+    let audit = crate::fairness::scores(ctx, "anomaly", 1, &r.scores, fairness_budget)?;
     let withheld = crate::fairness::blocked(s, std::slice::from_ref(&audit))?;
     crate::fairness::record(s, std::slice::from_ref(&audit), &withheld)?;
     crate::fairness::print_summary(std::slice::from_ref(&audit), &withheld);
@@ -351,6 +342,17 @@ fn write_scores(path: &std::path::Path, scores: &[probity_score::run::Score]) ->
     }
     w.flush()?;
     Ok(())
+}
+
+/// The store's session with the findings register as a table (findings by
+/// scenario become features).
+fn session(s: &probity_store::Store) -> Result<datafusion::prelude::SessionContext> {
+    let ctx = s.session_context()?;
+    probity_score::features::register_findings(
+        &ctx,
+        &s.root().join("findings").join("register.jsonl"),
+    )?;
+    Ok(ctx)
 }
 
 /// `--settle-months`, or the data's own: the months within which 90% of
@@ -439,32 +441,12 @@ fn run_eval(cmd: ScoreCommand) -> Result<()> {
             };
             let s = probity_store::Store::open(&store)
                 .with_context(|| format!("cannot open store {}", store.display()))?;
-            let ctx = s.session_context()?;
+            let ctx = session(&s)?;
             cfg.settle_months = settle(&ctx, settle_months, first_test)?;
-            probity_score::features::register_findings(
-                &ctx,
-                &s.root().join("findings").join("register.jsonl"),
-            )?;
             let rt = crate::runtime()?;
             let started = std::time::Instant::now();
             let report = rt.block_on(eval::evaluate(&ctx, &cfg))?;
-            let audit = probity_score::fairness::SubjectAudit {
-                subject: "risk_model".into(),
-                version: probity_score::model::MODEL_VERSION,
-                run: format!(
-                    "score eval, top {:.0}% pooled over {} test cut-offs",
-                    report.fairness_budget * 100.0,
-                    report.cuts.len()
-                ),
-                at: jiff::Timestamp::now().to_string(),
-                population: report.cuts.iter().map(|c| c.people).sum(),
-                flagged_people: report
-                    .fairness
-                    .first()
-                    .map_or(0, |a| a.groups.iter().map(|g| g.flagged).sum()),
-                outcomes: "sustained complaints".into(),
-                attributes: report.fairness.clone(),
-            };
+            let audit = report.fairness_audit(jiff::Timestamp::now().to_string());
             crate::fairness::record(&s, std::slice::from_ref(&audit), &Default::default())?;
             // The evaluation reads every person's complaint history: it goes
             // on the audit log like a scoring run, with what it concluded.
