@@ -40,6 +40,44 @@ impl Evidence {
     }
 }
 
+/// One of the things a finding measured: a number (hours covered, a
+/// probability) or a word (the pay code learned, the window found).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Fact {
+    /// A number.
+    Num(f64),
+    /// Text: a code, a name, a date range.
+    Text(String),
+}
+
+impl Fact {
+    /// The number, if this fact is one.
+    pub fn num(&self) -> Option<f64> {
+        match self {
+            Fact::Num(n) => Some(*n),
+            Fact::Text(_) => None,
+        }
+    }
+
+    /// The text, if this fact is text.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Fact::Num(_) => None,
+            Fact::Text(t) => Some(t),
+        }
+    }
+}
+
+impl std::fmt::Display for Fact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fact::Num(n) => write!(f, "{n}"),
+            Fact::Text(t) => f.write_str(t),
+        }
+    }
+}
+
 /// One finding: a pattern in one person's records over a period, with the
 /// numbers behind it and the records that support it.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,8 +99,8 @@ pub struct Finding {
     pub score: f64,
     /// One plain-English sentence citing the numbers.
     pub summary: String,
-    /// The numbers the summary cites, by name, so they can be checked.
-    pub facts: BTreeMap<String, f64>,
+    /// What the summary cites, by name, so it can be checked.
+    pub facts: BTreeMap<String, Fact>,
     /// Supporting records.
     pub evidence: Vec<Evidence>,
 }
@@ -93,7 +131,14 @@ impl Finding {
 
     /// Adds a named number.
     pub fn fact(mut self, name: &str, value: f64) -> Self {
-        self.facts.insert(name.to_string(), value);
+        self.facts.insert(name.to_string(), Fact::Num(value));
+        self
+    }
+
+    /// Adds a named text (a code, a name, a window).
+    pub fn fact_text(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.facts
+            .insert(name.to_string(), Fact::Text(value.into()));
         self
     }
 
@@ -148,9 +193,9 @@ pub struct FindingRecord {
     pub score: f64,
     /// The sentence.
     pub summary: String,
-    /// The numbers the sentence cites.
+    /// What the sentence cites: numbers, and words such as a learned code.
     #[serde(default)]
-    pub facts: BTreeMap<String, f64>,
+    pub facts: BTreeMap<String, Fact>,
     /// Supporting records.
     pub evidence: Vec<Evidence>,
 }

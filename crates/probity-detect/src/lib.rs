@@ -25,7 +25,6 @@ pub mod eval;
 pub mod finding;
 pub mod governance;
 pub mod params;
-pub mod resolve;
 mod run;
 pub mod stats;
 
@@ -40,7 +39,7 @@ use probity_store::Store;
 pub use finding::{Evidence, Finding};
 pub use params::{Param, ParamValue, Params};
 pub use run::{
-    Period, Run, dates, day_start, floats, ints, micros, opt_str, register_functions, strs,
+    Notes, Period, Run, dates, day_start, floats, ints, micros, opt_str, register_functions, strs,
 };
 
 /// Errors of the detector library.
@@ -67,12 +66,9 @@ pub enum Error {
         /// What is wrong and how to fix it.
         reason: String,
     },
-    /// Record linkage could not run (settings, stored links, unknown record).
-    #[error("{reason}")]
-    Resolve {
-        /// What is wrong and how to fix it.
-        reason: String,
-    },
+    /// Record linkage could not run.
+    #[error(transparent)]
+    Resolve(#[from] probity_resolve::Error),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -121,6 +117,11 @@ impl Error {
 /// A detector's function: from a run (session, period, parameters) to findings.
 pub type DetectFn = for<'a> fn(&'a Run) -> LocalBoxFuture<'a, Result<Vec<Finding>>>;
 
+/// What a detector learns from a store's own data before it detects (a
+/// force's pay codes, its placeholders): recorded through [`Run::learned`].
+/// `probity detectors --store` shows it without running the detection.
+pub type LearnFn = for<'a> fn(&'a Run) -> LocalBoxFuture<'a, Result<()>>;
+
 /// One detector: a small, documented unit. Each lives in its own file under
 /// `detectors/` and is listed once in [`detectors::ALL`].
 #[derive(Clone, Copy)]
@@ -140,7 +141,11 @@ pub struct Detector {
     pub needs: &'static [Table],
     /// Tables it uses when present (more context, fewer false flags).
     pub uses: &'static [Table],
-    /// Whether it reads the identity vault (record linkage needs names).
+    /// Whether it uses identities: the record links of `probity-resolve`,
+    /// which the run brings up to date from the identity vault (names,
+    /// dates of birth) and hands to the detector through [`Run::links`]. The
+    /// detector itself never reads the vault; governance requires its
+    /// purpose to enable the identity category.
     pub identities: bool,
     /// A comparison rule kept for evaluation, off unless enabled in
     /// `probity.toml`; its findings are written apart from the real ones.
@@ -149,6 +154,9 @@ pub struct Detector {
     pub params: &'static [Param],
     /// The detection itself.
     pub detect: DetectFn,
+    /// What it learns from the store's data, if anything (the detection
+    /// learns the same itself).
+    pub learn: Option<LearnFn>,
 }
 
 impl std::fmt::Debug for Detector {
@@ -200,6 +208,8 @@ pub struct DetectorOutcome {
     pub params: BTreeMap<String, ParamValue>,
     /// The governance purpose it ran for (`None` when it did not run).
     pub purpose: Option<String>,
+    /// What it learned, its notes and its clerical-review items.
+    pub notes: Notes,
 }
 
 /// The result of an analysis run.
@@ -219,14 +229,21 @@ pub struct AnalysisReport {
 
 /// Which detectors run, with which parameters, over which store.
 pub struct Plan {
-    store_root: std::path::PathBuf,
     ctx: datafusion::prelude::SessionContext,
-    vault: Option<datafusion::prelude::SessionContext>,
+    /// For record linkage, when a selected detector uses identities: a
+    /// session with the vault, the settings and the `links/` directory.
+    linkage: Option<Linkage>,
     present: Vec<Table>,
     tz: TimeRules,
     selected: Vec<(Detector, Params, probity_policy::Permit)>,
     not_selected: Vec<(Detector, String)>,
     governance_hash: String,
+}
+
+struct Linkage {
+    ctx: datafusion::prelude::SessionContext,
+    settings: probity_link::Settings,
+    dir: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Plan {
@@ -265,22 +282,8 @@ impl Plan {
         governance
             .check_known(&known, &gov_text, &store.governance_path())
             .map_err(probity_store::Error::from)?;
+        check_config(store.config())?;
         let cfg = &store.config().detectors;
-        for id in cfg.keys() {
-            if detectors::by_id(id).is_none() {
-                return Err(Error::Config {
-                    detector: id.clone(),
-                    reason: format!(
-                        "no detector has this id; the detectors are: {}",
-                        detectors::ALL
-                            .iter()
-                            .map(|d| d.id)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                });
-            }
-        }
         for id in also_enable {
             if detectors::by_id(id).is_none() {
                 return Err(Error::Config {
@@ -338,18 +341,18 @@ impl Plan {
         let ctx = store.session_context()?;
         let tz = store.time_rules();
         run::register_functions(&ctx, &tz);
-        let vault = if selected.iter().any(|(d, _, _)| d.identities) {
-            let v = store.session_context()?;
-            store.register_vault(&v)?;
-            run::register_functions(&v, &tz);
-            Some(v)
+        let linkage = if selected.iter().any(|(d, _, _)| d.identities) {
+            Some(Linkage {
+                ctx: probity_resolve::vault_session(store)?,
+                settings: probity_resolve::settings(store),
+                dir: probity_resolve::links_dir(store.root()),
+            })
         } else {
             None
         };
         Ok(Plan {
-            store_root: store.root().to_path_buf(),
             ctx,
-            vault,
+            linkage,
             present,
             tz,
             selected,
@@ -377,6 +380,14 @@ impl Plan {
         );
     }
 
+    /// The parameters each selected detector runs with, by detector id.
+    pub fn parameters(&self) -> BTreeMap<&'static str, BTreeMap<String, ParamValue>> {
+        self.selected
+            .iter()
+            .map(|(d, p, _)| (d.id, p.values().clone()))
+            .collect()
+    }
+
     /// The detectors that will run.
     pub fn selected(&self) -> impl Iterator<Item = &Detector> {
         self.selected.iter().map(|(d, _, _)| d)
@@ -389,12 +400,28 @@ impl Plan {
         // Detector SQL puts the small side of every join first (the engine
         // builds its hash table on the left); keep that order even where
         // statistics after a filter are too vague for the optimiser to know.
-        for ctx in std::iter::once(&self.ctx).chain(self.vault.as_ref()) {
-            ctx.sql("SET datafusion.optimizer.join_reordering = false")
-                .await
-                .map_err(|e| Error::query("session", e))?;
-        }
+        self.ctx
+            .sql("SET datafusion.optimizer.join_reordering = false")
+            .await
+            .map_err(|e| Error::query("session", e))?;
         let period = run::analysis_period(&self.ctx).await?;
+        // Record links, brought up to date once for the detectors that use
+        // them (incrementally from what `probity resolve` stored; nothing is
+        // written here).
+        let links = match &self.linkage {
+            Some(l) => Some(std::sync::Arc::new(
+                probity_resolve::compute_in(
+                    &l.ctx,
+                    &l.settings,
+                    &l.dir,
+                    false,
+                    probity_resolve::today(),
+                )
+                .await?
+                .links,
+            )),
+            None => None,
+        };
         let mut findings = vec![];
         let mut baseline_findings = vec![];
         let mut outcomes = vec![];
@@ -410,6 +437,7 @@ impl Plan {
                 elapsed: Duration::ZERO,
                 params: BTreeMap::new(),
                 purpose: None,
+                notes: Notes::default(),
             };
             progress.done(&o);
             outcomes.push(o);
@@ -418,22 +446,7 @@ impl Plan {
         for (i, (d, params, permit)) in self.selected.iter().enumerate() {
             progress.start(d, i, total);
             let t = Instant::now();
-            let declared: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
-            let ctx = self.restricted(&declared).await?;
-            let run = Run {
-                store_root: self.store_root.clone(),
-                detector: *d,
-                ctx,
-                vault: if d.identities {
-                    Some(self.restricted_with_vault(&declared).await?)
-                } else {
-                    None
-                },
-                present: self.present.clone(),
-                period,
-                tz: self.tz.clone(),
-                params: params.clone(),
-            };
+            let run = self.run_for(d, params, period, links.clone()).await?;
             let mut found = match period {
                 Some(_) => (d.detect)(&run).await?,
                 None => vec![],
@@ -467,6 +480,7 @@ impl Plan {
                 elapsed: t.elapsed(),
                 params: params.values().clone(),
                 purpose: Some(permit.purpose.clone()),
+                notes: run.report.take(),
             };
             progress.done(&o);
             outcomes.push(o);
@@ -503,6 +517,50 @@ impl Plan {
 }
 
 impl Plan {
+    /// What a detector sees: a session over only its declared tables, the
+    /// period, its parameters, and the record links if it uses identities.
+    async fn run_for(
+        &self,
+        d: &Detector,
+        params: &Params,
+        period: Option<Period>,
+        links: Option<std::sync::Arc<Vec<probity_resolve::RecordLinks>>>,
+    ) -> Result<Run> {
+        let declared: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
+        Ok(Run {
+            detector: *d,
+            ctx: self.restricted(&declared).await?,
+            links: if d.identities { links } else { None },
+            present: self.present.clone(),
+            period,
+            tz: self.tz.clone(),
+            params: params.clone(),
+            report: Default::default(),
+        })
+    }
+
+    /// What each selected detector learns from this store's data (a force's
+    /// pay codes, its placeholders), without detecting anything: for
+    /// `probity detectors --store`. Detectors that learn nothing are left out.
+    pub async fn learn(&self) -> Result<BTreeMap<&'static str, Notes>> {
+        self.ctx
+            .sql("SET datafusion.optimizer.join_reordering = false")
+            .await
+            .map_err(|e| Error::query("session", e))?;
+        let period = run::analysis_period(&self.ctx).await?;
+        let mut out = BTreeMap::new();
+        if period.is_none() {
+            return Ok(out);
+        }
+        for (d, params, _) in &self.selected {
+            let Some(learn) = d.learn else { continue };
+            let run = self.run_for(d, params, period, None).await?;
+            learn(&run).await?;
+            out.insert(d.id, run.report.take());
+        }
+        Ok(out)
+    }
+
     /// A session over only the `tables` a detector declares: the full
     /// session's tables are shared (no files are re-listed), the rest are
     /// simply absent, so an undeclared read fails instead of succeeding.
@@ -530,31 +588,29 @@ impl Plan {
     }
 }
 
-impl Plan {
-    /// Like [`Plan::restricted`], plus the identity vault (`vault_<table>`)
-    /// for detectors that declare they read identities.
-    async fn restricted_with_vault(
-        &self,
-        tables: &[Table],
-    ) -> Result<datafusion::prelude::SessionContext> {
-        let ctx = self.restricted(tables).await?;
-        let vault = self
-            .vault
-            .as_ref()
-            .expect("built when a detector reads identities");
-        for t in Table::ALL {
-            let name = format!("vault_{}", t.name());
-            if vault.table_exist(&name).unwrap_or(false) {
-                let provider = vault
-                    .table_provider(&name)
-                    .await
-                    .map_err(|e| Error::query("session", e))?;
-                ctx.register_table(&name, provider)
-                    .map_err(|e| Error::query("session", e))?;
-            }
-        }
-        Ok(ctx)
+/// Checks `[detectors.*]` of a store's `probity.toml` against the registry:
+/// every section names a detector, every key one of its parameters, every
+/// value the right kind. Plans call it; so does every command that opens a
+/// store, so that a mistake is reported when the file is loaded, not when an
+/// analysis happens to run.
+pub fn check_config(config: &probity_store::Config) -> Result<()> {
+    for (id, section) in &config.detectors {
+        let Some(d) = detectors::by_id(id) else {
+            return Err(Error::Config {
+                detector: id.clone(),
+                reason: format!(
+                    "no detector has this id; the detectors are: {}",
+                    detectors::ALL
+                        .iter()
+                        .map(|d| d.id)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        };
+        Params::resolve(d, Some(section))?;
     }
+    Ok(())
 }
 
 /// Today's date in the store's time zone, for approval review dates.
@@ -564,27 +620,7 @@ pub fn governance_today(store: &Store) -> jiff::civil::Date {
         .local_date(jiff::Timestamp::now().as_microsecond())
 }
 
-/// The map from stored pseudonym to real person id, read from the identity
-/// vault. Only an authorised reveal uses it.
-pub async fn reveal_map(store: &Store) -> Result<BTreeMap<String, String>> {
-    let ctx = datafusion::prelude::SessionContext::new();
-    store.register_vault(&ctx)?;
-    let batches = ctx
-        .sql("SELECT stored_key, person_id FROM vault_people")
-        .await
-        .map_err(|e| Error::query("reveal", e))?
-        .collect()
-        .await
-        .map_err(|e| Error::query("reveal", e))?;
-    let mut map = BTreeMap::new();
-    for b in &batches {
-        let (k, p) = (run::strs(b, "stored_key"), run::strs(b, "person_id"));
-        for i in 0..b.num_rows() {
-            map.insert(k.value(i).to_string(), p.value(i).to_string());
-        }
-    }
-    Ok(map)
-}
+pub use probity_resolve::reveal_map;
 
 /// Files written by [`write_outputs`].
 #[derive(Debug, Clone)]
@@ -640,6 +676,9 @@ pub fn write_outputs(
                 "persons": o.persons,
                 "seconds": o.elapsed.as_secs_f64(),
                 "params": o.params,
+                "learned": o.notes.learned,
+                "notes": o.notes.notes,
+                "clerical_review": o.notes.review,
             })
         })
         .collect();

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use crate::{Detector, Error, Result};
 
 /// A parameter's default.
@@ -51,24 +49,9 @@ impl Param {
     }
 }
 
-/// A resolved parameter value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum ParamValue {
-    /// A number.
-    Num(f64),
-    /// A list of strings.
-    List(Vec<String>),
-}
-
-impl std::fmt::Display for ParamValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ParamValue::Num(n) => write!(f, "{n}"),
-            ParamValue::List(v) => write!(f, "[{}]", v.join(", ")),
-        }
-    }
-}
+/// A parameter value: a number or a list of strings (the type
+/// `probity.toml` is read into).
+pub use probity_store::ParamValue;
 
 /// The parameters a detector runs with.
 #[derive(Debug, Clone, Default)]
@@ -76,8 +59,12 @@ pub struct Params(BTreeMap<String, ParamValue>);
 
 impl Params {
     /// Defaults overlaid with a `[detectors.<id>]` section. Returns the
-    /// section's `enabled` value, if any.
-    pub fn resolve(d: &Detector, section: Option<&toml::Table>) -> Result<(Option<bool>, Params)> {
+    /// section's `enabled` value, if any. A parameter the detector does not
+    /// declare, or a value of the wrong kind or range, is an error naming it.
+    pub fn resolve(
+        d: &Detector,
+        section: Option<&probity_store::DetectorSection>,
+    ) -> Result<(Option<bool>, Params)> {
         let err = |reason: String| Error::Config {
             detector: d.id.to_string(),
             reason,
@@ -90,58 +77,38 @@ impl Params {
             };
             values.insert(p.name.to_string(), v);
         }
-        let mut enabled = None;
-        if let Some(section) = section {
-            for (key, value) in section {
-                if key == "enabled" {
-                    enabled = Some(value.as_bool().ok_or_else(|| {
-                        err(format!("enabled must be true or false, not {value}"))
-                    })?);
-                    continue;
+        let Some(section) = section else {
+            return Ok((None, Params(values)));
+        };
+        for (key, value) in &section.params {
+            let Some(p) = d.params.iter().find(|p| p.name == key) else {
+                let known: Vec<&str> = d.params.iter().map(|p| p.name).collect();
+                return Err(err(format!(
+                    "unknown parameter {key:?}; this detector's parameters are: enabled, {}",
+                    known.join(", ")
+                )));
+            };
+            match (p.default, value) {
+                (Default::Num(_), ParamValue::Num(n)) => {
+                    if !n.is_finite() || *n < 0.0 {
+                        return Err(err(format!(
+                            "{key} must be a finite number ≥ 0, not {value}"
+                        )));
+                    }
                 }
-                let Some(p) = d.params.iter().find(|p| p.name == key) else {
-                    let known: Vec<&str> = d.params.iter().map(|p| p.name).collect();
+                (Default::Num(_), ParamValue::List(_)) => {
+                    return Err(err(format!("{key} must be a number, not {value}")));
+                }
+                (Default::List(_), ParamValue::List(_)) => {}
+                (Default::List(_), ParamValue::Num(_)) => {
                     return Err(err(format!(
-                        "unknown parameter {key:?}; this detector's parameters are: enabled, {}",
-                        known.join(", ")
+                        "{key} must be a list of strings such as [\"a\", \"b\"], not {value}"
                     )));
-                };
-                let v = match p.default {
-                    Default::Num(_) => {
-                        let n = value
-                            .as_float()
-                            .or_else(|| value.as_integer().map(|i| i as f64))
-                            .ok_or_else(|| err(format!("{key} must be a number, not {value}")))?;
-                        if !n.is_finite() || n < 0.0 {
-                            return Err(err(format!(
-                                "{key} must be a finite number ≥ 0, not {value}"
-                            )));
-                        }
-                        ParamValue::Num(n)
-                    }
-                    Default::List(_) => {
-                        let items = value.as_array().ok_or_else(|| {
-                            err(format!(
-                                "{key} must be a list of strings such as [\"a\", \"b\"], not {value}"
-                            ))
-                        })?;
-                        let mut out = vec![];
-                        for i in items {
-                            out.push(
-                                i.as_str()
-                                    .ok_or_else(|| {
-                                        err(format!("{key} must hold strings, not {i}"))
-                                    })?
-                                    .to_string(),
-                            );
-                        }
-                        ParamValue::List(out)
-                    }
-                };
-                values.insert(key.clone(), v);
+                }
             }
+            values.insert(key.clone(), value.clone());
         }
-        Ok((enabled, Params(values)))
+        Ok((section.enabled, Params(values)))
     }
 
     /// A numeric parameter. Panics if the detector did not declare it (a

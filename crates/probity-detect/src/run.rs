@@ -5,10 +5,9 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    Array, AsArray, Date32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, Date32Type, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
@@ -31,14 +30,32 @@ pub struct Period {
 
 /// One detector's view of the run.
 pub struct Run {
-    pub(crate) store_root: std::path::PathBuf,
     pub(crate) detector: Detector,
     pub(crate) ctx: SessionContext,
-    pub(crate) vault: Option<SessionContext>,
+    pub(crate) links: Option<std::sync::Arc<Vec<probity_resolve::RecordLinks>>>,
     pub(crate) present: Vec<Table>,
     pub(crate) period: Option<Period>,
     pub(crate) tz: TimeRules,
     pub(crate) params: Params,
+    pub(crate) report: std::cell::RefCell<Notes>,
+}
+
+/// What a detector reports beside its findings: what it learned from the
+/// store's own data (a force's pay codes, its placeholders for "no case"),
+/// notes for the run report (values it could not read), and items for
+/// clerical review (near matches that are never findings). Written into
+/// `run.json` under the detector and printed by `analyze`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Notes {
+    /// What was learned, by topic.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub learned: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Lines for the reader of the run report.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Items a clerical reviewer should decide (pseudonymised).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub review: Vec<serde_json::Value>,
 }
 
 impl Run {
@@ -48,9 +65,31 @@ impl Run {
             .expect("detectors run only when there is a period")
     }
 
-    /// The store's directory (for derived data such as reference links).
-    pub fn store_root(&self) -> &std::path::Path {
-        &self.store_root
+    /// The record links (register entries linked to staff by
+    /// `probity-resolve`), brought up to date by the run for detectors that
+    /// declare `identities`; empty for the others.
+    pub fn links(&self) -> &[probity_resolve::RecordLinks] {
+        self.links.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// Records what the detector learned from this store's data.
+    pub fn learned(&self, topic: &str, value: impl serde::Serialize) {
+        let v = serde_json::to_value(value).expect("learned values serialise");
+        self.report
+            .borrow_mut()
+            .learned
+            .insert(topic.to_string(), v);
+    }
+
+    /// Adds a line to the run report.
+    pub fn note(&self, line: impl Into<String>) {
+        self.report.borrow_mut().notes.push(line.into());
+    }
+
+    /// Adds an item for clerical review (never a finding).
+    pub fn review(&self, item: impl serde::Serialize) {
+        let v = serde_json::to_value(item).expect("review items serialise");
+        self.report.borrow_mut().review.push(v);
     }
 
     /// The detector's parameters.
@@ -77,17 +116,6 @@ impl Run {
     /// Runs SQL over the analytical store and collects the result.
     pub async fn sql(&self, query: &str) -> Result<Vec<RecordBatch>> {
         collect(&self.ctx, self.detector.id, query).await
-    }
-
-    /// Runs SQL over a session that also holds the identity vault
-    /// (`vault_people`, `vault_reference_records`). Only detectors that
-    /// declare `identities: true` get one.
-    pub async fn sql_with_identities(&self, query: &str) -> Result<Vec<RecordBatch>> {
-        let ctx = self
-            .vault
-            .as_ref()
-            .expect("only detectors declaring identities read the vault");
-        collect(ctx, self.detector.id, query).await
     }
 
     /// Registers a small in-memory table (candidate windows and the like) in
@@ -226,58 +254,7 @@ pub(crate) async fn analysis_period(ctx: &SessionContext) -> Result<Option<Perio
     }))
 }
 
-fn cast(b: &RecordBatch, name: &str, to: &DataType) -> ArrayRef {
-    let c = b
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("query result has no column {name}"));
-    if c.data_type() == to {
-        c.clone()
-    } else {
-        arrow::compute::cast(c, to).unwrap_or_else(|e| panic!("column {name}: {e}"))
-    }
-}
-
-/// A text column of a result (any string encoding).
-pub fn strs(b: &RecordBatch, name: &str) -> StringArray {
-    cast(b, name, &DataType::Utf8).as_string::<i32>().clone()
-}
-
-/// A date column (days since the epoch).
-pub fn dates(b: &RecordBatch, name: &str) -> Date32Array {
-    cast(b, name, &DataType::Date32)
-        .as_primitive::<Date32Type>()
-        .clone()
-}
-
-/// A timestamp column in microseconds since the epoch (UTC).
-pub fn micros(b: &RecordBatch, name: &str) -> TimestampMicrosecondArray {
-    cast(
-        b,
-        name,
-        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-    )
-    .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
-    .clone()
-}
-
-/// An integer column.
-pub fn ints(b: &RecordBatch, name: &str) -> Int64Array {
-    cast(b, name, &DataType::Int64)
-        .as_primitive::<arrow::datatypes::Int64Type>()
-        .clone()
-}
-
-/// A float column.
-pub fn floats(b: &RecordBatch, name: &str) -> Float64Array {
-    cast(b, name, &DataType::Float64)
-        .as_primitive::<arrow::datatypes::Float64Type>()
-        .clone()
-}
-
-/// An optional string value.
-pub fn opt_str(a: &StringArray, i: usize) -> Option<&str> {
-    (!a.is_null(i)).then(|| a.value(i))
-}
+pub use probity_store::cols::{dates, floats, ints, micros, opt_str, strs};
 
 /// Builds a batch of candidate windows `(wid, person_id, ws, we)` to join
 /// event tables against.

@@ -55,6 +55,7 @@ fn synth_as(
             seed,
             format,
             public_records: None,
+            conventions: 0,
         },
         &|_, _| {},
     )

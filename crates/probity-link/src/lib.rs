@@ -10,6 +10,9 @@
 //!   contributions ([`explain`]); two thresholds that auto-link, send to
 //!   clerical review, or leave unlinked ([`linker`]).
 //!
+//! - [`org`]: organisation names written differently (legal forms,
+//!   generic words, acronyms, typos) compared word by word.
+//!
 //! No I/O here: the caller reads the store and saves the results.
 
 pub mod block;
@@ -18,6 +21,7 @@ pub mod explain;
 pub mod identity;
 pub mod linker;
 pub mod model;
+pub mod org;
 pub mod text;
 
 pub use block::Rule;

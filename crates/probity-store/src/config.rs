@@ -4,6 +4,7 @@
 //! keys are an error naming the key, so a typo never silently falls back to a
 //! default.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -24,10 +25,13 @@ time_zone = "Europe/London"
 max_field_bytes = 65536
 
 # Detector settings. Every detector runs with its documented defaults
-# (`probity detectors` lists them); override a parameter or switch a detector
-# off per detector, e.g.
-# [detectors.ghost_overtime]
+# (`probity detectors --store STORE` lists them with the values in force and
+# what each detector learned from this store's data); override a parameter
+# or switch a detector off per detector, e.g.
+# [detectors.overtime_without_presence]
 # grace_minutes = 45
+# [detectors.roster_self_edit_pay]
+# premium_pay_codes = ["OT15", "BH"]
 # [detectors.complaint_threshold]
 # enabled = true
 
@@ -50,13 +54,110 @@ pub struct Config {
     #[serde(default)]
     pub ingest: IngestConfig,
     /// Per-detector settings: `[detectors.<id>]` with `enabled = false` or
-    /// parameter overrides. Checked against each detector's declared
-    /// parameters by the detector library, which knows them.
+    /// parameter overrides, typed here (a number or a list of strings); the
+    /// ids and parameter names are checked against the detector registry by
+    /// `probity_detect::check_config`, which knows them.
     #[serde(default)]
-    pub detectors: std::collections::BTreeMap<String, toml::Table>,
-    /// Record-linkage settings (`[resolve]`), checked by the linker.
+    pub detectors: BTreeMap<String, DetectorSection>,
+    /// Record-linkage settings (`[resolve]`): unknown keys and impossible
+    /// thresholds are errors when the file is loaded.
     #[serde(default)]
-    pub resolve: toml::Table,
+    pub resolve: probity_link::Settings,
+}
+
+/// One `[detectors.<id>]` section.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct DetectorSection {
+    /// `enabled = false` switches a detector off; `true` switches a baseline on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Parameter overrides by name.
+    #[serde(flatten)]
+    pub params: BTreeMap<String, ParamValue>,
+}
+
+/// A parameter value in `probity.toml`: a number or a list of strings.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum ParamValue {
+    /// A number (integers are read as numbers too).
+    Num(f64),
+    /// A list of strings.
+    List(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for DetectorSection {
+    // By hand rather than `#[serde(flatten)]`, which buffers the section
+    // and so loses the line of a wrong value.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = DetectorSection;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table of parameters")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<DetectorSection, A::Error> {
+                let mut out = DetectorSection::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "enabled" {
+                        out.enabled = Some(map.next_value()?);
+                    } else {
+                        let v: ParamValue = map.next_value()?;
+                        out.params.insert(key, v);
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for ParamValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ParamValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a number (`grace_minutes = 45`) or a list of strings \
+                     (`premium_pay_codes = [\"OT15\", \"BH\"]`)",
+                )
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<ParamValue, E> {
+                Ok(ParamValue::Num(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<ParamValue, E> {
+                Ok(ParamValue::Num(v as f64))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<ParamValue, E> {
+                Ok(ParamValue::Num(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<ParamValue, A::Error> {
+                let mut out = vec![];
+                while let Some(s) = seq.next_element::<String>()? {
+                    out.push(s);
+                }
+                Ok(ParamValue::List(out))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl std::fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamValue::Num(n) => write!(f, "{n}"),
+            ParamValue::List(v) => write!(f, "{v:?}"),
+        }
+    }
 }
 
 /// `[dataset]`.
@@ -119,6 +220,7 @@ impl Config {
     /// Parses and validates configuration text.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
         let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.resolve.validate()?;
         probity_core::TimeRules::new(&c.dataset.time_zone).map_err(|e| e.to_string())?;
         if c.ingest.location_grace_minutes.is_some() {
             return Err(
@@ -153,5 +255,24 @@ mod tests {
         assert!(e.contains("Europe/Londn"), "{e}");
         let e = Config::parse("[ingest]\nlocation_grace_minutes = 5\n").unwrap_err();
         assert!(e.contains("governance.toml"), "{e}");
+        // [resolve] is typed when the file is loaded: unknown keys and
+        // impossible thresholds are named.
+        let e = Config::parse("[resolve]\nlink_att = 0.9\n").unwrap_err();
+        assert!(e.contains("link_att"), "{e}");
+        let e = Config::parse("[resolve]\nlink_at = 0.1\n").unwrap_err();
+        assert!(e.contains("review_at"), "{e}");
+        let e = Config::parse("[resolve]\nblocking = [\"dob\", \"shoe_size\"]\n").unwrap_err();
+        assert!(e.contains("shoe_size"), "{e}");
+        // [detectors.*] values are typed: a number or a list of strings.
+        let e = Config::parse("[detectors.x]\nmin_shifts = { a = 1 }\n").unwrap_err();
+        assert!(e.contains("number") && e.contains("list of strings"), "{e}");
+        let e = Config::parse("[detectors.x]\nenabled = \"yes\"\n").unwrap_err();
+        assert!(e.contains("enabled") || e.contains("bool"), "{e}");
+        let c = Config::parse("[detectors.x]\nenabled = false\nmin_shifts = 2\ncodes = [\"A\"]\n")
+            .unwrap();
+        let x = &c.detectors["x"];
+        assert_eq!(x.enabled, Some(false));
+        assert_eq!(x.params["min_shifts"], ParamValue::Num(2.0));
+        assert_eq!(x.params["codes"], ParamValue::List(vec!["A".into()]));
     }
 }

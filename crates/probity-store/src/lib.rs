@@ -29,6 +29,7 @@
 //! reading exactly the files the manifest names.
 #![deny(missing_docs)]
 
+pub mod cols;
 pub mod config;
 pub mod fsio;
 pub mod keys;
@@ -46,7 +47,7 @@ use datafusion::datasource::listing::{
 use datafusion::prelude::{SessionConfig, SessionContext};
 use probity_core::{PseudonymKey, Table, TimeRules};
 
-pub use config::Config;
+pub use config::{Config, DetectorSection, ParamValue};
 pub use manifest::{BatchEntry, Manifest, SourceFile, TableOutput};
 
 /// Errors of the store.

@@ -11,11 +11,18 @@ pub struct Clock {
     rules: TimeRules,
     base_hour: i64,
     offsets: Vec<i32>,
+    form: crate::conventions::TimeForm,
 }
 
 impl Clock {
-    /// A clock for days `start - 40 .. start + days + 40` (days since the epoch).
-    pub fn new(rules: TimeRules, start: i32, days: u32) -> Clock {
+    /// A clock for days `start - 40 .. start + days + 40` (days since the
+    /// epoch), writing instants in `form`.
+    pub fn with_form(
+        rules: TimeRules,
+        start: i32,
+        days: u32,
+        form: crate::conventions::TimeForm,
+    ) -> Clock {
         let first = i64::from(start - 40) * 24;
         let last = i64::from(start + days as i32 + 40) * 24;
         let offsets = (first..last)
@@ -28,6 +35,7 @@ impl Clock {
             rules,
             base_hour: first,
             offsets,
+            form,
         }
     }
 
@@ -145,10 +153,15 @@ impl<'a> Row<'a> {
         }
     }
 
-    /// An instant as local RFC 3339 with offset.
+    /// An instant in the clock's form: local RFC 3339 with offset, UTC
+    /// with `Z`, or naive local time.
     pub fn ts(mut self, clock: &Clock, secs: i64) -> Self {
         self.sep();
-        let off = i64::from(clock.offset(secs));
+        use crate::conventions::TimeForm;
+        let off = match clock.form {
+            TimeForm::Utc => 0,
+            _ => i64::from(clock.offset(secs)),
+        };
         let local = secs + off;
         write_date(self.buf, local.div_euclid(86_400) as i32);
         let sod = local.rem_euclid(86_400);
@@ -158,11 +171,41 @@ impl<'a> Row<'a> {
         pad(self.buf, (sod / 60 % 60) as u64, 2);
         self.buf.push(b':');
         pad(self.buf, (sod % 60) as u64, 2);
-        self.buf.push(if off < 0 { b'-' } else { b'+' });
-        let a = off.unsigned_abs();
-        pad(self.buf, a / 3600, 2);
+        match clock.form {
+            TimeForm::Utc => self.buf.push(b'Z'),
+            TimeForm::Naive => {}
+            TimeForm::Offset => {
+                self.buf.push(if off < 0 { b'-' } else { b'+' });
+                let a = off.unsigned_abs();
+                pad(self.buf, a / 3600, 2);
+                self.buf.push(b':');
+                pad(self.buf, a / 60 % 60, 2);
+            }
+        }
+        self
+    }
+
+    /// The local time of day of an instant, `HH:MM`.
+    pub fn time_of_day(mut self, clock: &Clock, secs: i64) -> Self {
+        self.sep();
+        let local = secs + i64::from(clock.offset(secs));
+        let sod = local.rem_euclid(86_400);
+        pad(self.buf, (sod / 3600) as u64, 2);
         self.buf.push(b':');
-        pad(self.buf, a / 60 % 60, 2);
+        pad(self.buf, (sod / 60 % 60) as u64, 2);
+        self
+    }
+
+    /// An instant as naive local `YYYY-MM-DD HH:MM`.
+    pub fn spaced(mut self, clock: &Clock, secs: i64) -> Self {
+        self.sep();
+        let local = secs + i64::from(clock.offset(secs));
+        write_date(self.buf, local.div_euclid(86_400) as i32);
+        let sod = local.rem_euclid(86_400);
+        self.buf.push(b' ');
+        pad(self.buf, (sod / 3600) as u64, 2);
+        self.buf.push(b':');
+        pad(self.buf, (sod / 60 % 60) as u64, 2);
         self
     }
 
@@ -206,10 +249,11 @@ mod tests {
 
     #[test]
     fn rows_format_like_the_contract() {
-        let clock = Clock::new(
+        let clock = Clock::with_form(
             TimeRules::new("Europe/London").unwrap(),
             day_of(2026, 3, 16),
             30,
+            crate::conventions::TimeForm::Offset,
         );
         let mut buf = vec![];
         let t = clock.local(day_of(2026, 3, 30), 7 * 60);

@@ -20,6 +20,7 @@
 //! person order, streaming (memory does not grow with the period).
 #![deny(missing_docs)]
 
+mod conventions;
 mod csvout;
 mod data;
 mod person;
@@ -40,6 +41,7 @@ use rand_chacha::ChaCha8Rng;
 
 use probity_core::{Table, TimeRules};
 
+pub use conventions::Conventions;
 pub use world::{Confounder, Scenario};
 
 /// Errors of the generator.
@@ -97,6 +99,9 @@ pub struct SynthConfig {
     /// strangers); default 35% of the staff count. Large values make the
     /// record-linkage benchmark.
     pub public_records: Option<usize>,
+    /// The force's conventions: 0 for the house set, any other number for
+    /// a set drawn from its own stream ([`Conventions::draw`]).
+    pub conventions: u32,
 }
 
 /// What was generated.
@@ -112,6 +117,8 @@ pub struct SynthReport {
     pub bytes: u64,
     /// Wall time.
     pub elapsed: Duration,
+    /// The conventions used, in words.
+    pub conventions: String,
 }
 
 impl SynthReport {
@@ -362,13 +369,15 @@ pub fn run(cfg: &SynthConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Resul
         source: e,
     })?;
     let rules = TimeRules::new(probity_core::time::DEFAULT_TIME_ZONE).expect("bundled zone");
-    let clock = csvout::Clock::new(rules, start_date, cfg.days);
+    let conv = Conventions::draw(cfg.conventions);
+    let clock = csvout::Clock::with_form(rules, start_date, cfg.days, conv.time);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let world = world::World::build(
         cfg.people,
         start_date,
         cfg.days,
         cfg.public_records,
+        conv,
         &mut rng,
     );
     let mut sinks = Sinks::create(&cfg.out, cfg.format)?;
@@ -470,6 +479,7 @@ pub fn run(cfg: &SynthConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Resul
     let (rows, bytes) = sinks.finish()?;
     let mut report = SynthReport {
         bytes,
+        conventions: world.conv.describe(),
         ..Default::default()
     };
     for (i, r) in rows.iter().enumerate() {

@@ -5,6 +5,7 @@
 use rand::{Rng, RngCore};
 
 use crate::Out;
+use crate::conventions::{EditTimeForm, Manipulation};
 use crate::csvout::{Clock, Row};
 use crate::data;
 use crate::world::{Confounder, Person, Scenario, UnitKind, World};
@@ -165,6 +166,17 @@ impl Gen<'_> {
             })
             .collect();
         let conf = p.confounder;
+        let conv = &w.conv;
+        let holiday_fix = conf == Some(Confounder::HolidayCodeOnHoliday);
+        if holiday_fix {
+            // Works every bank holiday of the period (swapping if need be),
+            // and corrects each shift's code to the holiday rate.
+            for &h in &w.holidays {
+                let d = h - start;
+                status[d as usize] = Status::Work;
+                self.reserved.push(d);
+            }
+        }
         // The night across the clock change (whichever the period holds, else
         // mid-period) is kept clear of leave and sickness.
         let dst_day = (conf == Some(Confounder::DstNight)).then(|| {
@@ -194,6 +206,19 @@ impl Gen<'_> {
             _ => (false, false),
         };
         let badge_and_go = breach && p.idx.is_multiple_of(2);
+        // Other conventions confine a breach to some weeks of the period.
+        let breach_window: Option<(i32, i32)> = (breach && conv.confined_breaches).then(|| {
+            let weeks = (self.range(6, 11) as i32).min((days / 7 - 2).max(4));
+            let len = (weeks * 7).min(days);
+            let from = self.range(
+                i64::from(7.min(days - len)),
+                i64::from((days - len - 7).max(8)),
+            ) as i32;
+            (start + from, start + (from + len).min(days) - 1)
+        });
+        if let Some((a, b)) = breach_window {
+            self.truth_days.extend([a, b]);
+        }
 
         // Planted overtime days.
         let mut ghost_days = vec![];
@@ -203,7 +228,22 @@ impl Gen<'_> {
             .filter(|&d| status[d as usize] == Status::Rest)
             .map(|d| start + d)
             .collect();
+        let mut extension_ghosts = vec![];
         match scenario {
+            Some((Scenario::GhostOvertime, b)) if conv.extension_ghosts => {
+                // Claimed as extensions of rostered shifts (and, when blatant,
+                // on rest days too), with nobody there.
+                let work: Vec<i32> = (days / 5..days - 1)
+                    .filter(|&d| status[d as usize] == Status::Work)
+                    .map(|d| start + d)
+                    .collect();
+                let k = if b { self.range(3, 5) } else { 2 } as usize;
+                extension_ghosts = self.sample(&work, k);
+                if b {
+                    let k = self.range(1, 3) as usize;
+                    ghost_days = self.sample(&rest_days, k);
+                }
+            }
             Some((Scenario::GhostOvertime, b)) => {
                 let k = if b { self.range(4, 7) } else { 2 } as usize;
                 ghost_days = self.sample(&rest_days, k);
@@ -229,6 +269,10 @@ impl Gen<'_> {
                 let work: Vec<i32> = (days / 5..days - 1)
                     .filter(|&d| status[d as usize] == Status::Work)
                     .map(|d| start + d)
+                    .collect();
+                let work: Vec<i32> = work
+                    .into_iter()
+                    .filter(|d| !w.holidays.contains(d))
                     .collect();
                 let k = if b {
                     self.range(6, 10)
@@ -315,15 +359,21 @@ impl Gen<'_> {
             let st = status[d as usize];
             match st {
                 Status::Work => {
-                    let (smin, dur) = self.rostered(day).expect("work day is rostered");
+                    let (smin, dur) = self
+                        .rostered(day)
+                        .or_else(|| holiday_fix.then_some((7 * 60, 600)))
+                        .expect("work day is rostered");
                     let wd = weekday(day);
+                    let in_breach =
+                        breach && breach_window.is_none_or(|(a, b)| day >= a && day <= b);
                     let presence_default = if p.pattern == "shift" {
                         Presence::Site(self.site_on(day))
-                    } else if breach {
-                        let prob = if blatant_breach {
-                            0.25
-                        } else {
-                            (target - 0.25).max(0.2)
+                    } else if in_breach {
+                        let prob = match (blatant_breach, breach_window.is_some()) {
+                            (true, false) => 0.25,
+                            (false, false) => (target - 0.25).max(0.2),
+                            (true, true) => 0.05,
+                            (false, true) => 0.15,
                         };
                         if self.chance(prob) {
                             Presence::Site(self.site_on(day))
@@ -338,36 +388,73 @@ impl Gen<'_> {
                         Presence::Home
                     };
                     // Training and court days.
-                    let (kind, pay, presence) = if self.chance(1.0 / 45.0) {
-                        ("training", "TRN", Presence::Site(w.training_site))
+                    let holiday = w.holidays.contains(&day);
+                    let duty_code = match &conv.holiday {
+                        Some(h) if holiday && !holiday_fix => h.as_str(),
+                        _ => conv.standard.as_str(),
+                    };
+                    let manipulated = manip_days.contains(&day);
+                    // A manipulation converts an ordinary duty day (a court
+                    // day turned into "overtime" would also look like ghost
+                    // overtime, a different scenario).
+                    let (kind, pay, presence) = if manipulated {
+                        ("duty", duty_code, presence_default)
+                    } else if self.chance(1.0 / 45.0) {
+                        (
+                            "training",
+                            conv.training.as_str(),
+                            Presence::Site(w.training_site),
+                        )
                     } else if p.investigator && self.chance(1.0 / 35.0) {
                         let c = self.range(0, data::COURTS.len() as i64) as usize;
-                        ("court", "STD", Presence::Court(c))
+                        ("court", conv.standard.as_str(), Presence::Court(c))
                     } else {
-                        ("duty", "STD", presence_default)
+                        ("duty", duty_code, presence_default)
                     };
                     let s = self.clock.local(day, smin);
                     let e = self.clock.local(day, smin + dur);
-                    let manipulated = manip_days.contains(&day);
                     let swap = swap_days.contains(&day) && kind == "duty" && !manipulated;
-                    let (shift_no, kind_out, pay_out, s_out, e_out) = {
-                        let seq = self.next(SQ_SHIFT);
-                        if manipulated {
-                            if self.chance(0.6) {
-                                (seq, "overtime", "OT15", s, e)
-                            } else {
-                                let ext = self.range(2, 5) * 3600;
-                                (seq, "duty", "STD", s, e + ext)
-                            }
-                        } else if swap {
-                            let delta = self.range(-2, 3).max(1) * 3600;
-                            (seq, kind, pay, s + delta, e + delta)
+                    let how = if !manipulated {
+                        None
+                    } else if conv.set == 0 {
+                        Some(if self.chance(0.6) {
+                            Manipulation::KindAndCode
                         } else {
-                            (seq, kind, pay, s, e)
-                        }
+                            Manipulation::Extension
+                        })
+                    } else {
+                        let k = self.range(0, conv.manipulations.len() as i64) as usize;
+                        Some(conv.manipulations[k])
                     };
+                    let seq = self.next(SQ_SHIFT);
+                    let (kind_out, pay_out, s_out, e_out) = match how {
+                        Some(Manipulation::KindAndCode) => {
+                            ("overtime", conv.overtime.as_str(), s, e)
+                        }
+                        Some(Manipulation::RestDay) => {
+                            ("rest_day_working", conv.rest_day.as_str(), s, e)
+                        }
+                        Some(Manipulation::CodeOnly) => ("duty", conv.overtime.as_str(), s, e),
+                        Some(Manipulation::HolidayCode) => (
+                            "duty",
+                            conv.holiday.as_deref().unwrap_or(&conv.overtime),
+                            s,
+                            e,
+                        ),
+                        Some(Manipulation::Extension) => {
+                            let ext = self.range(2, 5) * 3600;
+                            ("duty", conv.standard.as_str(), s, e + ext)
+                        }
+                        None if swap => {
+                            let delta = self.range(-2, 3).max(1) * 3600;
+                            (kind, pay, s + delta, e + delta)
+                        }
+                        None => (kind, pay, s, e),
+                    };
+                    let shift_no = seq;
                     self.shift(shift_no, day, s_out, e_out, kind_out, pay_out);
-                    if manipulated {
+                    let me = p.id.clone();
+                    if let Some(how) = how {
                         self.truth_days.push(day);
                         let retro = self.chance(0.75);
                         let at = if retro {
@@ -375,37 +462,86 @@ impl Gen<'_> {
                         } else {
                             s - self.range(3600, 4 * 86_400)
                         };
-                        let me = p.id.clone();
-                        if kind_out == "overtime" {
-                            self.edit(shift_no, &me, at, "kind", Some("duty"), Some("overtime"));
-                            self.edit(
-                                shift_no,
-                                &me,
-                                at + 40,
-                                "pay_code",
-                                Some("STD"),
-                                Some("OT15"),
-                            );
-                        } else {
-                            let (old, new) = (self.fmt_ts(e), self.fmt_ts(e_out));
-                            self.edit(shift_no, &me, at, "end", Some(&old), Some(&new));
+                        match how {
+                            Manipulation::Extension => {
+                                let (old, new) = (self.fmt_edit_ts(e), self.fmt_edit_ts(e_out));
+                                self.edit(shift_no, &me, at, 3, Some(&old), Some(&new));
+                            }
+                            Manipulation::KindAndCode | Manipulation::RestDay => {
+                                let (old, new) = (conv.kind("duty"), conv.kind(kind_out));
+                                self.edit(shift_no, &me, at, 0, Some(&old), Some(&new));
+                                let std = conv.standard.clone();
+                                self.edit(shift_no, &me, at + 40, 1, Some(&std), Some(pay_out));
+                            }
+                            Manipulation::CodeOnly | Manipulation::HolidayCode => {
+                                let std = conv.standard.clone();
+                                self.edit(shift_no, &me, at, 1, Some(&std), Some(pay_out));
+                            }
                         }
                     } else if swap {
-                        let me = p.id.clone();
                         let at = s - self.range(86_400, 10 * 86_400);
                         let (os, ns, oe, ne) = (
-                            self.fmt_ts(s),
-                            self.fmt_ts(s_out),
-                            self.fmt_ts(e),
-                            self.fmt_ts(e_out),
+                            self.fmt_edit_ts(s),
+                            self.fmt_edit_ts(s_out),
+                            self.fmt_edit_ts(e),
+                            self.fmt_edit_ts(e_out),
                         );
-                        self.edit(shift_no, &me, at, "start", Some(&os), Some(&ns));
-                        self.edit(shift_no, &me, at + 20, "end", Some(&oe), Some(&ne));
+                        self.edit(shift_no, &me, at, 2, Some(&os), Some(&ns));
+                        self.edit(shift_no, &me, at + 20, 3, Some(&oe), Some(&ne));
+                    } else if holiday_fix && holiday && kind == "duty" {
+                        // The holiday rate on a holiday: a correction, not a gain.
+                        let at = e + self.range(3600, 3 * 86_400);
+                        let (std, hol) = (
+                            conv.standard.clone(),
+                            conv.holiday.clone().unwrap_or_default(),
+                        );
+                        self.edit(shift_no, &me, at, 1, Some(&std), Some(&hol));
                     } else {
                         self.other_edits(shift_no, kind_out, s, e);
                     }
+                    // Claims for more hours at the end of a rostered shift:
+                    // planted with nobody there, or genuine with the person
+                    // staying (and swiping out later).
+                    let ghost_ext = extension_ghosts.contains(&day) && kind == "duty";
+                    let genuine_ext = conv.set > 0
+                        && !ghost_ext
+                        && how.is_none()
+                        && !swap
+                        && kind == "duty"
+                        && p.is_shift()
+                        && self.chance(if conf == Some(Confounder::GenuineExtension) {
+                            0.3
+                        } else {
+                            conv.extension_rate
+                        });
+                    let mut end = if how.is_some() { e } else { e_out };
+                    if ghost_ext {
+                        self.truth_days.push(day);
+                        let ext = self.range(2, 5) * 3600;
+                        let link = conv.claims_name_shift.then_some(shift_no);
+                        self.claim_row(day, e, e + ext, link, None, false);
+                    } else if genuine_ext {
+                        let ext = self.range(1, 5) * 3600;
+                        let link = conv.claims_name_shift.then_some(shift_no);
+                        self.claim_row(day, end, end + ext, link, None, false);
+                        end += ext;
+                    }
                     // They worked the hours they were rostered, not the edited ones.
-                    self.presence(day, s_out, if manipulated { e } else { e_out }, presence);
+                    self.presence(day, s_out, end, presence);
+                }
+                Status::Leave | Status::Sick if conv.shifts_over_leave && p.pattern != "shift" => {
+                    // The roster keeps the planned shift; the absence says why
+                    // nobody came.
+                    if let Some((smin, dur)) = self.rostered(day) {
+                        let seq = self.next(SQ_SHIFT);
+                        let (s, e) = (
+                            self.clock.local(day, smin),
+                            self.clock.local(day, smin + dur),
+                        );
+                        let std = conv.standard.clone();
+                        self.shift(seq, day, s, e, "duty", &std);
+                    }
+                    self.home_pings(day);
                 }
                 Status::Rest => {
                     let ghost = ghost_days.contains(&day);
@@ -501,6 +637,18 @@ impl Gen<'_> {
                 0
             };
         let mut placed = 0;
+        if self.p.confounder == Some(Confounder::LeaveDip) {
+            // Three weeks of recorded leave a third of the way in: the
+            // office days stop, and nothing is wrong.
+            let len = 21.min(days / 4).max(5);
+            let s = days / 3;
+            for d in s..(s + len).min(days) {
+                status[d as usize] = Status::Leave;
+                self.reserved.push(d);
+            }
+            self.absence("annual_leave", start + s, start + (s + len).min(days) - 1);
+            placed += len;
+        }
         let mut guard = 0;
         while placed < leave_days && guard < 50 {
             guard += 1;
@@ -664,12 +812,6 @@ impl Gen<'_> {
             .end();
     }
 
-    fn fmt_ts(&self, secs: i64) -> String {
-        let mut b = vec![];
-        Row::new(&mut b).ts(self.clock, secs);
-        String::from_utf8(b).expect("ascii")
-    }
-
     fn shift(&mut self, seq: usize, day: i32, s: i64, e: i64, kind: &str, pay: &str) {
         let n = self.n;
         let id = self.p.id.clone();
@@ -687,27 +829,42 @@ impl Gen<'_> {
         self.busy.push((s, e));
     }
 
+    /// An edit of field `field` (0 kind, 1 pay code, 2 start, 3 end, named
+    /// as this force names them).
     fn edit(
         &mut self,
         shift: usize,
         by: &str,
         at: i64,
-        field: &str,
+        field: usize,
         old: Option<&str>,
         new: Option<&str>,
     ) {
         let n = self.n;
         let seq = self.next(SQ_EDIT);
         let clock = self.clock;
+        let name = self.w.conv.fields[field].clone();
         Row::new(self.buf(Out::RosterEdits))
             .id("RE", n, 6, seq, 4)
             .id("SH", n, 6, shift, 4)
             .s(by)
             .ts(clock, at)
-            .s(field)
+            .s(&name)
             .opt(old)
             .opt(new)
             .end();
+    }
+
+    /// An edited time as this force's edit log writes it.
+    fn fmt_edit_ts(&self, secs: i64) -> String {
+        let mut b = vec![];
+        let row = Row::new(&mut b);
+        match self.w.conv.edit_time {
+            EditTimeForm::Instant => row.ts(self.clock, secs),
+            EditTimeForm::Spaced => row.spaced(self.clock, secs),
+            EditTimeForm::TimeOfDay => row.time_of_day(self.clock, secs),
+        };
+        String::from_utf8(b).expect("ascii")
     }
 
     /// Routine edits by managers and resourcing: training and court days
@@ -730,7 +887,8 @@ impl Gen<'_> {
         let Some(editor) = editor else { return };
         if kind == "training" || kind == "court" {
             let at = s - self.range(3 * 86_400, 20 * 86_400);
-            self.edit(shift, &editor, at, "kind", Some("duty"), Some(kind));
+            let (old, new) = (self.w.conv.kind("duty"), self.w.conv.kind(kind));
+            self.edit(shift, &editor, at, 0, Some(&old), Some(&new));
         } else if self.chance(if manager_confounder { 0.15 } else { 0.025 }) {
             let editor = if manager_confounder {
                 self.manager_id().expect("has manager").to_owned()
@@ -739,11 +897,11 @@ impl Gen<'_> {
             };
             let at = s - self.range(2 * 3600, 6 * 86_400);
             if self.chance(0.5) {
-                let (os, ns) = (self.fmt_ts(s), self.fmt_ts(s - 3600));
-                self.edit(shift, &editor, at, "start", Some(&os), Some(&ns));
+                let (os, ns) = (self.fmt_edit_ts(s), self.fmt_edit_ts(s - 3600));
+                self.edit(shift, &editor, at, 2, Some(&os), Some(&ns));
             } else {
-                let (oe, ne) = (self.fmt_ts(e), self.fmt_ts(e + 3600));
-                self.edit(shift, &editor, at, "end", Some(&oe), Some(&ne));
+                let (oe, ne) = (self.fmt_edit_ts(e), self.fmt_edit_ts(e + 3600));
+                self.edit(shift, &editor, at, 3, Some(&oe), Some(&ne));
             }
         }
     }
@@ -760,15 +918,30 @@ impl Gen<'_> {
         let s = self.clock.local(day, smin);
         let e = self.clock.local(day, smin + dur);
         let court = matches!(presence, Presence::Court(_));
+        let conv = &self.w.conv;
         let (kind, pay) = if court {
-            ("court", "OT15")
+            ("court", conv.overtime.clone())
         } else if self.chance(0.5) {
-            ("overtime", "OT15")
+            ("overtime", conv.overtime.clone())
         } else {
-            ("rest_day_working", "RDW")
+            ("rest_day_working", conv.rest_day.clone())
         };
         let seq = self.next(SQ_SHIFT);
-        self.shift(seq, day, s, e, kind, pay);
+        self.shift(seq, day, s, e, kind, &pay);
+        self.claim_row(day, s, e, Some(seq), reason, court);
+        self.presence(day, s, e, presence);
+    }
+
+    /// An overtime claim for `s..e`, naming shift `shift` if any.
+    fn claim_row(
+        &mut self,
+        day: i32,
+        s: i64,
+        e: i64,
+        shift: Option<usize>,
+        reason: Option<&str>,
+        court: bool,
+    ) {
         let n = self.n;
         let cseq = self.next(SQ_CLAIM);
         let id = self.p.id.clone();
@@ -795,18 +968,20 @@ impl Gen<'_> {
             None
         };
         let clock = self.clock;
-        Row::new(self.buf(Out::OvertimeClaims))
+        let row = Row::new(self.buf(Out::OvertimeClaims))
             .id("OC", n, 6, cseq, 3)
-            .s(&id)
-            .id("SH", n, 6, seq, 4)
-            .ts(clock, s)
+            .s(&id);
+        let row = match shift {
+            Some(seq) => row.id("SH", n, 6, seq, 4),
+            None => row.s(""),
+        };
+        row.ts(clock, s)
             .ts(clock, e)
             .f(hours, 2)
             .s(reason)
             .s(&incident)
             .opt(approver.as_deref())
             .end();
-        self.presence(day, s, e, presence);
     }
 
     fn card_on(&self, day: i32) -> usize {
@@ -823,10 +998,16 @@ impl Gen<'_> {
         }
     }
 
-    fn badge(&mut self, day: i32, site: usize, at: i64, dir: &str) {
+    /// The local date of an instant: a card or device re-issued at midnight
+    /// is the new one for a swipe after it, whatever shift it belongs to.
+    fn local_day(&self, secs: i64) -> i32 {
+        (secs + i64::from(self.clock.offset(secs))).div_euclid(86_400) as i32
+    }
+
+    fn badge(&mut self, _day: i32, site: usize, at: i64, dir: &str) {
         let n = self.n;
         let seq = self.next(SQ_BADGE);
-        let card = self.card_on(day);
+        let card = self.card_on(self.local_day(at));
         let door = if self.p.is_shift() { "yard" } else { "main" };
         let site_id = self.w.sites[site].id.clone();
         let clock = self.clock;
@@ -840,13 +1021,13 @@ impl Gen<'_> {
             .end();
     }
 
-    fn session(&mut self, day: i32, s: i64, e: i64, net: &str) {
+    fn session(&mut self, _day: i32, s: i64, e: i64, net: &str) {
         if e <= s {
             return;
         }
         let n = self.n;
         let seq = self.next(SQ_SESSION);
-        let dev = self.device_on(day);
+        let dev = self.device_on(self.local_day(s));
         let clock = self.clock;
         Row::new(self.buf(Out::DeviceSessions))
             .id("DS", n, 6, seq, 5)
@@ -858,9 +1039,9 @@ impl Gen<'_> {
             .end();
     }
 
-    fn ping(&mut self, day: i32, at: i64, (lat, lon): (f64, f64), spread: f64) {
+    fn ping(&mut self, _day: i32, at: i64, (lat, lon): (f64, f64), spread: f64) {
         let n = self.n;
-        let dev = self.device_on(day);
+        let dev = self.device_on(self.local_day(at));
         let la = lat + self.rng.random_range(-spread..=spread);
         let lo = lon + self.rng.random_range(-spread..=spread) * 1.6;
         let acc = self.range(4, 40) as f64;
@@ -1187,17 +1368,19 @@ impl Gen<'_> {
         let seq = self.next(SQ_QUERY);
         let system = data::SYSTEMS[self.rng.random_range(0..data::SYSTEMS.len())];
         let clock = self.clock;
-        let mut case_ref = String::new();
-        if let Some(c) = case {
-            case_ref = format!("CR-{n:06}{c:03}");
-        }
+        // "None" as this force writes it (empty in the house set).
+        let none = self.w.conv.none.clone();
+        let case_ref = match case {
+            Some(c) => format!("CR-{n:06}{c:03}"),
+            None => none.clone(),
+        };
         Row::new(self.buf(Out::SystemQueries))
             .id("Q", n, 6, seq, 5)
             .id("AC", n, 6, 0, 0)
             .s(system)
             .ts(clock, at)
             .id("S", subject as usize, 8, 0, 0)
-            .opt(reason)
+            .s(reason.unwrap_or(&none))
             .s(&case_ref)
             .end();
     }
@@ -1209,16 +1392,37 @@ impl Gen<'_> {
         let end = start + w.days as i32 - 1;
         let hist_from = start - 3 * 365;
         let mut dates: Vec<i32> = vec![];
-        let (burst_from, burst) = match (p.scenario, p.confounder) {
+        // Planted complaints fall in `span` days from `burst_from`: a year
+        // (bunched), or two (a raised rate no single year shows, spread
+        // evenly) in the other conventions.
+        let long = w.conv.long_complaints;
+        let (burst_from, span, burst) = match (p.scenario, p.confounder) {
+            (Some((Scenario::ComplaintPattern, b)), _) if long => {
+                let until = start + self.range(i64::from(w.days / 2), i64::from(w.days)) as i32;
+                let n = if b {
+                    self.range(9, 12)
+                } else {
+                    self.range(7, 9)
+                };
+                (until - 729, 730, n as usize)
+            }
             (Some((Scenario::ComplaintPattern, b)), _) => {
                 let until = start + self.range(i64::from(w.days / 2), i64::from(w.days)) as i32;
-                (until - 330, if b { self.range(6, 9) } else { 5 } as usize)
+                (
+                    until - 330,
+                    330,
+                    if b { self.range(6, 9) } else { 5 } as usize,
+                )
             }
             (_, Some(Confounder::BusyRoleComplaints)) => {
                 let until = start + self.range(i64::from(w.days / 2), i64::from(w.days)) as i32;
-                (until - 330, 3)
+                (until - 330, 330, 3)
             }
-            _ => (end + 1, 0),
+            (_, Some(Confounder::LongBusyComplaints)) => {
+                let until = start + self.range(i64::from(w.days / 2), i64::from(w.days)) as i32;
+                (until - 729, 730, 4)
+            }
+            _ => (end + 1, 330, 0),
         };
         let years = f64::from(end - hist_from) / 365.0;
         for _ in 0..poisson(self.rng, p.complaint_rate * years) {
@@ -1230,8 +1434,15 @@ impl Gen<'_> {
             dates.push(d);
         }
         let mut burst_days = vec![];
-        for _ in 0..burst {
-            let d = self.range(i64::from(burst_from), i64::from(burst_from + 330)) as i32;
+        for k in 0..burst {
+            let d = if span > 330 {
+                // Evenly over the span, a fortnight either way.
+                let step = span as f64 / burst as f64;
+                let mid = burst_from + ((k as f64 + 0.5) * step) as i32;
+                (mid + self.range(-14, 15) as i32).clamp(burst_from, burst_from + span - 1)
+            } else {
+                self.range(i64::from(burst_from), i64::from(burst_from + span)) as i32
+            };
             burst_days.push(d);
             dates.push(d);
         }
@@ -1300,6 +1511,12 @@ impl Gen<'_> {
         let (start, end) = (w.start, w.start + w.days as i32 - 1);
         let truth = p.scenario.and_then(|(s, _)| {
             let period = match s {
+                Scenario::AttendanceBreach if w.conv.confined_breaches => self
+                    .truth_days
+                    .iter()
+                    .min()
+                    .zip(self.truth_days.iter().max())
+                    .map(|(a, b)| (*a, *b)),
                 Scenario::AttendanceBreach => Some((start, end)),
                 Scenario::UndeclaredInterest => {
                     let r = w.records.iter().find(|r| r.person == Some(p.idx));
@@ -1343,6 +1560,17 @@ impl Gen<'_> {
                 Confounder::HighVolumeLegitimate => "many look-ups, all with a case or a reason",
                 Confounder::BusyRoleComplaints => {
                     "three complaints in twelve months in a high-complaint role"
+                }
+                Confounder::GenuineExtension => {
+                    "claims extensions of rostered shifts and stays for them"
+                }
+                Confounder::LeaveDip => "three weeks of recorded leave: no office days, none due",
+                Confounder::VariantDeclaration => {
+                    "on a register, and declared it under another spelling"
+                }
+                Confounder::LongBusyComplaints => "twice the role's complaint rate over two years",
+                Confounder::HolidayCodeOnHoliday => {
+                    "corrects bank-holiday shifts to the holiday pay code"
                 }
             };
             Row::new(self.buf(Out::Confounders))

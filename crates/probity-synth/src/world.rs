@@ -4,6 +4,7 @@
 use rand::seq::SliceRandom;
 use rand::{Rng, RngCore};
 
+use crate::conventions::Conventions;
 use crate::data;
 
 pub use probity_core::Scenario;
@@ -41,6 +42,16 @@ pub enum Confounder {
     HighVolumeLegitimate,
     /// Three complaints in twelve months in a high-complaint role.
     BusyRoleComplaints,
+    /// Claims extensions of rostered shifts and stays for them.
+    GenuineExtension,
+    /// Hybrid worker whose office days stop for weeks of recorded leave.
+    LeaveDip,
+    /// On a register, and declared it under another spelling.
+    VariantDeclaration,
+    /// Twice the role's complaint rate over two years: busy, not unusual.
+    LongBusyComplaints,
+    /// Corrects their bank-holiday shift to the holiday pay code.
+    HolidayCodeOnHoliday,
 }
 
 impl Confounder {
@@ -62,6 +73,11 @@ impl Confounder {
             Confounder::CaseReassigned => "case_reassigned",
             Confounder::HighVolumeLegitimate => "high_volume_legitimate",
             Confounder::BusyRoleComplaints => "busy_role_complaints",
+            Confounder::GenuineExtension => "genuine_extension",
+            Confounder::LeaveDip => "leave_dip",
+            Confounder::VariantDeclaration => "variant_declaration",
+            Confounder::LongBusyComplaints => "long_busy_complaints",
+            Confounder::HolidayCodeOnHoliday => "holiday_code_on_holiday",
         }
     }
 
@@ -69,20 +85,36 @@ impl Confounder {
     pub fn scenario(self) -> Scenario {
         use Confounder as C;
         match self {
-            C::ManagerEditsOthers | C::SwapNoPayChange => Scenario::RosterManipulation,
-            C::OffsiteDuty | C::HighEvidencedOvertime | C::UnitMove | C::DstNight => {
-                Scenario::GhostOvertime
+            C::ManagerEditsOthers | C::SwapNoPayChange | C::HolidayCodeOnHoliday => {
+                Scenario::RosterManipulation
             }
+            C::OffsiteDuty
+            | C::HighEvidencedOvertime
+            | C::UnitMove
+            | C::DstNight
+            | C::GenuineExtension => Scenario::GhostOvertime,
             C::GenuineSickness | C::NightIntoLeave => Scenario::LeaveOverlapClaim,
-            C::PartTimeHybrid | C::LeaveHeavyHybrid => Scenario::AttendanceBreach,
-            C::Namesake | C::DeclaredInterest => Scenario::UndeclaredInterest,
+            C::PartTimeHybrid | C::LeaveHeavyHybrid | C::LeaveDip => Scenario::AttendanceBreach,
+            C::Namesake | C::DeclaredInterest | C::VariantDeclaration => {
+                Scenario::UndeclaredInterest
+            }
             C::CaseReassigned => Scenario::PostCaseContact,
             C::HighVolumeLegitimate => Scenario::SystemMisuse,
-            C::BusyRoleComplaints => Scenario::ComplaintPattern,
+            C::BusyRoleComplaints | C::LongBusyComplaints => Scenario::ComplaintPattern,
         }
     }
 
-    /// Every kind.
+    /// The look-alikes only a conventions set past 0 plants (the house set
+    /// keeps the fifteen above, so its output is unchanged).
+    pub const NEW: [Confounder; 5] = [
+        Confounder::GenuineExtension,
+        Confounder::LeaveDip,
+        Confounder::VariantDeclaration,
+        Confounder::LongBusyComplaints,
+        Confounder::HolidayCodeOnHoliday,
+    ];
+
+    /// Every kind of the house set.
     pub const ALL: [Confounder; 15] = [
         Confounder::ManagerEditsOthers,
         Confounder::SwapNoPayChange,
@@ -225,6 +257,10 @@ pub struct World {
     /// Number of simulated days.
     pub days: u32,
     pub training_site: usize,
+    /// How this force writes its data and how its misconduct looks.
+    pub conv: Conventions,
+    /// Bank holidays within the period (days since the epoch).
+    pub holidays: Vec<i32>,
 }
 
 fn pick<'a, T>(rng: &mut impl RngCore, xs: &'a [T]) -> &'a T {
@@ -249,6 +285,7 @@ impl World {
         start: i32,
         days: u32,
         public_records: Option<usize>,
+        conv: Conventions,
         rng: &mut impl RngCore,
     ) -> World {
         let n_stations = (n / 110).clamp(2, data::STATIONS.len());
@@ -578,6 +615,13 @@ impl World {
             }
         }
 
+        let end = start + days as i32 - 1;
+        let (y0, _, _) = probity_core::time::civil_from_days(i64::from(start));
+        let (y1, _, _) = probity_core::time::civil_from_days(i64::from(end));
+        let holidays = (y0 as i32..=y1 as i32)
+            .flat_map(crate::conventions::bank_holidays)
+            .filter(|d| *d >= start && *d <= end)
+            .collect();
         let mut world = World {
             sites,
             units,
@@ -588,6 +632,8 @@ impl World {
             start,
             days,
             training_site,
+            conv,
+            holidays,
         };
         world.plant(rng);
         world.build_records(public_records, rng);
@@ -599,6 +645,12 @@ impl World {
     fn plant(&mut self, rng: &mut impl RngCore) {
         let n = self.people.len();
         let per = ((n as f64) * 0.01).round().max(2.0) as usize;
+        let new: &[Confounder] = if self.conv.set > 0 {
+            &Confounder::NEW
+        } else {
+            &[]
+        };
+        let holiday_code = self.conv.holiday.is_some() && !self.holidays.is_empty();
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(rng);
         let mut taken = vec![false; n];
@@ -643,7 +695,7 @@ impl World {
             }
         }
         order.shuffle(rng);
-        for c in Confounder::ALL {
+        for c in Confounder::ALL.iter().chain(new).copied() {
             let pred: Pred<'_> = match c {
                 Confounder::ManagerEditsOthers => Box::new(|p: &Person| {
                     matches!(kind(p), UnitKind::Response(_) | UnitKind::Neighbourhood)
@@ -667,9 +719,18 @@ impl World {
                     Box::new(|p: &Person| p.investigator && p.lookups_per_day > 0.0)
                 }
                 Confounder::HighVolumeLegitimate => Box::new(|p: &Person| p.lookups_per_day > 0.0),
-                Confounder::BusyRoleComplaints => Box::new(|p: &Person| {
-                    kind(p) != UnitKind::Cid && p.is_shift() && p.rank == "constable"
+                Confounder::BusyRoleComplaints | Confounder::LongBusyComplaints => {
+                    Box::new(|p: &Person| {
+                        kind(p) != UnitKind::Cid && p.is_shift() && p.rank == "constable"
+                    })
+                }
+                Confounder::GenuineExtension => Box::new(frontline),
+                Confounder::HolidayCodeOnHoliday if holiday_code => Box::new(frontline),
+                Confounder::HolidayCodeOnHoliday => Box::new(|_: &Person| false),
+                Confounder::LeaveDip => Box::new(|p: &Person| {
+                    p.pattern == "hybrid" && p.office_target.is_some() && p.hours > 30.0
                 }),
+                Confounder::VariantDeclaration => Box::new(|_: &Person| true),
             };
             let mut got = 0;
             for &i in &order {
@@ -777,20 +838,33 @@ impl World {
                 let mut r = self.record(rng, company, &given, &family, dob, pc, from, None);
                 r.person = Some(i);
                 records.push(r);
-            } else if conf == Some(Confounder::DeclaredInterest) || extra_declared {
+            } else if matches!(
+                conf,
+                Some(Confounder::DeclaredInterest | Confounder::VariantDeclaration)
+            ) || extra_declared
+            {
                 let company = rng.random_bool(0.5);
                 let from = self.start - rng.random_range(30..2000);
                 let subtle = rng.random_bool(0.5);
                 let (given, family, dob, pc) = self.variant(rng, &p, subtle);
                 let mut r = self.record(rng, company, &given, &family, dob, pc, from, None);
                 r.person = Some(i);
+                // The house set declares the register's spelling; other sets
+                // often write the organisation their own way.
+                let declared_as = if conf == Some(Confounder::VariantDeclaration)
+                    || (self.conv.set > 0 && rng.random_bool(self.conv.org_variants))
+                {
+                    org_variant(rng, &r.organisation)
+                } else {
+                    r.organisation.clone()
+                };
                 self.declarations[i].push(Declaration {
                     kind: if company {
                         "business_interest"
                     } else {
                         "membership"
                     },
-                    counterparty: r.organisation.clone(),
+                    counterparty: declared_as,
                     declared_on: from - rng.random_range(0..60),
                     valid_to: None,
                 });
@@ -972,6 +1046,100 @@ impl World {
         };
         (given, family, Some(dob), Some(postcode))
     }
+}
+
+/// The same organisation written another way, as a person declaring it
+/// might: case, the legal form spelt out or dropped, `&` for "and", a
+/// generic word dropped or added, "The" in front, a role around it, an
+/// acronym, a plural, a typo. One or two of these at once.
+pub fn org_variant(rng: &mut impl RngCore, name: &str) -> String {
+    let legal = [" Ltd", " Limited", " LLP", " PLC"];
+    let generic = [
+        " Club",
+        " Society",
+        " Association",
+        " Group",
+        " Services",
+        " Solutions",
+    ];
+    let mut out = name.to_string();
+    let steps = rng.random_range(1..=2);
+    for _ in 0..steps {
+        out = match rng.random_range(0..10) {
+            0 => out.to_uppercase(),
+            1 => match legal.iter().find(|l| out.ends_with(*l)) {
+                Some(l) if rng.random_bool(0.5) => out[..out.len() - l.len()].to_string(),
+                Some(&" Ltd") => format!("{} Limited", &out[..out.len() - 4]),
+                Some(&" Limited") => format!("{} Ltd", &out[..out.len() - 8]),
+                _ => format!("{out} Ltd"),
+            },
+            2 if out.contains(" and ") => out.replacen(" and ", " & ", 1),
+            2 => format!("The {out}"),
+            3 => match generic.iter().find(|g| out.contains(*g)) {
+                Some(g) => out.replacen(g, "", 1),
+                None => format!("{out} Club"),
+            },
+            4 => format!("Director, {out}"),
+            5 => format!("{out} (member)"),
+            6 => {
+                // An acronym of the last three words, as "Croydon RFC" for
+                // Croydon Rugby Football Club (letters only, legal form and
+                // anything after the name left off).
+                let base = legal
+                    .iter()
+                    .find(|l| name.ends_with(*l))
+                    .map_or(name, |l| &name[..name.len() - l.len()]);
+                let words: Vec<&str> = base.split(' ').collect();
+                let alpha = |w: &&str| w.len() >= 2 && w.chars().all(|c| c.is_ascii_alphabetic());
+                if words.len() >= 4 && words.iter().all(alpha) {
+                    let k = words.len() - 3;
+                    let acronym: String = words[k..]
+                        .iter()
+                        .filter_map(|w| w.chars().next())
+                        .collect::<String>()
+                        .to_uppercase();
+                    format!("{} {acronym}", words[..k].join(" "))
+                } else {
+                    out.to_lowercase()
+                }
+            }
+            7 => {
+                // A typo: two letters swapped inside the longest word.
+                let longest = out
+                    .split(' ')
+                    .max_by_key(|w| w.len())
+                    .unwrap_or("")
+                    .to_string();
+                if longest.len() >= 6 && longest.is_ascii() {
+                    let mut c: Vec<char> = longest.chars().collect();
+                    let k = rng.random_range(1..c.len() - 2);
+                    c.swap(k, k + 1);
+                    out.replacen(&longest, &c.into_iter().collect::<String>(), 1)
+                } else {
+                    out
+                }
+            }
+            8 => {
+                // A plural on a word of the name.
+                let words: Vec<&str> = out.split(' ').collect();
+                let k = rng.random_range(0..words.len());
+                if words[k].len() > 3
+                    && words[k]
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_uppercase())
+                    && !words[k].ends_with('s')
+                {
+                    let mut w: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+                    w[k].push('s');
+                    w.join(" ")
+                } else {
+                    out
+                }
+            }
+            _ => out.replace(['.', ','], ""),
+        };
+    }
+    out
 }
 
 /// Sex and ethnicity for equality monitoring of person `idx`: a stream of

@@ -16,6 +16,7 @@ fn make(dir: &Path, seed: u64, people: usize) -> probity_synth::SynthReport {
             seed,
             format: Format::Csv,
             public_records: None,
+            conventions: 0,
         },
         &|_, _| {},
     )

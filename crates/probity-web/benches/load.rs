@@ -64,7 +64,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use probity_detect::finding::{Evidence, FindingRecord};
+use probity_detect::finding::{Evidence, Fact, FindingRecord};
 use probity_govern::Registered;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -238,9 +238,9 @@ fn build_store(dir: &std::path::Path, args: &Args) -> Result<(), BoxError> {
             "{count} records between {start} and {end} ({ratio} times the peer median of {peer}) flagged by {detector}."
         );
         let mut facts = BTreeMap::new();
-        facts.insert("count".to_string(), count);
-        facts.insert("peer_median".to_string(), peer);
-        facts.insert("ratio".to_string(), ratio);
+        facts.insert("count".to_string(), Fact::Num(count));
+        facts.insert("peer_median".to_string(), Fact::Num(peer));
+        facts.insert("ratio".to_string(), Fact::Num(ratio));
         let mut evidence: Vec<Evidence> = (0..3)
             .map(|_| Evidence {
                 table: table.to_string(),

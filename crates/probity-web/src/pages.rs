@@ -424,7 +424,7 @@ fn facts_table(record: &serde_json::Value) -> String {
                 s,
                 "<tr><th>{}</th><td>{}</td></tr>",
                 esc(&k.replace('_', " ")),
-                esc(&v.to_string())
+                esc(&v.as_str().map_or_else(|| v.to_string(), str::to_string))
             );
         }
     }

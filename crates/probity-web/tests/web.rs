@@ -28,7 +28,10 @@ struct Fixture {
 
 fn finding(id: &str, person: &str, scenario: &str, score: f64) -> Registered {
     let mut facts = BTreeMap::new();
-    facts.insert("claimed_hours".to_string(), 6.0);
+    facts.insert(
+        "claimed_hours".to_string(),
+        probity_detect::finding::Fact::Num(6.0),
+    );
     Registered {
         finding: FindingRecord {
             finding_id: id.into(),

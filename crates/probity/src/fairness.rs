@@ -276,8 +276,7 @@ pub fn print_summary(audits: &[SubjectAudit], withheld: &BTreeMap<String, Vec<Di
 
 /// `probity fairness STORE`: the latest audit of every detector and model.
 pub fn show(store_dir: &Path, json: bool, actor: Option<&str>) -> Result<()> {
-    let s = Store::open(store_dir)
-        .with_context(|| format!("cannot open store {}", store_dir.display()))?;
+    let s = crate::open_store(store_dir)?;
     if let Some(a) = actor {
         probity_govern::authorise(
             &s,
@@ -383,8 +382,7 @@ pub fn sign_off(
     subject: &str,
     reason: Option<&str>,
 ) -> Result<()> {
-    let s = Store::open(store_dir)
-        .with_context(|| format!("cannot open store {}", store_dir.display()))?;
+    let s = crate::open_store(store_dir)?;
     let Some(user) = actor else {
         bail!("a sign-off names its reviewer: add --as USER (a reviewer) and --reason");
     };

@@ -62,6 +62,13 @@ enum Command {
         /// the staff count); e.g. 1000000 for the linkage benchmark.
         #[arg(long)]
         public_records: Option<usize>,
+        /// The force's conventions: 0 is the house set; any other number
+        /// draws another set of its own (pay codes, timestamp form, field
+        /// names, placeholders, organisation spellings, and misconduct shaped
+        /// differently: confined to weeks, extensions of shifts, pay codes
+        /// alone, two years of complaints), with new look-alikes for each.
+        #[arg(long, default_value_t = 0)]
+        conventions: u32,
     },
     /// Ingest a directory of contract tables into a store, as one atomic batch.
     Ingest {
@@ -300,6 +307,9 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// The force's conventions (see `probity synth --conventions`).
+        #[arg(long, default_value_t = 0)]
+        conventions: u32,
         /// Finish without serving the web UI.
         #[arg(long)]
         no_serve: bool,
@@ -307,8 +317,14 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         bind: std::net::SocketAddr,
     },
-    /// List the detectors with their purpose, tables and parameters.
-    Detectors,
+    /// List the detectors with their purpose, tables and parameters; with
+    /// --store, the values in force there (probity.toml) and what each
+    /// detector learns from that store's own data (pay codes, placeholders).
+    Detectors {
+        /// A store: show its parameter values and learned vocabulary.
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
 }
 
 /// `probity fairness …`.
@@ -550,6 +566,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             format,
             public_records,
+            conventions,
         } => {
             let cfg = probity_synth::SynthConfig {
                 out: out.clone(),
@@ -562,6 +579,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     SynthFormat::Parquet => probity_synth::Format::Parquet,
                 },
                 public_records,
+                conventions,
             };
             let bar = progress::people_bar(people as u64);
             let report = probity_synth::run(&cfg, &|done, _| bar.set_position(done as u64))
@@ -608,8 +626,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             store,
             mapping,
         } => {
-            let mut s = probity_store::Store::open_for_write(&store)
-                .with_context(|| format!("cannot open store {}", store.display()))?;
+            let mut s = open_store_for_write(&store)?;
             if let Some(a) = &actor {
                 safeguards::check_user(&s, a, "ingest")?;
                 s.set_actor(a);
@@ -645,8 +662,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             query,
             format,
         } => {
-            let s = probity_store::Store::open(&store)
-                .with_context(|| format!("cannot open store {}", store.display()))?;
+            let s = open_store(&store)?;
             if let Some(a) = &actor {
                 probity_govern::authorise(
                     &s,
@@ -678,8 +694,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             only,
             truth,
         } => {
-            let s = probity_store::Store::open(&store)
-                .with_context(|| format!("cannot open store {}", store.display()))?;
+            let s = open_store(&store)?;
             for id in &only {
                 if probity_detect::detectors::by_id(id).is_none() {
                     bail!("--only {id}: no such detector; `probity detectors` lists them");
@@ -770,8 +785,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => {
             if reveal {
-                let s = probity_store::Store::open(&store)
-                    .with_context(|| format!("cannot open store {}", store.display()))?;
+                let s = open_store(&store)?;
                 safeguards::gate_identities(
                     &s,
                     actor.as_deref(),
@@ -850,46 +864,120 @@ fn run(cli: Cli) -> Result<ExitCode> {
             people,
             days,
             seed,
+            conventions,
             no_serve,
             bind,
-        } => demo(&dir, people, days, seed, (!no_serve).then_some(bind)),
-        Command::Detectors => {
-            for d in probity_detect::detectors::ALL {
-                println!(
-                    "{} (v{}) — {}{}",
-                    d.id,
-                    d.version,
-                    d.title,
-                    if d.baseline {
-                        " [baseline, off by default]"
-                    } else {
-                        ""
-                    }
-                );
-                println!("  scenario: {}", d.scenario);
-                println!("  purpose:  {}", d.purpose);
-                let names = |t: &[probity_core::Table]| {
-                    t.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
-                };
-                println!("  needs:    {}", names(d.needs));
-                if !d.uses.is_empty() {
-                    println!("  uses:     {}", names(d.uses));
-                }
-                for p in d.params {
-                    let default = match p.default {
-                        probity_detect::params::Default::Num(n) => format!("{n}"),
-                        probity_detect::params::Default::List(l) => format!("{l:?}"),
-                    };
-                    println!(
-                        "  [detectors.{}] {} = {} — {}",
-                        d.id, p.name, default, p.doc
-                    );
-                }
-                println!();
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => demo(
+            &dir,
+            (people, days, seed, conventions),
+            (!no_serve).then_some(bind),
+        ),
+        Command::Detectors { store } => detectors(store.as_deref(), actor.as_deref()),
     }
+}
+
+/// `probity detectors [--store S]`.
+fn detectors(store: Option<&Path>, actor: Option<&str>) -> Result<ExitCode> {
+    let s = store.map(open_store).transpose()?;
+    let (values, learned) = match &s {
+        Some(s) => {
+            let plan = probity_detect::Plan::with_overrides(
+                s,
+                &probity_detect::detectors::ALL
+                    .iter()
+                    .filter(|d| d.baseline)
+                    .map(|d| d.id)
+                    .collect::<Vec<_>>(),
+            )
+            .with_context(|| format!("cannot plan the analysis of {}", s.root().display()))?;
+            let learned = runtime()?.block_on(plan.learn())?;
+            // Reading the store (even its vocabulary) is an access: on the log.
+            s.audit()?.append(
+                probity_audit::Record::new(
+                    actor.map_or_else(probity_store::os_actor, str::to_string),
+                    "detectors.learn",
+                    "",
+                )
+                .details(serde_json::json!({ "detectors": learned.keys().collect::<Vec<_>>() })),
+            )?;
+            (Some(plan.parameters()), learned)
+        }
+        None => (None, Default::default()),
+    };
+    for d in probity_detect::detectors::ALL {
+        println!(
+            "{} (v{}) — {}{}",
+            d.id,
+            d.version,
+            d.title,
+            if d.baseline {
+                " [baseline, off by default]"
+            } else {
+                ""
+            }
+        );
+        println!("  scenario: {}", d.scenario);
+        println!("  purpose:  {}", d.purpose);
+        let names =
+            |t: &[probity_core::Table]| t.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
+        println!("  needs:    {}", names(d.needs));
+        if !d.uses.is_empty() {
+            println!("  uses:     {}", names(d.uses));
+        }
+        let in_force = values.as_ref().and_then(|v| v.get(d.id));
+        if values.is_some() && in_force.is_none() {
+            println!("  not run on this store (see `probity governance status`)");
+        }
+        for p in d.params {
+            let default = match p.default {
+                probity_detect::params::Default::Num(n) => format!("{n}"),
+                probity_detect::params::Default::List(l) => format!("{l:?}"),
+            };
+            let value = in_force
+                .and_then(|v| v.get(p.name))
+                .map(|v| v.to_string())
+                .filter(|v| *v != default)
+                .map(|v| format!(" (in force here: {v})"))
+                .unwrap_or_default();
+            println!(
+                "  [detectors.{}] {} = {default}{value} — {}",
+                d.id, p.name, p.doc
+            );
+        }
+        if let Some(n) = learned.get(d.id) {
+            for line in &n.notes {
+                println!("  learned:  {line}");
+            }
+            for (topic, v) in &n.learned {
+                println!(
+                    "  learned {topic}: {}",
+                    serde_json::to_string(v).unwrap_or_default()
+                );
+            }
+        }
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens a store for reading, its `probity.toml` checked in full (the
+/// detector sections against the registry): a mistake there is reported by
+/// whatever command loads the file.
+pub(crate) fn open_store(path: &Path) -> Result<probity_store::Store> {
+    let s = probity_store::Store::open(path)
+        .with_context(|| format!("cannot open store {}", path.display()))?;
+    probity_detect::check_config(s.config())
+        .with_context(|| format!("{}", path.join("probity.toml").display()))?;
+    Ok(s)
+}
+
+/// Like [`open_store`], holding the store's write lock.
+pub(crate) fn open_store_for_write(path: &Path) -> Result<probity_store::Store> {
+    let s = probity_store::Store::open_for_write(path)
+        .with_context(|| format!("cannot open store {}", path.display()))?;
+    probity_detect::check_config(s.config())
+        .with_context(|| format!("{}", path.join("probity.toml").display()))?;
+    Ok(s)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -966,6 +1054,11 @@ fn print_analysis(r: &probity_detect::AnalysisReport) {
         r.findings.len(),
         r.elapsed.as_secs_f64()
     );
+    for o in &r.outcomes {
+        for line in &o.notes.notes {
+            println!("note ({}): {line}", o.detector);
+        }
+    }
 }
 
 fn evaluate(
@@ -981,8 +1074,7 @@ fn evaluate(
         None => vec![],
     };
     if let Some(store) = store {
-        let s = probity_store::Store::open(store)
-            .with_context(|| format!("cannot open store {}", store.display()))?;
+        let s = open_store(store)?;
         let key = s.pseudonym_key();
         probity_detect::eval::pseudonymise(key, t.iter_mut().map(|r| &mut r.person_id));
         probity_detect::eval::pseudonymise(key, c.iter_mut().map(|r| &mut r.person_id));
@@ -991,7 +1083,7 @@ fn evaluate(
 }
 
 /// Records a linkage run on the audit log (it reads the identity vault).
-fn audit_resolve(store: &probity_store::Store, c: &probity_detect::resolve::Current) -> Result<()> {
+fn audit_resolve(store: &probity_store::Store, c: &probity_resolve::Current) -> Result<()> {
     store.audit()?.append(
         probity_audit::Record::new(store.actor(), "resolve", "").details(serde_json::json!({
             "mode": c.report.mode,
@@ -1010,11 +1102,11 @@ fn resolve(
     truth: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode> {
-    use probity_detect::resolve;
+    use probity_resolve as resolve;
     let rt = runtime()?;
     let today = resolve::today();
     if let Some(record) = explain {
-        let store = probity_store::Store::open(store_dir)?;
+        let store = open_store(store_dir)?;
         let x = rt.block_on(resolve::explain(&store, record, reveal, today))?;
         println!("record {}", x.record);
         println!(
@@ -1039,7 +1131,7 @@ fn resolve(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let store = probity_store::Store::open_for_write(store_dir)?;
+    let store = open_store_for_write(store_dir)?;
     let started = std::time::Instant::now();
     let mut current = rt.block_on(resolve::compute(&store, full, today))?;
     current.save(store.root())?;
@@ -1169,9 +1261,7 @@ fn resolve(
 
 fn demo(
     dir: &Path,
-    people: usize,
-    days: u32,
-    seed: u64,
+    (people, days, seed, conventions): (usize, u32, u64, u32),
     serve: Option<std::net::SocketAddr>,
 ) -> Result<ExitCode> {
     let started = std::time::Instant::now();
@@ -1208,16 +1298,18 @@ fn demo(
         seed,
         format: probity_synth::Format::Csv,
         public_records: None,
+        conventions,
     };
     let bar = progress::people_bar(people as u64);
     let rep = probity_synth::run(&cfg, &|done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     println!(
-        "    {} rows in {:.1}s; {} planted cases, {} innocent look-alikes",
+        "    {} rows in {:.1}s; {} planted cases, {} innocent look-alikes; {}",
         rep.total_rows(),
         rep.elapsed.as_secs_f64(),
         rep.truth_rows,
-        rep.confounder_rows
+        rep.confounder_rows,
+        rep.conventions
     );
 
     println!("2/5 ingesting into {}", store_dir.display());
@@ -1242,13 +1334,13 @@ fn demo(
     println!("3/5 linking reference records to staff (probity resolve)");
     drop(s);
     {
-        let store = probity_store::Store::open_for_write(&store_dir)?;
+        let store = open_store_for_write(&store_dir)?;
         let rt = runtime()?;
-        let today = probity_detect::resolve::today();
-        let current = rt.block_on(probity_detect::resolve::compute(&store, true, today))?;
+        let today = probity_resolve::today();
+        let current = rt.block_on(probity_resolve::compute(&store, true, today))?;
         current.save(store.root())?;
         audit_resolve(&store, &current)?;
-        let e = probity_detect::resolve::evaluate_links(
+        let e = probity_resolve::evaluate_links(
             &store,
             &current.links,
             &data.join("reference_links.csv"),
@@ -1267,7 +1359,7 @@ fn demo(
     }
 
     println!("4/5 analysing as analyst 'ana' (findings carry pseudonyms; the run is audited)");
-    let s = probity_store::Store::open(&store_dir)?;
+    let s = open_store(&store_dir)?;
     let (report, gov_hash) = analyze(&s, true, &[])?;
     let truth = data.join("truth.csv");
     let audits = fairness::detectors(&s, &report, Some(&truth))?;
@@ -1357,6 +1449,7 @@ fn print_synth(out: &Path, r: &probity_synth::SynthReport) {
         "  ground truth: {} scenario rows (truth.csv), {} confounders (confounders.csv)",
         r.truth_rows, r.confounder_rows
     );
+    println!("  {}", r.conventions);
 }
 
 /// A mapped directory that is removed when ingest is done with it.

@@ -15,7 +15,7 @@ use crate::{
 };
 
 fn open(store: &Path) -> Result<Store> {
-    Store::open(store).with_context(|| format!("cannot open store {}", store.display()))
+    crate::open_store(store)
 }
 
 fn need_actor<'a>(actor: Option<&'a str>, what: &str) -> Result<&'a str> {
@@ -317,8 +317,7 @@ pub fn user(cmd: UserCommand, actor: Option<&str>) -> Result<ExitCode> {
 
 pub fn retention(cmd: RetentionCommand, actor: Option<&str>) -> Result<ExitCode> {
     let RetentionCommand::Apply { store, today } = cmd;
-    let mut s = Store::open_for_write(&store)
-        .with_context(|| format!("cannot open store {}", store.display()))?;
+    let mut s = crate::open_store_for_write(&store)?;
     let who = need_actor(actor, "retention apply")?;
     let today = match today {
         Some(t) => t

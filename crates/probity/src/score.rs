@@ -171,8 +171,7 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
                 rank_feature,
                 ensemble,
             };
-            let s = probity_store::Store::open(&store)
-                .with_context(|| format!("cannot open store {}", store.display()))?;
+            let s = crate::open_store(&store)?;
             let ctx = session(&s)?;
             cfg.settle_months = settle(&ctx, settle_months, as_of)?;
             let started = std::time::Instant::now();
@@ -439,8 +438,7 @@ fn run_eval(cmd: ScoreCommand) -> Result<()> {
                 rank_feature,
                 ensemble,
             };
-            let s = probity_store::Store::open(&store)
-                .with_context(|| format!("cannot open store {}", store.display()))?;
+            let s = crate::open_store(&store)?;
             let ctx = session(&s)?;
             cfg.settle_months = settle(&ctx, settle_months, first_test)?;
             let rt = crate::runtime()?;

@@ -15,7 +15,7 @@ use probity_store::Store;
 use crate::runtime;
 
 fn open(store: &Path) -> Result<Store> {
-    Store::open(store).with_context(|| format!("cannot open store {}", store.display()))
+    crate::open_store(store)
 }
 
 /// `probity serve`.

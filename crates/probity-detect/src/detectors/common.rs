@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use probity_core::schema::Table;
 
 use crate::finding::Evidence;
-use crate::run::{dates, floats, micros, opt_str, strs, utc_day, windows_batch};
+use crate::run::{dates, floats, ints, micros, opt_str, strs, utc_day, windows_batch};
 use crate::{Result, Run};
 
 /// What the detectors need to know about a person (no identities).
@@ -72,13 +72,15 @@ pub async fn people(run: &Run) -> Result<HashMap<String, PersonInfo>> {
     Ok(out)
 }
 
-/// Overtime paid (an overtime or rest-day-working shift) or claimed (a
-/// claim with no shift).
+/// Overtime paid or claimed: every claim at its claimed hours (on its own,
+/// naming an overtime or rest-day-working shift, or extending a rostered
+/// duty shift), and every overtime or rest-day-working shift nobody claimed
+/// separately.
 #[derive(Debug, Clone)]
 pub struct Overtime {
     /// Person.
     pub person: String,
-    /// The shift, if rostered.
+    /// The shift it is or names, if any.
     pub shift_id: Option<String>,
     /// The claim, if any.
     pub claim_id: Option<String>,
@@ -88,12 +90,19 @@ pub struct Overtime {
     pub end: i64,
     /// Local date of the start.
     pub day: i32,
-    /// overtime | rest_day_working | None (claim only).
+    /// The kind of that shift (`overtime`, `rest_day_working`, or `duty`
+    /// for a claim extending a rostered shift); `None` for a claim on its own.
     pub kind: Option<String>,
     /// Hours claimed, or the shift's length.
     pub hours: f64,
     /// The claim's reason.
     pub reason: Option<String>,
+    /// Local date of the shift it is or names.
+    pub shift_day: Option<i32>,
+    /// When it extends a rostered duty shift (names one, or begins within
+    /// 15 minutes of one's end): that shift's local start date. Filled by
+    /// [`find_extensions`].
+    pub extends: Option<i32>,
 }
 
 impl Overtime {
@@ -110,26 +119,31 @@ impl Overtime {
     }
 }
 
-/// All paid or claimed overtime, except kinds that are by definition away
-/// from a police site (court, training), which the roster itself explains.
+/// All paid or claimed overtime, except claims on kinds of duty that are by
+/// definition away from a police site (court, training): the roster itself
+/// explains them.
 pub async fn overtime(run: &Run) -> Result<Vec<Overtime>> {
     let batches = run.sql(&format!("SELECT * FROM ({OVERTIME_SQL})")).await?;
     let mut out = overtime_rows(&batches)?;
+    out.retain(|o| !matches!(o.kind.as_deref(), Some("court" | "training")));
     out.sort_by(|a, b| (&a.person, a.start).cmp(&(&b.person, b.start)));
     Ok(out)
 }
 
 /// Paid or claimed overtime as SQL (columns shift_id, person_id, start,
 /// end, kind, claim_id, hours, reason, day), for detectors that join it
-/// further.
-pub const OVERTIME_SQL: &str = "SELECT s.shift_id, s.person_id, s.start, s.\"end\", s.kind, \
-        c.claim_id, c.hours, c.reason, local_date(s.start) AS day
-     FROM shifts s LEFT JOIN overtime_claims c ON c.shift_id = s.shift_id
-     WHERE s.kind IN ('overtime', 'rest_day_working')
+/// further. A claim is tested at the hours it claims, whatever shift it
+/// names: a claim naming the rostered shift it extends is overtime too.
+pub const OVERTIME_SQL: &str = "SELECT s.shift_id, c.person_id, c.claimed_start AS start, \
+        c.claimed_end AS \"end\", s.kind, c.claim_id, c.hours, c.reason, \
+        local_date(c.claimed_start) AS day, local_date(s.start) AS shift_day
+     FROM overtime_claims c LEFT JOIN shifts s ON s.shift_id = c.shift_id
      UNION ALL
-     SELECT NULL, c.person_id, c.claimed_start, c.claimed_end, NULL, c.claim_id, c.hours,
-            c.reason, local_date(c.claimed_start)
-     FROM overtime_claims c WHERE c.shift_id IS NULL";
+     SELECT s.shift_id, s.person_id, s.start, s.\"end\", s.kind, NULL, NULL, NULL,
+            local_date(s.start), local_date(s.start)
+     FROM shifts s
+     WHERE s.kind IN ('overtime', 'rest_day_working')
+       AND s.shift_id NOT IN (SELECT shift_id FROM overtime_claims WHERE shift_id IS NOT NULL)";
 
 /// Reads rows shaped like [`OVERTIME_SQL`].
 pub fn overtime_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Overtime>> {
@@ -144,7 +158,7 @@ pub fn overtime_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Overti
         );
         let (s, e) = (micros(b, "start"), micros(b, "end"));
         let hours = floats(b, "hours");
-        let day = dates(b, "day");
+        let (day, shift_day) = (dates(b, "day"), dates(b, "shift_day"));
         for i in 0..b.num_rows() {
             let len = (e.value(i) - s.value(i)) as f64 / 3.6e9;
             out.push(Overtime {
@@ -161,55 +175,292 @@ pub fn overtime_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Overti
                     hours.value(i)
                 },
                 reason: opt_str(&reason, i).map(str::to_string),
+                shift_day: (!arrow::array::Array::is_null(&shift_day, i))
+                    .then(|| shift_day.value(i)),
+                extends: None,
             });
         }
     }
     Ok(out)
 }
 
-/// Counts of presence evidence found in one window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Presence {
-    /// Badge swipes at any site.
-    pub swipes: u32,
-    /// Device sessions overlapping the window.
-    pub sessions: u32,
-    /// Record-system look-ups.
-    pub lookups: u32,
-    /// Device locations within a site's radius.
-    pub on_site_pings: u32,
+/// Marks the items that extend a rostered duty shift with that shift's
+/// local start date: a claim naming a duty shift, or a claim on its own that
+/// begins within 15 minutes of the end of one of the person's duty shifts.
+/// Overtime that extends a shift belongs to the shift's day (a late shift's
+/// extension past midnight is not overtime on the next day).
+pub async fn find_extensions(run: &Run, items: &mut [&mut Overtime]) -> Result<()> {
+    let mut rest = vec![];
+    for (i, o) in items.iter_mut().enumerate() {
+        match o.kind.as_deref() {
+            Some("duty") => o.extends = o.shift_day,
+            None => rest.push((
+                i as i64,
+                o.person.clone(),
+                o.start - 15 * 60_000_000,
+                o.start + 15 * 60_000_000,
+            )),
+            _ => {}
+        }
+    }
+    if rest.is_empty() || !run.can_read("shifts") {
+        return Ok(());
+    }
+    let name = format!("extension_windows_{}", run.detector.id);
+    run.register(&name, windows_batch(&rest))?;
+    let se = utc_day("s.\"end\"");
+    let q = format!(
+        "SELECT w.wid, min(local_date(s.start)) AS day FROM {name} w JOIN shifts s
+           ON s.person_id = w.person_id AND {se} = w.day
+         WHERE s.kind = 'duty' AND s.\"end\" BETWEEN w.ws AND w.we
+         GROUP BY w.wid"
+    );
+    let res = run.sql(&q).await;
+    run.deregister(&name)?;
+    for b in &res? {
+        let (wid, day) = (ints(b, "wid"), dates(b, "day"));
+        for i in 0..b.num_rows() {
+            items[wid.value(i) as usize].extends = Some(day.value(i));
+        }
+    }
+    Ok(())
 }
 
-impl Presence {
-    /// Whether anything at all shows the person working.
-    pub fn any(&self) -> bool {
-        self.swipes + self.sessions + self.lookups + self.on_site_pings > 0
+/// Where a trace of presence comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    /// A badge swipe at a site (a stay between an "in" and its "out" is an
+    /// interval; a swipe on its own a moment).
+    Swipe,
+    /// A device session (an interval).
+    Session,
+    /// A record-system look-up (a moment).
+    Lookup,
+    /// A device location within a site's radius (a moment).
+    OnSite,
+    /// Device locations away from any site that move (as on patrol): the
+    /// time between two of them at least `movement_metres` apart.
+    Movement,
+    /// What minimisation kept of expired locations: on-site pings during a
+    /// shift (the shift's interval).
+    LocationFact,
+}
+
+impl Source {
+    /// The source in words.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Source::Swipe => "badge swipes",
+            Source::Session => "device sessions",
+            Source::Lookup => "look-ups",
+            Source::OnSite => "on-site device locations",
+            Source::Movement => "device movement",
+            Source::LocationFact => "on-site location summaries",
+        }
     }
 }
 
-enum Source {
-    Swipe,
-    Session,
-    Lookup,
-    Ping,
+/// One trace of presence: a moment (`from == to`) or an interval, µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trace {
+    /// Its source.
+    pub source: Source,
+    /// Start.
+    pub from: i64,
+    /// End (equal to `from` for a moment).
+    pub to: i64,
 }
 
-/// For each window `(person, start µs, end µs)`, what shows the person
-/// present: swipes, sessions, look-ups, on-site device locations. Joins use
-/// the person and the UTC day as equality keys, so the cost follows the
-/// windows, not the size of the event tables.
-pub async fn presence(run: &Run, windows: &[(String, i64, i64)]) -> Result<Vec<Presence>> {
-    let mut out = vec![Presence::default(); windows.len()];
+/// How the traces of a window cover an interval.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cover {
+    /// Microseconds of the interval covered: intervals clipped to it, and
+    /// each moment inside it counted `radius` either side.
+    pub covered: i64,
+    /// Traces that touch the interval, by source.
+    pub inside: BTreeMap<Source, u32>,
+}
+
+impl Cover {
+    /// Whether anything shows presence inside the interval.
+    pub fn any(&self) -> bool {
+        !self.inside.is_empty()
+    }
+
+    /// The sources found, in words ("badge swipes, look-ups").
+    pub fn sources(&self) -> String {
+        self.inside
+            .keys()
+            .map(|s| s.noun())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// How `traces` cover `[from, to]`.
+pub fn cover(traces: &[Trace], from: i64, to: i64, radius: i64) -> Cover {
+    let mut spans: Vec<(i64, i64)> = vec![];
+    let mut inside: BTreeMap<Source, u32> = BTreeMap::new();
+    for t in traces {
+        let (a, b) = if t.from == t.to {
+            if t.from < from || t.from > to {
+                continue;
+            }
+            (t.from - radius, t.to + radius)
+        } else {
+            if t.to <= from || t.from >= to {
+                continue;
+            }
+            (t.from, t.to)
+        };
+        *inside.entry(t.source).or_default() += 1;
+        let (a, b) = (a.max(from), b.min(to));
+        if a < b {
+            spans.push((a, b));
+        }
+    }
+    spans.sort_unstable();
+    let mut covered = 0;
+    let mut cur: Option<(i64, i64)> = None;
+    for (a, b) in spans {
+        match cur {
+            Some((s, e)) if a <= e => cur = Some((s, e.max(b))),
+            Some((s, e)) => {
+                covered += e - s;
+                cur = Some((a, b));
+            }
+            None => cur = Some((a, b)),
+        }
+    }
+    if let Some((s, e)) = cur {
+        covered += e - s;
+    }
+    Cover { covered, inside }
+}
+
+/// A window to look for presence in: a person, the interval, and how far
+/// before it swipes are read (so that a stay that began earlier, an "in"
+/// hours before, is paired with its "out").
+#[derive(Debug, Clone)]
+pub struct Window {
+    /// Person (stored key).
+    pub person: String,
+    /// Start, µs.
+    pub from: i64,
+    /// End, µs.
+    pub to: i64,
+}
+
+/// Swipes are paired into stays only this long.
+const MAX_STAY_US: i64 = 16 * 3_600_000_000;
+
+/// Pairs a person's swipes (time, is "in") into stays and moments.
+fn stays(mut swipes: Vec<(i64, bool)>) -> Vec<Trace> {
+    swipes.sort_unstable();
+    swipes.dedup();
+    let mut out = vec![];
+    let mut open: Option<i64> = None;
+    for (at, inward) in swipes {
+        if inward {
+            match open {
+                // A second "in" with no "out" between: the first one stays
+                // open (a double swipe at a door), this one is a moment too.
+                Some(_) => out.push(Trace {
+                    source: Source::Swipe,
+                    from: at,
+                    to: at,
+                }),
+                None => open = Some(at),
+            }
+        } else {
+            match open.take() {
+                Some(t) if at - t <= MAX_STAY_US => out.push(Trace {
+                    source: Source::Swipe,
+                    from: t,
+                    to: at,
+                }),
+                Some(t) => {
+                    for m in [t, at] {
+                        out.push(Trace {
+                            source: Source::Swipe,
+                            from: m,
+                            to: m,
+                        });
+                    }
+                }
+                None => out.push(Trace {
+                    source: Source::Swipe,
+                    from: at,
+                    to: at,
+                }),
+            }
+        }
+    }
+    if let Some(t) = open {
+        out.push(Trace {
+            source: Source::Swipe,
+            from: t,
+            to: t,
+        });
+    }
+    out
+}
+
+/// Distance in metres between two points (equirectangular; sites and pings
+/// are kilometres apart at most).
+pub fn metres(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let dy = (lat1 - lat2) * 110_540.0;
+    let dx = (lon1 - lon2) * 111_320.0 * ((lat1 + lat2) / 2.0).to_radians().cos();
+    (dx * dx + dy * dy).sqrt()
+}
+
+/// Off-site pings (time, lat, lon) that move: each two consecutive ones at
+/// least `min_metres` apart and at most two hours apart make an interval.
+fn movement(mut pings: Vec<(i64, f64, f64)>, min_metres: f64) -> Vec<Trace> {
+    pings.sort_by_key(|p| p.0);
+    pings
+        .windows(2)
+        .filter(|w| {
+            w[1].0 - w[0].0 <= 2 * 3_600_000_000
+                && metres(w[0].1, w[0].2, w[1].1, w[1].2) >= min_metres
+        })
+        .map(|w| Trace {
+            source: Source::Movement,
+            from: w[0].0,
+            to: w[1].0,
+        })
+        .collect()
+}
+
+/// The traces of presence in each window: swipes (from `lookback` before
+/// the window, paired into stays), device sessions overlapping it, look-ups
+/// in it; then, only for the windows `need_locations` still asks about
+/// (locations are the largest table), on-site device locations, device
+/// movement off site (`movement_metres`) and minimisation's location
+/// summaries. Joins use the person and the UTC day as equality keys, so the
+/// cost follows the windows, not the size of the event tables. A source
+/// whose tables the detector does not declare is not read.
+pub async fn traces(
+    run: &Run,
+    windows: &[Window],
+    lookback: i64,
+    movement_metres: f64,
+    need_locations: impl Fn(usize, &[Trace]) -> bool,
+) -> Result<Vec<Vec<Trace>>> {
+    let mut out: Vec<Vec<Trace>> = vec![vec![]; windows.len()];
     if windows.is_empty() {
         return Ok(out);
     }
-    let rows: Vec<(i64, String, i64, i64)> = windows
-        .iter()
-        .enumerate()
-        .map(|(i, (p, s, e))| (i as i64, p.clone(), *s, *e))
-        .collect();
     let name = format!("presence_windows_{}", run.detector.id);
-    run.register(&name, windows_batch(&rows))?;
+    let rows = |pick: &dyn Fn(usize) -> bool, back: i64| -> Vec<(i64, String, i64, i64)> {
+        windows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| pick(*i))
+            .map(|(i, w)| (i as i64, w.person.clone(), w.from - back, w.to))
+            .collect()
+    };
+    let all = |_: usize| true;
     let (be, ss, se, qa, la) = (
         utc_day("e.at"),
         utc_day("s.start"),
@@ -217,115 +468,137 @@ pub async fn presence(run: &Run, windows: &[(String, i64, i64)]) -> Result<Vec<P
         utc_day("q.at"),
         utc_day("l.at"),
     );
-    let branches = [
-        (
-            Source::Swipe,
-            format!(
-                "SELECT wid, count(DISTINCT id) AS n FROM (
-                    SELECT w.wid, e.event_id AS id FROM {name} w
-                    JOIN badge_cards c ON c.person_id = w.person_id
-                    JOIN badge_events e ON e.card_id = c.card_id AND {be} = w.day
-                     AND local_date(e.at) BETWEEN c.valid_from AND coalesce(c.valid_to, DATE '9999-12-31')
-                    WHERE e.at BETWEEN w.ws AND w.we) GROUP BY wid"
-            ),
-        ),
-        (
-            Source::Session,
-            format!(
-                "SELECT wid, count(DISTINCT id) AS n FROM (
-                    SELECT w.wid, s.session_id AS id FROM {name} w
-                    JOIN devices d ON d.person_id = w.person_id
-                    JOIN device_sessions s ON s.device_id = d.device_id AND {ss} = w.day
-                     AND local_date(s.start) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
-                    WHERE s.start <= w.we AND s.\"end\" >= w.ws
-                    UNION ALL
-                    SELECT w.wid, s.session_id FROM {name} w
-                    JOIN devices d ON d.person_id = w.person_id
-                    JOIN device_sessions s ON s.device_id = d.device_id AND {se} = w.day
-                     AND local_date(s.\"end\") BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
-                    WHERE s.start <= w.we AND s.\"end\" >= w.ws) GROUP BY wid"
-            ),
-        ),
-        (
-            Source::Lookup,
-            format!(
-                "SELECT wid, count(DISTINCT id) AS n FROM (
-                    SELECT w.wid, q.query_id AS id FROM {name} w
-                    JOIN accounts a ON a.person_id = w.person_id
-                    JOIN system_queries q ON q.account_id = a.account_id AND {qa} = w.day
-                    WHERE q.at BETWEEN w.ws AND w.we) GROUP BY wid"
-            ),
-        ),
-        (
-            Source::Ping,
-            format!(
-                "SELECT wid, CAST(sum(n) AS BIGINT) AS n FROM (
-                    SELECT wid, count(*) AS n FROM (
-                    SELECT DISTINCT w.wid, l.device_id, l.at FROM {name} w
-                    JOIN devices d ON d.person_id = w.person_id
-                    JOIN device_locations l ON l.device_id = d.device_id AND {la} = w.day
-                     AND local_date(l.at) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
-                    CROSS JOIN sites st
-                    WHERE l.at BETWEEN w.ws AND w.we
-                      AND sqrt(power((l.lat - st.lat) * 110540.0, 2)
-                             + power((l.lon - st.lon) * 111320.0 * cos(radians(st.lat)), 2))
-                          <= st.radius_m + coalesce(l.accuracy_m, 0)) GROUP BY wid
-                    UNION ALL
-                    -- Pings past their raw retention survive as per-shift facts;
-                    -- a shift's facts count only for a window that holds the shift.
-                    SELECT w.wid, sum(f.on_site_pings) AS n FROM {name} w
-                    JOIN location_facts f ON f.person_id = w.person_id
-                    WHERE f.start >= w.ws AND f.\"end\" <= w.we AND f.on_site_pings > 0
-                    GROUP BY w.wid) GROUP BY wid"
-            ),
-        ),
-    ];
-    for (src, q) in &branches {
-        // A source whose tables the detector does not declare is not read.
-        let tables: &[&str] = match src {
-            Source::Swipe => &["badge_cards", "badge_events"],
-            Source::Session => &["devices", "device_sessions"],
-            Source::Lookup => &["accounts", "system_queries"],
-            Source::Ping => &["devices", "device_locations", "sites"],
-        };
-        if !tables.iter().all(|t| run.can_read(t)) {
-            continue;
-        }
-        if matches!(src, Source::Ping) {
-            // Locations are the largest table and matter only where nothing
-            // else shows presence: test just those windows.
-            let rest: Vec<(i64, String, i64, i64)> = rows
-                .iter()
-                .filter(|(i, ..)| !out[*i as usize].any())
-                .cloned()
-                .collect();
-            if rest.is_empty() {
-                break;
+    let result = async {
+        if run.can_read("badge_cards") && run.can_read("badge_events") {
+            run.register(&name, windows_batch(&rows(&all, lookback)))?;
+            let q = format!(
+                "SELECT DISTINCT w.wid, e.event_id, e.at, e.direction FROM {name} w
+                 JOIN badge_cards c ON c.person_id = w.person_id
+                 JOIN badge_events e ON e.card_id = c.card_id AND {be} = w.day
+                  AND local_date(e.at) BETWEEN c.valid_from AND coalesce(c.valid_to, DATE '9999-12-31')
+                 WHERE e.at BETWEEN w.ws AND w.we"
+            );
+            let mut swipes: Vec<Vec<(i64, bool)>> = vec![vec![]; windows.len()];
+            for b in &run.sql(&q).await? {
+                let (wid, at, dir) = (ints(b, "wid"), micros(b, "at"), strs(b, "direction"));
+                for i in 0..b.num_rows() {
+                    swipes[wid.value(i) as usize].push((at.value(i), dir.value(i) == "in"));
+                }
             }
-            run.register(&name, windows_batch(&rest))?;
-        }
-        let batches = match run.sql(q).await {
-            Ok(b) => b,
-            Err(e) => {
-                run.deregister(&name)?;
-                return Err(e);
+            for (i, s) in swipes.into_iter().enumerate() {
+                out[i].extend(stays(s));
             }
-        };
-        for b in &batches {
-            let (wid, n) = (crate::run::ints(b, "wid"), crate::run::ints(b, "n"));
-            for i in 0..b.num_rows() {
-                let p = &mut out[wid.value(i) as usize];
-                let n = n.value(i) as u32;
-                match src {
-                    Source::Swipe => p.swipes += n,
-                    Source::Session => p.sessions += n,
-                    Source::Lookup => p.lookups += n,
-                    Source::Ping => p.on_site_pings += n,
+        }
+        run.register(&name, windows_batch(&rows(&all, 0)))?;
+        if run.can_read("devices") && run.can_read("device_sessions") {
+            let q = format!(
+                "SELECT w.wid, s.session_id, s.start, s.\"end\" FROM {name} w
+                 JOIN devices d ON d.person_id = w.person_id
+                 JOIN device_sessions s ON s.device_id = d.device_id AND {ss} = w.day
+                  AND local_date(s.start) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
+                 WHERE s.start <= w.we AND s.\"end\" >= w.ws
+                 UNION
+                 SELECT w.wid, s.session_id, s.start, s.\"end\" FROM {name} w
+                 JOIN devices d ON d.person_id = w.person_id
+                 JOIN device_sessions s ON s.device_id = d.device_id AND {se} = w.day
+                  AND local_date(s.start) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
+                 WHERE s.start <= w.we AND s.\"end\" >= w.ws"
+            );
+            for b in &run.sql(&q).await? {
+                let (wid, s, e) = (ints(b, "wid"), micros(b, "start"), micros(b, "end"));
+                for i in 0..b.num_rows() {
+                    out[wid.value(i) as usize].push(Trace {
+                        source: Source::Session,
+                        from: s.value(i),
+                        to: e.value(i).max(s.value(i) + 1),
+                    });
                 }
             }
         }
+        if run.can_read("accounts") && run.can_read("system_queries") {
+            let q = format!(
+                "SELECT DISTINCT w.wid, q.query_id, q.at FROM {name} w
+                 JOIN accounts a ON a.person_id = w.person_id
+                 JOIN system_queries q ON q.account_id = a.account_id AND {qa} = w.day
+                 WHERE q.at BETWEEN w.ws AND w.we"
+            );
+            for b in &run.sql(&q).await? {
+                let (wid, at) = (ints(b, "wid"), micros(b, "at"));
+                for i in 0..b.num_rows() {
+                    out[wid.value(i) as usize].push(Trace {
+                        source: Source::Lookup,
+                        from: at.value(i),
+                        to: at.value(i),
+                    });
+                }
+            }
+        }
+        let locations = ["devices", "device_locations", "sites"]
+            .iter()
+            .all(|t| run.can_read(t));
+        if locations {
+            let ask: Vec<bool> = (0..windows.len())
+                .map(|i| need_locations(i, &out[i]))
+                .collect();
+            let rest = rows(&|i| ask[i], 0);
+            if !rest.is_empty() {
+                run.register(&name, windows_batch(&rest))?;
+                let q = format!(
+                    "SELECT w.wid, l.at, l.lat, l.lon,
+                            max(CASE WHEN sqrt(power((l.lat - st.lat) * 110540.0, 2)
+                                   + power((l.lon - st.lon) * 111320.0 * cos(radians(st.lat)), 2))
+                                   <= st.radius_m + coalesce(l.accuracy_m, 0) THEN 1 ELSE 0 END) AS on_site
+                     FROM {name} w
+                     JOIN devices d ON d.person_id = w.person_id
+                     JOIN device_locations l ON l.device_id = d.device_id AND {la} = w.day
+                      AND local_date(l.at) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
+                     CROSS JOIN sites st
+                     WHERE l.at BETWEEN w.ws AND w.we
+                     GROUP BY w.wid, l.device_id, l.at, l.lat, l.lon"
+                );
+                let mut off: Vec<Vec<(i64, f64, f64)>> = vec![vec![]; windows.len()];
+                for b in &run.sql(&q).await? {
+                    let (wid, at, on) = (ints(b, "wid"), micros(b, "at"), ints(b, "on_site"));
+                    let (lat, lon) = (floats(b, "lat"), floats(b, "lon"));
+                    for i in 0..b.num_rows() {
+                        let w = wid.value(i) as usize;
+                        if on.value(i) > 0 {
+                            out[w].push(Trace {
+                                source: Source::OnSite,
+                                from: at.value(i),
+                                to: at.value(i),
+                            });
+                        } else {
+                            off[w].push((at.value(i), lat.value(i), lon.value(i)));
+                        }
+                    }
+                }
+                for (i, pings) in off.into_iter().enumerate() {
+                    out[i].extend(movement(pings, movement_metres));
+                }
+                // Pings past their raw retention survive as per-shift facts.
+                let q = format!(
+                    "SELECT DISTINCT w.wid, f.start, f.\"end\" FROM {name} w
+                     JOIN location_facts f ON f.person_id = w.person_id
+                     WHERE f.start <= w.we AND f.\"end\" >= w.ws AND f.on_site_pings > 0"
+                );
+                for b in &run.sql(&q).await? {
+                    let (wid, s, e) = (ints(b, "wid"), micros(b, "start"), micros(b, "end"));
+                    for i in 0..b.num_rows() {
+                        out[wid.value(i) as usize].push(Trace {
+                            source: Source::LocationFact,
+                            from: s.value(i),
+                            to: e.value(i).max(s.value(i) + 1),
+                        });
+                    }
+                }
+            }
+        }
+        Ok::<(), crate::Error>(())
     }
+    .await;
     run.deregister(&name)?;
+    result?;
     Ok(out)
 }
 

@@ -1,25 +1,29 @@
 //! `ghost_overtime`: overtime or rest-day working paid or claimed with
-//! nothing at all showing the person at work during it.
+//! nothing showing the person at work during the hours claimed.
 
 use std::collections::BTreeMap;
 
 use probity_core::Scenario;
 use probity_core::schema::Table;
 
-use super::common::{self, plural, short_day};
+use super::common::{self, Window, plural, short_day};
 use crate::{Detector, Finding, Param, Result, Run};
 
 /// The detector.
 pub const DETECTOR: Detector = Detector {
     id: "overtime_without_presence",
-    version: 1,
+    version: 2,
     scenario: Scenario::GhostOvertime,
     title: "Overtime with no presence evidence",
-    purpose: "Finds overtime and rest-day working that was paid or claimed while no swipe at \
-              any site, no device session, no record look-up and no on-site device location \
-              shows the person working. Court and training duty is away from police sites by \
-              nature and is not tested; presence anywhere in the force counts, so unit moves \
-              and work at other stations are not flagged.",
+    purpose: "Finds overtime and rest-day working that was paid or claimed while nothing \
+              shows the person working in the hours claimed: no swipe or stay at any site, \
+              device session, record look-up, on-site device location or device movement \
+              (as on patrol) inside those hours. Evidence must lie inside the claim past a \
+              short grace after its start, so the swipe-out that ends a rostered shift does \
+              not evidence an extension claimed after it; long claims need a share of their \
+              hours covered. Court and training duty is away from police sites by nature \
+              and is not tested; presence anywhere in the force counts, so unit moves and \
+              work at other stations are not flagged.",
     needs: &[Table::Shifts, Table::BadgeCards, Table::BadgeEvents],
     uses: &[
         Table::OvertimeClaims,
@@ -36,7 +40,29 @@ pub const DETECTOR: Detector = Detector {
         Param::num(
             "grace_minutes",
             30.0,
-            "presence this long before the start or after the end still counts",
+            "evidence in a claim's first minutes does not count (a claim shorter than four \
+             times this uses a quarter of its length)",
+        ),
+        Param::num(
+            "long_claim_hours",
+            4.0,
+            "claims at least this long need a share of their hours covered",
+        ),
+        Param::num(
+            "min_covered_share",
+            0.25,
+            "share of a long claim's hours (after the grace) that presence must cover",
+        ),
+        Param::num(
+            "evidence_radius_minutes",
+            30.0,
+            "a swipe, look-up or on-site location covers this long either side of it",
+        ),
+        Param::num(
+            "movement_metres",
+            500.0,
+            "consecutive off-site device locations this far apart (within two hours) show \
+             the person moving, as on patrol",
         ),
         Param::num(
             "min_shifts",
@@ -50,30 +76,100 @@ pub const DETECTOR: Detector = Detector {
         ),
     ],
     detect: |r| Box::pin(detect(r)),
+    learn: None,
 };
 
+/// How a claim's hours were tested.
+struct Tested {
+    o: common::Overtime,
+    /// Start of the tested interval (after the grace).
+    from: i64,
+    cover: common::Cover,
+}
+
+/// The rule: something inside the claim past its grace, and for a long claim
+/// a share of the hours covered.
+struct Rule {
+    grace: i64,
+    long_us: i64,
+    share: f64,
+    radius: i64,
+}
+
+impl Rule {
+    fn from(&self, o: &common::Overtime) -> i64 {
+        o.start + self.grace.min((o.end - o.start) / 4)
+    }
+
+    fn judge(&self, o: &common::Overtime, traces: &[common::Trace]) -> (common::Cover, bool) {
+        let from = self.from(o);
+        let c = common::cover(traces, from, o.end, self.radius);
+        let long = o.end - o.start >= self.long_us;
+        let share = c.covered as f64 / (o.end - from).max(1) as f64;
+        let ok = c.any() && (!long || share >= self.share);
+        (c, ok)
+    }
+}
+
 async fn detect(run: &Run) -> Result<Vec<Finding>> {
-    let grace = (run.params().num("grace_minutes") * 60e6) as i64;
-    let min_shifts = run.params().num("min_shifts").max(1.0) as usize;
-    let min_hours = run.params().num("min_hours");
+    let p = run.params();
+    let minute = 60_000_000_f64;
+    let rule = Rule {
+        grace: (p.num("grace_minutes") * minute) as i64,
+        long_us: (p.num("long_claim_hours") * 60.0 * minute) as i64,
+        share: p.num("min_covered_share"),
+        radius: (p.num("evidence_radius_minutes") * minute) as i64,
+    };
+    let min_shifts = p.num("min_shifts").max(1.0) as usize;
+    let min_hours = p.num("min_hours");
     let ot: Vec<common::Overtime> = common::overtime(run)
         .await?
         .into_iter()
-        .filter(|o| o.hours >= min_hours)
+        .filter(|o| o.hours >= min_hours && o.end > o.start)
         .collect();
-    let windows: Vec<(String, i64, i64)> = ot
+    let windows: Vec<Window> = ot
         .iter()
-        .map(|o| (o.person.clone(), o.start - grace, o.end + grace))
+        .map(|o| Window {
+            person: o.person.clone(),
+            from: o.start,
+            to: o.end,
+        })
         .collect();
-    let presence = common::presence(run, &windows).await?;
+    // Swipes from 16 hours before, so that a stay begun earlier is paired
+    // with its "out"; locations only where the rest leaves a claim
+    // unevidenced.
+    let traces = common::traces(
+        run,
+        &windows,
+        16 * 3_600_000_000,
+        p.num("movement_metres"),
+        |i, t| !rule.judge(&ot[i], t).1,
+    )
+    .await?;
     let mut total: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut ghost: BTreeMap<&str, Vec<&common::Overtime>> = BTreeMap::new();
-    for (o, p) in ot.iter().zip(&presence) {
+    let mut unevidenced: Vec<Tested> = vec![];
+    for (o, t) in ot.iter().zip(&traces) {
         *total.entry(&o.person).or_default() += 1;
-        if !p.any() {
-            ghost.entry(&o.person).or_default().push(o);
+        let (cover, evidenced) = rule.judge(o, t);
+        if !evidenced {
+            unevidenced.push(Tested {
+                o: o.clone(),
+                from: rule.from(o),
+                cover,
+            });
         }
     }
+    // A claim extending a rostered shift belongs to that shift's day too.
+    {
+        let mut items: Vec<&mut common::Overtime> =
+            unevidenced.iter_mut().map(|t| &mut t.o).collect();
+        common::find_extensions(run, &mut items).await?;
+    }
+    let mut ghost: BTreeMap<&str, Vec<&Tested>> = BTreeMap::new();
+    for t in &unevidenced {
+        ghost.entry(&t.o.person).or_default().push(t);
+    }
+    let grace_min = rule.grace / 60_000_000;
     let mut out = vec![];
     for (person, list) in ghost {
         if list.len() < min_shifts {
@@ -81,20 +177,50 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         }
         let n = list.len();
         let all = total[person];
-        let hours: f64 = list.iter().map(|o| o.hours).sum();
-        let first = list.iter().map(|o| o.day).min().expect("non-empty");
-        let last = list.iter().map(|o| o.day).max().expect("non-empty");
-        let summary = format!(
-            "{} of overtime or rest-day working ({hours:.1} hours) between {} and {} with no \
-             swipe, device session, look-up or on-site location within {} minutes of the \
-             hours; {} of the person's {} overtime shifts had presence evidence.",
+        let hours: f64 = list.iter().map(|t| t.o.hours).sum();
+        let covered: f64 = list.iter().map(|t| t.cover.covered as f64 / 3.6e9).sum();
+        let tested_hours: f64 = list.iter().map(|t| (t.o.end - t.from) as f64 / 3.6e9).sum();
+        let uncovered = (tested_hours - covered).max(0.0);
+        let partial = list.iter().filter(|t| t.cover.any()).count();
+        let ext = list.iter().filter(|t| t.o.extends.is_some()).count();
+        let first = list
+            .iter()
+            .map(|t| t.o.extends.map_or(t.o.day, |d| d.min(t.o.day)))
+            .min()
+            .expect("non-empty");
+        let last = list.iter().map(|t| t.o.day).max().expect("non-empty");
+        let mut parts = vec![format!(
+            "{} of overtime or rest-day working claimed or paid ({hours:.1} hours) between {} \
+             and {}; inside those hours, past the first {grace_min} minutes of each, presence \
+             covers {covered:.1} hours and leaves {uncovered:.1} uncovered",
             plural(n, "shift", "shifts"),
             short_day(first),
             short_day(last),
-            grace / 60_000_000,
+        )];
+        if partial > 0 {
+            parts.push(format!(
+                "{} a long claim with presence on too small a share of its hours",
+                if partial == 1 {
+                    "1 is".to_string()
+                } else {
+                    format!("{partial} are")
+                }
+            ));
+        }
+        if ext > 0 {
+            parts.push(format!(
+                "{} {} a rostered shift (a swipe at that shift's end is not evidence of the \
+                 hours after it)",
+                plural(ext, "claim", "claims"),
+                if ext == 1 { "extends" } else { "extend" }
+            ));
+        }
+        parts.push(format!(
+            "{} of the person's {} overtime shifts or claims had presence evidence",
             all - n,
             all
-        );
+        ));
+        let summary = format!("{}.", parts.join("; "));
         let score = (0.5 + 0.1 * n as f64 + 0.2 * n as f64 / all as f64).min(1.0);
         out.push(
             Finding::new(
@@ -106,10 +232,19 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
                 summary,
             )
             .fact("unevidenced_shifts", n as f64)
-            .fact("unevidenced_hours", hours)
+            .fact("unevidenced_hours", round2(hours))
+            .fact("covered_hours", round2(covered))
+            .fact("uncovered_hours", round2(uncovered))
+            .fact("partly_covered_claims", partial as f64)
+            .fact("extensions_of_rostered_shifts", ext as f64)
+            .fact("grace_minutes", grace_min as f64)
             .fact("overtime_shifts", all as f64)
-            .with_evidence(list.iter().flat_map(|o| o.evidence()).collect::<Vec<_>>()),
+            .with_evidence(list.iter().flat_map(|t| t.o.evidence()).collect::<Vec<_>>()),
         );
     }
     Ok(out)
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }

@@ -8,19 +8,20 @@ use probity_core::schema::Table;
 
 use super::common::{self, plural, short_day};
 use crate::finding::Evidence;
-use crate::run::strs;
+use crate::run::{dates, strs};
 use crate::{Detector, Finding, Param, Result, Run};
 
 /// The detector.
 pub const DETECTOR: Detector = Detector {
     id: "overtime_during_absence",
-    version: 1,
+    version: 2,
     scenario: Scenario::LeaveOverlapClaim,
     title: "Overtime claimed over sickness or leave",
     purpose: "Finds overtime and rest-day working that starts on a day the person was \
-              recorded sick or on leave. A shift belongs to the day it starts, so a night \
-              that begins before a leave block and ends on its first morning, or overtime the \
-              day after a sickness spell ends, is not flagged.",
+              recorded sick or on leave. A shift belongs to the day it starts, and a claim \
+              extending a rostered shift to that shift's day, so a night that begins before a \
+              leave block and ends on its first morning, a late shift's extension past \
+              midnight, or overtime the day after a sickness spell ends, is not flagged.",
     needs: &[Table::Shifts, Table::Absences],
     uses: &[Table::OvertimeClaims],
     identities: false,
@@ -38,6 +39,7 @@ pub const DETECTOR: Detector = Detector {
         ),
     ],
     detect: |r| Box::pin(detect(r)),
+    learn: None,
 };
 
 async fn detect(run: &Run) -> Result<Vec<Finding>> {
@@ -46,26 +48,44 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     let kinds_sql = super::sql_list(kinds);
     // A shift belongs to the local day it starts on.
     let q = format!(
-        "SELECT o.*, a.absence_id, a.kind AS absence_kind
+        "SELECT o.*, a.absence_id, a.kind AS absence_kind, a.start_date AS absence_from,
+                a.end_date AS absence_to
          FROM ({}) o
          JOIN absences a ON a.person_id = o.person_id
           AND o.day BETWEEN a.start_date AND a.end_date
          WHERE a.kind IN ({kinds_sql})
+           AND (o.kind IS NULL OR o.kind NOT IN ('court', 'training'))
          ORDER BY o.person_id, o.start",
         common::OVERTIME_SQL
     );
     let batches = run.sql(&q).await?;
-    let ot = common::overtime_rows(&batches)?;
-    let mut absence: Vec<(String, String)> = vec![];
+    let mut ot = common::overtime_rows(&batches)?;
+    let mut absence: Vec<(String, String, i32, i32)> = vec![];
     for b in &batches {
         let (id, k) = (strs(b, "absence_id"), strs(b, "absence_kind"));
+        let (from, to) = (dates(b, "absence_from"), dates(b, "absence_to"));
         for i in 0..b.num_rows() {
-            absence.push((id.value(i).to_string(), k.value(i).to_string()));
+            absence.push((
+                id.value(i).to_string(),
+                k.value(i).to_string(),
+                from.value(i),
+                to.value(i),
+            ));
         }
     }
-    type Hit<'a> = (&'a common::Overtime, &'a (String, String));
+    // Overtime extending a rostered shift belongs to that shift's day: a
+    // late shift's extension past midnight into the first day of leave is
+    // not overtime claimed on leave.
+    {
+        let mut items: Vec<&mut common::Overtime> = ot.iter_mut().collect();
+        common::find_extensions(run, &mut items).await?;
+    }
+    type Hit<'a> = (&'a common::Overtime, &'a (String, String, i32, i32));
     let mut hits: BTreeMap<&str, Vec<Hit<'_>>> = BTreeMap::new();
     for (o, a) in ot.iter().zip(&absence) {
+        if o.extends.is_some_and(|d| d < a.2 || d > a.3) {
+            continue;
+        }
         hits.entry(&o.person).or_default().push((o, a));
     }
     let mut out = vec![];

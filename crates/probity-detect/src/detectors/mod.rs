@@ -10,6 +10,7 @@ pub mod post_case_contact;
 pub mod roster_manipulation;
 pub mod system_misuse;
 pub mod undeclared_interest;
+pub mod vocabulary;
 
 use crate::Detector;
 

@@ -48,6 +48,7 @@ pub const DETECTOR: Detector = Detector {
         ),
     ],
     detect: |r| Box::pin(detect(r)),
+    learn: None,
 };
 
 async fn detect(run: &Run) -> Result<Vec<Finding>> {

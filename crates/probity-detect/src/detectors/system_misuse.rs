@@ -7,6 +7,7 @@ use probity_core::Scenario;
 use probity_core::schema::Table;
 
 use super::common::{self, plural, short_day};
+use super::vocabulary;
 use crate::finding::Evidence;
 use crate::run::{dates, ints, opt_str, strs};
 use crate::{Detector, Finding, Param, Result, Run};
@@ -14,14 +15,17 @@ use crate::{Detector, Finding, Param, Result, Run};
 /// The detector.
 pub const DETECTOR: Detector = Detector {
     id: "lookup_without_purpose",
-    version: 1,
+    version: 2,
     scenario: Scenario::SystemMisuse,
     title: "Look-ups without a policing purpose",
     purpose: "Finds record-system look-ups with neither a case link nor a reason code, and \
               look-ups without a case link of the person's own recorded relations (self, \
               family, partner, ex-partner, associate). A high volume of look-ups is reported \
               against the peer median but is never a finding on its own: busy roles with a \
-              case or reason for every look-up are doing their job.",
+              case or reason for every look-up are doing their job. Forces write \"no case\" \
+              and \"no reason\" their own way (blank, N/A, NONE, 0, a dash): common \
+              spellings are recognised, and a case reference that most of the force's \
+              accounts use is taken as a placeholder, not a case.",
     needs: &[Table::SystemQueries, Table::Accounts, Table::People],
     uses: &[Table::KnownRelations],
     identities: false,
@@ -42,23 +46,112 @@ pub const DETECTOR: Detector = Detector {
             &[],
             "if not empty, only these reason codes explain a look-up without a case",
         ),
+        Param::num(
+            "placeholder_account_share",
+            0.1,
+            "a case reference used by at least this share of the accounts that look \
+             anything up (on 50 look-ups or more) is a placeholder for \"no case\"",
+        ),
     ],
     detect: |r| Box::pin(detect(r)),
+    learn: Some(|r| Box::pin(async move { placeholders(r).await.map(|_| ()) })),
 };
+
+/// The values of `case_ref` and `reason_code` that mean "none" in this
+/// store: common placeholder spellings, and (for case references) a value
+/// at least `share` of the accounts that look anything up use on at least
+/// 50 look-ups — no real case is looked up by that much of a force.
+struct Placeholders {
+    case_refs: Vec<String>,
+    reasons: Vec<String>,
+}
+
+async fn placeholders(run: &Run) -> Result<Placeholders> {
+    let share = run.params().num("placeholder_account_share");
+    let accounts = run
+        .sql("SELECT count(DISTINCT account_id) AS n FROM system_queries")
+        .await?;
+    let accounts = accounts
+        .first()
+        .filter(|b| b.num_rows() > 0)
+        .map_or(0, |b| ints(b, "n").value(0));
+    let mut found: BTreeMap<&str, BTreeMap<String, (i64, &str)>> = BTreeMap::new();
+    for column in ["case_ref", "reason_code"] {
+        let q = format!(
+            "SELECT {column} AS v, count(*) AS n, count(DISTINCT account_id) AS a \
+             FROM system_queries WHERE {column} IS NOT NULL \
+             GROUP BY {column} HAVING count(*) >= 50 OR length(trim({column})) <= 4"
+        );
+        for b in &run.sql(&q).await? {
+            let (v, n, a) = (strs(b, "v"), ints(b, "n"), ints(b, "a"));
+            for i in 0..b.num_rows() {
+                let value = v.value(i);
+                let why = if vocabulary::is_placeholder(value) {
+                    "a common spelling of none"
+                } else if column == "case_ref"
+                    && n.value(i) >= 50
+                    && accounts > 0
+                    && a.value(i) as f64 >= share * accounts as f64
+                {
+                    "used by so many accounts it cannot be one case"
+                } else {
+                    continue;
+                };
+                found
+                    .entry(column)
+                    .or_default()
+                    .insert(value.to_string(), (n.value(i), why));
+            }
+        }
+    }
+    let report: BTreeMap<&str, BTreeMap<String, serde_json::Value>> = found
+        .iter()
+        .map(|(c, m)| {
+            (
+                *c,
+                m.iter()
+                    .map(|(v, (n, why))| {
+                        (v.clone(), serde_json::json!({ "lookups": n, "why": why }))
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    run.learned("placeholders_for_none", &report);
+    let take = |c: &str| -> Vec<String> {
+        found
+            .get(c)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    Ok(Placeholders {
+        case_refs: take("case_ref"),
+        reasons: take("reason_code"),
+    })
+}
 
 async fn detect(run: &Run) -> Result<Vec<Finding>> {
     let p = run.params();
     let min_free = p.num("min_unexplained").max(1.0) as usize;
     let min_rel = p.num("min_relation_lookups").max(1.0) as usize;
     let codes = p.list("legitimate_reason_codes");
+    let none = placeholders(run).await?;
     let no_reason = if codes.is_empty() {
-        "(q.reason_code IS NULL OR trim(q.reason_code) = '')".to_string()
+        format!(
+            "(q.reason_code IS NULL OR q.reason_code IN ({}))",
+            super::sql_list(&none.reasons)
+        )
     } else {
         format!(
-            "(q.reason_code IS NULL OR trim(q.reason_code) = '' OR q.reason_code NOT IN ({}))",
+            "(q.reason_code IS NULL OR q.reason_code IN ({}) OR q.reason_code NOT IN ({}))",
+            super::sql_list(&none.reasons),
             super::sql_list(codes)
         )
     };
+    let no_case = format!(
+        "(q.case_ref IS NULL OR q.case_ref IN ({}))",
+        super::sql_list(&none.case_refs)
+    );
     // Two selective branches rather than one left join over every look-up:
     // relation look-ups (a join the small relations table drives) and
     // look-ups with neither case nor reason (a filter). Small tables come
@@ -67,7 +160,7 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         "WITH q AS (
             SELECT q.query_id, a.person_id, q.at, q.subject_ref, q.reason_code
             FROM accounts a JOIN system_queries q ON a.account_id = q.account_id
-            WHERE q.case_ref IS NULL OR trim(q.case_ref) = '')
+            WHERE {no_case})
          SELECT q.query_id, q.person_id, local_date(q.at) AS day, q.subject_ref, kr.relation
          FROM known_relations kr JOIN q
            ON kr.person_id = q.person_id AND kr.subject_ref = q.subject_ref

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use probity_core::Scenario;
 use probity_core::schema::Table;
 
-use super::common::short_day;
+use probity_link::org::{self, OrgName, Verdict, Weights};
+
+use super::common::{plural, short_day};
 use crate::finding::Evidence;
 use crate::run::{dates, opt_str, strs};
 use crate::{Detector, Finding, Param, Result, Run};
@@ -15,47 +17,52 @@ use crate::{Detector, Finding, Param, Result, Run};
 /// The detector.
 pub const DETECTOR: Detector = Detector {
     id: "undeclared_register_entry",
-    version: 1,
+    version: 2,
     scenario: Scenario::UndeclaredInterest,
     title: "Register entry with no declaration",
     purpose: "Uses the record linkage of `probity resolve` (Fellegi-Sunter match weights over \
               name, date of birth and postcode, allowing for initials, nicknames, typos and \
               transposed names) and reports a register entry auto-linked to a staff member who \
-              has no declaration naming that organisation in force while the entry is. Possible \
-              matches in the clerical-review band, and records two staff members fit, are never \
-              findings.",
+              has no declaration naming that organisation in force while the entry is. \
+              Organisations are matched as forces write them: case, punctuation, legal forms \
+              (Ltd, Limited), '&' and 'and', generic words (society, club, group), acronyms \
+              and typos do not make a declared interest undeclared, and a declaration that \
+              is close but not clearly the same goes to clerical review, never to a finding. \
+              Possible person matches in the clerical-review band, links below a stricter \
+              match probability, and records two staff members fit, are never findings \
+              either.",
     needs: &[Table::People, Table::ReferenceRecords],
     uses: &[Table::Declarations],
     identities: true,
     baseline: false,
-    params: &[Param::num(
-        "min_probability",
-        0.8,
-        "match probability below which an auto-linked register entry is not reported \
-         (the auto-link threshold itself is resolve.link_at)",
-    )],
+    params: &[
+        Param::num(
+            "min_probability",
+            0.9,
+            "match probability a link needs to ground a finding; entries auto-linked below \
+             it (from resolve.link_at) go to clerical review to confirm who they are",
+        ),
+        Param::num(
+            "same_organisation_at",
+            0.8,
+            "organisation-name similarity at or above which a declaration names the \
+             register's organisation",
+        ),
+        Param::num(
+            "review_organisation_at",
+            0.5,
+            "similarity from which (below same_organisation_at) the pair goes to clerical \
+             review instead of a finding",
+        ),
+    ],
     detect: |r| Box::pin(detect(r)),
+    learn: None,
 };
-
-/// An organisation name reduced for comparison: lower case, no punctuation,
-/// no legal-form suffix or leading "the".
-pub fn norm_org(s: &str) -> String {
-    let n = probity_link::text::normalise(s);
-    let words: Vec<&str> = n
-        .split(' ')
-        .filter(|w| {
-            !matches!(
-                *w,
-                "ltd" | "limited" | "plc" | "llp" | "inc" | "co" | "company" | "the"
-            )
-        })
-        .collect();
-    words.join(" ")
-}
 
 struct Record {
     list: String,
     organisation: String,
+    name: OrgName,
     role: Option<String>,
     from: Option<i32>,
     to: Option<i32>,
@@ -69,6 +76,16 @@ struct Entry<'a> {
     how: String,
     from: i32,
     to: i32,
+    /// The closest declaration in force, with its similarity in words.
+    closest: Option<(f64, String)>,
+}
+
+/// A person's declaration.
+struct Declared {
+    id: String,
+    name: OrgName,
+    from: i32,
+    to: Option<i32>,
 }
 
 /// The comparison levels of a link in words: "given name nickname, family
@@ -84,10 +101,13 @@ fn how(p: probity_link::Pattern) -> String {
 }
 
 async fn detect(run: &Run) -> Result<Vec<Finding>> {
-    let min_probability = run.params().num("min_probability");
+    let p = run.params();
+    let min_probability = p.num("min_probability");
+    let (same_at, review_at) = (
+        p.num("same_organisation_at"),
+        p.num("review_organisation_at"),
+    );
     let period = run.period();
-    let store = probity_store::Store::open(run.store_root())?;
-    let current = crate::resolve::compute(&store, false, crate::resolve::today()).await?;
     let batches = run
         .sql(
             "SELECT record_id, list_name, organisation, role, valid_from, valid_to \
@@ -109,6 +129,7 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
                 Record {
                     list: list.value(i).to_string(),
                     organisation: org.value(i).to_string(),
+                    name: OrgName::new(org.value(i)),
                     role: opt_str(&role, i).map(str::to_string),
                     from: (!arrow::array::Array::is_null(&vf, i)).then(|| vf.value(i)),
                     to: (!arrow::array::Array::is_null(&vt, i)).then(|| vt.value(i)),
@@ -116,59 +137,137 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             );
         }
     }
-    // Declarations by person: (normalised counterparty, from, to).
     let batches = run
-        .sql("SELECT person_id, counterparty, declared_on, valid_to FROM declarations")
+        .sql(
+            "SELECT declaration_id, person_id, counterparty, declared_on, valid_to \
+             FROM declarations",
+        )
         .await?;
-    let mut declared: HashMap<String, Vec<(String, i32, Option<i32>)>> = HashMap::new();
+    let mut declared: HashMap<String, Vec<Declared>> = HashMap::new();
     for b in &batches {
-        let (p, c) = (strs(b, "person_id"), strs(b, "counterparty"));
+        let (id, p, c) = (
+            strs(b, "declaration_id"),
+            strs(b, "person_id"),
+            strs(b, "counterparty"),
+        );
         let (d, t) = (dates(b, "declared_on"), dates(b, "valid_to"));
         for i in 0..b.num_rows() {
-            declared.entry(p.value(i).to_string()).or_default().push((
-                norm_org(c.value(i)),
-                d.value(i),
-                (!arrow::array::Array::is_null(&t, i)).then(|| t.value(i)),
-            ));
+            declared
+                .entry(p.value(i).to_string())
+                .or_default()
+                .push(Declared {
+                    id: id.value(i).to_string(),
+                    name: OrgName::new(c.value(i)),
+                    from: d.value(i),
+                    to: (!arrow::array::Array::is_null(&t, i)).then(|| t.value(i)),
+                });
         }
     }
+    // Word weights from every organisation named on either side: a word
+    // many organisations share ("Thames", "Security") tells them apart less.
+    let weights = Weights::from_names(
+        records
+            .values()
+            .map(|r| &r.name)
+            .chain(declared.values().flatten().map(|d| &d.name)),
+    );
     // Undeclared entries, grouped per person and organisation (a register
     // that lists the same appointment twice makes one finding, not two).
     let mut groups: BTreeMap<(String, String), Vec<Entry>> = BTreeMap::new();
-    for l in &current.links {
+    let (mut reviewed, mut weak) = (0, 0);
+    for l in run.links() {
         let Some(c) = l.linked() else { continue };
         let probability = probity_link::probability(c.weight);
-        if probability < min_probability {
-            continue;
-        }
         let Some(r) = records.get(&l.record) else {
             continue;
         };
+        if probability < min_probability {
+            // Linked, but not surely enough to accuse anyone: a person
+            // confirms the identity first.
+            weak += 1;
+            run.review(serde_json::json!({
+                "person": c.person,
+                "record_id": l.record,
+                "match_probability": (probability * 1000.0).round() / 1000.0,
+                "why": format!(
+                    "linked to staff with match probability {probability:.3}, below the \
+                     {min_probability} a finding needs: confirm who the entry is before \
+                     comparing declarations"
+                ),
+            }));
+            continue;
+        }
         // The entry as it overlaps the analysis period.
         let from = r.from.unwrap_or(period.start).max(period.start);
         let to = r.to.unwrap_or(period.end).min(period.end);
         if from > to {
             continue;
         }
-        let org = norm_org(&r.organisation);
-        let covered = declared.get(&c.person).is_some_and(|ds| {
-            ds.iter().any(|(d_org, d_from, d_to)| {
-                *d_org == org && *d_from <= to && d_to.is_none_or(|t| t >= from)
+        // The person's declarations in force while the entry is, closest first.
+        let mut compared: Vec<(f64, Verdict, &Declared, String)> = declared
+            .get(&c.person)
+            .map(|ds| {
+                ds.iter()
+                    .filter(|d| d.from <= to && d.to.is_none_or(|t| t >= from))
+                    .map(|d| {
+                        let cmp = org::compare(&d.name, &r.name, &weights);
+                        let words = format!(
+                            "declaration {:?} against the register's {:?}: {}",
+                            d.name.raw,
+                            r.organisation,
+                            cmp.describe("the declaration", "the register")
+                        );
+                        (cmp.similarity, cmp.verdict(same_at, review_at), d, words)
+                    })
+                    .collect()
             })
-        });
-        if !covered {
-            groups
-                .entry((c.person.clone(), org))
-                .or_default()
-                .push(Entry {
-                    record: l.record.as_str(),
-                    r,
-                    probability,
-                    how: how(c.pattern),
-                    from,
-                    to,
-                });
+            .unwrap_or_default();
+        compared.sort_by(|a, b| b.0.total_cmp(&a.0));
+        match compared.first() {
+            Some((_, Verdict::Same, ..)) => continue,
+            Some((sim, Verdict::Unsure, d, words)) => {
+                // Close but not clearly the same organisation: a person
+                // decides, never a finding.
+                reviewed += 1;
+                run.review(serde_json::json!({
+                    "person": c.person,
+                    "record_id": l.record,
+                    "declaration_id": d.id,
+                    "similarity": (sim * 1000.0).round() / 1000.0,
+                    "why": words,
+                }));
+                continue;
+            }
+            _ => {}
         }
+        let closest = compared
+            .first()
+            .map(|(sim, _, _, words)| (*sim, words.clone()));
+        groups
+            .entry((c.person.clone(), r.name.key()))
+            .or_default()
+            .push(Entry {
+                record: l.record.as_str(),
+                r,
+                probability,
+                how: how(c.pattern),
+                from,
+                to,
+                closest,
+            });
+    }
+    if weak > 0 {
+        run.note(format!(
+            "{weak} register entries linked to staff with a match probability below \
+             {min_probability} sent to clerical review to confirm the identity, never as findings"
+        ));
+    }
+    if reviewed > 0 {
+        run.note(format!(
+            "{reviewed} linked register entries sent to clerical review: a declaration in force \
+             names a similar but not clearly the same organisation (similarity {review_at} to \
+             {same_at}); they are listed under clerical_review, never as findings"
+        ));
     }
     let mut out = vec![];
     for ((person, _), entries) in groups {
@@ -176,14 +275,20 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             r,
             probability,
             how,
+            closest,
             ..
         } = &entries[0];
         let from = entries.iter().map(|e| e.from).min().expect("non-empty");
         let to = entries.iter().map(|e| e.to).max().expect("non-empty");
         let best = entries.iter().map(|e| e.probability).fold(0.0, f64::max);
+        let searched = declared.get(&person).map_or(0, |ds| {
+            ds.iter()
+                .filter(|d| d.from <= to && d.to.is_none_or(|t| t >= from))
+                .count()
+        });
         let summary = format!(
             "Listed on {} as {} of {} from {} (match probability {:.3}: {}){}, with no \
-             declaration naming that organisation in force between {} and {}.",
+             declaration naming that organisation in force between {} and {} ({}).",
             r.list,
             r.role.as_deref().unwrap_or("an entry"),
             r.organisation,
@@ -196,21 +301,39 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
                 String::new()
             },
             short_day(from),
-            short_day(to)
+            short_day(to),
+            match closest {
+                None if searched == 0 => "no declarations in force".to_string(),
+                None => format!("{searched} declarations in force, none comparable"),
+                Some((_, words)) => format!(
+                    "{} in force; the closest, {words}",
+                    plural(searched, "declaration", "declarations")
+                ),
+            }
         );
+        let mut f = Finding::new(
+            Scenario::UndeclaredInterest,
+            DETECTOR.id,
+            &person,
+            (from, to),
+            best,
+            summary,
+        )
+        .fact("match_probability", best)
+        .fact("register_entries", entries.len() as f64)
+        .fact("declarations_in_force", searched as f64)
+        .fact("declarations_matching", 0.0)
+        .fact(
+            "closest_declaration_similarity",
+            closest
+                .as_ref()
+                .map_or(0.0, |(s, _)| (s * 1000.0).round() / 1000.0),
+        );
+        if let Some((_, words)) = closest {
+            f = f.fact_text("closest_declaration", words.clone());
+        }
         out.push(
-            Finding::new(
-                Scenario::UndeclaredInterest,
-                DETECTOR.id,
-                &person,
-                (from, to),
-                best,
-                summary,
-            )
-            .fact("match_probability", best)
-            .fact("register_entries", entries.len() as f64)
-            .fact("declarations_matching", 0.0)
-            .with_evidence(
+            f.with_evidence(
                 entries
                     .iter()
                     .map(|e| Evidence::new(Table::ReferenceRecords, e.record)),

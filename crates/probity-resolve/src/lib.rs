@@ -1,9 +1,28 @@
-//! `probity resolve`: links the store's reference records to staff with the
-//! Fellegi–Sunter linker of `probity-link`, keeps the results in
-//! `links/` inside the store (the trained model, every candidate pair above
-//! a floor with its weight, the decision per record) and brings them up to
-//! date incrementally: new records are compared with all staff, new or
-//! changed staff with the records already linked; nothing else is redone.
+//! Who is who in the store: record linkage of reference lists (company
+//! registers, membership rolls) to staff, and the identity graph of badge
+//! cards, devices and accounts.
+//!
+//! `probity resolve` links the store's reference records to staff with the
+//! Fellegi–Sunter linker of `probity-link`, keeps the results in `links/`
+//! inside the store (the trained model, every candidate pair above a floor
+//! with its weight, the decision per record) and brings them up to date
+//! incrementally: new records are compared with all staff, new or changed
+//! staff with the records already linked; nothing else is redone.
+//!
+//! Detectors never call this crate and never open the store: an analysis
+//! run ([`compute_in`] through `probity_detect::Plan`) brings the links up to
+//! date once and hands them to the detectors that declare they use them.
+//!
+//! ```no_run
+//! # async fn demo(store: &probity_store::Store) -> Result<(), probity_resolve::Error> {
+//! let current = probity_resolve::compute(store, false, probity_resolve::today()).await?;
+//! current.save(store.root())?;
+//! for l in current.links.iter().filter(|l| l.linked().is_some()) {
+//!     println!("{} -> {}", l.record, l.candidates[0].person);
+//! }
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -21,8 +40,46 @@ use probity_link::{
 use probity_store::Store;
 use serde::{Deserialize, Serialize};
 
-use crate::run::{dates, opt_str, strs};
-use crate::{Error, Result};
+use probity_store::cols::{dates, opt_str, strs};
+
+/// Errors of record linkage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A query over the store failed.
+    #[error("record linkage query failed: {0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] probity_store::Error),
+    /// Linkage could not run (settings, stored links, unknown record).
+    #[error("{reason}")]
+    Resolve {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored or truth file is malformed.
+    #[error("{path}, line {line}: {reason}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Candidates below this probability are not kept.
 pub const FLOOR: f64 = 0.001;
@@ -43,25 +100,10 @@ pub fn links_dir(store_root: &Path) -> PathBuf {
     store_root.join("links")
 }
 
-/// Reads `[resolve]` of probity.toml into linkage settings.
-pub fn settings(store: &Store) -> Result<Settings> {
-    let table = &store.config().resolve;
-    let s: Settings = toml::Value::Table(table.clone()).try_into().map_err(
-        |e: toml::de::Error| Error::Resolve {
-            reason: format!(
-                "probity.toml [resolve]: {}; keys are blocking (any of {}), link_at, review_at, \
-                 max_pairs_per_block, u_pairs, em_records",
-                e.message(),
-                probity_link::Rule::ALL
-                    .map(probity_link::Rule::name)
-                    .join(", ")
-            ),
-        },
-    )?;
-    s.validate().map_err(|reason| Error::Resolve {
-        reason: format!("probity.toml {reason}"),
-    })?;
-    Ok(s)
+/// The linkage settings in force: `[resolve]` of probity.toml, checked
+/// when the store was opened.
+pub fn settings(store: &Store) -> Settings {
+    store.config().resolve.clone()
 }
 
 /// A candidate as stored: the staff member's stored key.
@@ -164,12 +206,8 @@ struct Inputs {
     staff_problems: Problems,
 }
 
-fn q(e: datafusion::error::DataFusionError) -> Error {
-    Error::query("resolve", e)
-}
-
 async fn sql(ctx: &SessionContext, s: &str) -> Result<Vec<RecordBatch>> {
-    ctx.sql(s).await.map_err(q)?.collect().await.map_err(q)
+    Ok(ctx.sql(s).await?.collect().await?)
 }
 
 /// A session over the store with the vault registered.
@@ -250,7 +288,7 @@ async fn load_inputs(ctx: &SessionContext, today: Today) -> Result<Inputs> {
                 format!(
                     "{}\u{1f}{}\u{1f}{e:?}",
                     list.value(i),
-                    crate::detectors::undeclared_interest::norm_org(org.value(i))
+                    probity_link::org::OrgName::new(org.value(i)).key()
                 )
                 .as_bytes(),
             );
@@ -370,17 +408,38 @@ pub struct Current {
 /// Computes links: from scratch when `full` or nothing is stored (or the
 /// blocking rules changed), otherwise incrementally.
 pub async fn compute(store: &Store, full: bool, today: Today) -> Result<Current> {
-    let settings = settings(store)?;
+    let ctx = vault_session(store)?;
+    compute_in(
+        &ctx,
+        &settings(store),
+        &links_dir(store.root()),
+        full,
+        today,
+    )
+    .await
+}
+
+/// Like [`compute`], over a session that already holds the store's tables
+/// and its identity vault (`vault_people`, `vault_reference_records`), with
+/// the settings and the `links/` directory given: what an analysis run uses,
+/// so that the detectors it serves never open the store.
+pub async fn compute_in(
+    ctx: &SessionContext,
+    settings: &Settings,
+    links_dir: &Path,
+    full: bool,
+    today: Today,
+) -> Result<Current> {
+    let settings = settings.clone();
     let mut phases = BTreeMap::new();
     let mut clock = std::time::Instant::now();
     let mut lap = |name: &str, phases: &mut BTreeMap<String, f64>| {
         phases.insert(name.to_string(), clock.elapsed().as_secs_f64());
         clock = std::time::Instant::now();
     };
-    let ctx = vault_session(store)?;
-    let mut inputs = load_inputs(&ctx, today).await?;
+    let mut inputs = load_inputs(ctx, today).await?;
     lap("read", &mut phases);
-    let stored = load_stored(&links_dir(store.root()))?;
+    let stored = load_stored(links_dir)?;
     let full_because = if full {
         Some("asked for (--full)".to_string())
     } else {
@@ -841,7 +900,7 @@ pub async fn explain(
     let scorer = Scorer::new(&inputs.staff, model, &current.saved.settings);
     let (cands, _) = scorer.score(std::slice::from_ref(r), 0.0);
     let real = if reveal {
-        crate::reveal_map(store).await?
+        reveal_map(store).await?
     } else {
         BTreeMap::new()
     };
@@ -903,12 +962,29 @@ pub fn evaluate_links(
     links: &[RecordLinks],
     truth: &Path,
 ) -> Result<LinkEvaluation> {
-    let rows = crate::eval::read_csv(truth, &["record_id", "person_id"])?;
+    let format = |line: usize, reason: String| Error::Format {
+        path: truth.to_path_buf(),
+        line,
+        reason,
+    };
+    let mut r = csv::Reader::from_path(truth).map_err(|e| format(1, e.to_string()))?;
+    let headers = r.headers().map_err(|e| format(1, e.to_string()))?.clone();
+    let col = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            format(
+                1,
+                format!("missing column {name}; the header must hold record_id, person_id"),
+            )
+        })
+    };
+    let (rc, pc) = (col("record_id")?, col("person_id")?);
     let mut truth_map: HashMap<String, String> = HashMap::new();
-    for (_, row) in rows {
-        let mut p = row["person_id"].clone();
-        crate::eval::pseudonymise(store.pseudonym_key(), std::iter::once(&mut p));
-        truth_map.insert(row["record_id"].clone(), p);
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| format(i + 2, e.to_string()))?;
+        let p = store
+            .pseudonym_key()
+            .pseudonym(probity_core::IdDomain::Person, &rec[pc]);
+        truth_map.insert(rec[rc].to_string(), p);
     }
     let mut e = LinkEvaluation::default();
     for l in links {
@@ -943,4 +1019,19 @@ pub fn evaluate_links(
         2.0 * e.precision * e.recall / (e.precision + e.recall)
     };
     Ok(e)
+}
+
+/// The map from stored pseudonym to real person id, read from the identity
+/// vault. Only an authorised, audited reveal uses it.
+pub async fn reveal_map(store: &Store) -> Result<BTreeMap<String, String>> {
+    let ctx = SessionContext::new();
+    store.register_vault(&ctx)?;
+    let mut map = BTreeMap::new();
+    for b in &sql(&ctx, "SELECT stored_key, person_id FROM vault_people").await? {
+        let (k, p) = (strs(b, "stored_key"), strs(b, "person_id"));
+        for i in 0..b.num_rows() {
+            map.insert(k.value(i).to_string(), p.value(i).to_string());
+        }
+    }
+    Ok(map)
 }
