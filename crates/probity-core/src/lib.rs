@@ -16,6 +16,7 @@
 pub mod pseudonym;
 pub mod scenario;
 pub mod schema;
+pub mod stats;
 pub mod time;
 
 pub use pseudonym::PseudonymKey;

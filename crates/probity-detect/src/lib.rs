@@ -373,6 +373,10 @@ impl Plan {
             .into_iter()
             .partition(|(d, _, _)| keep(d));
         self.selected = kept;
+        if !self.selected.iter().any(|(d, _, _)| d.identities) {
+            // Nobody left to hand record links to: do not bring them up to date.
+            self.linkage = None;
+        }
         self.not_selected.extend(
             dropped
                 .into_iter()

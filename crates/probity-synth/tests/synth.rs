@@ -7,6 +7,10 @@ use std::path::Path;
 use probity_synth::{Format, SynthConfig, run};
 
 fn make(dir: &Path, seed: u64, people: usize) -> probity_synth::SynthReport {
+    make_with(dir, seed, people, 0)
+}
+
+fn make_with(dir: &Path, seed: u64, people: usize, conventions: u32) -> probity_synth::SynthReport {
     run(
         &SynthConfig {
             out: dir.to_path_buf(),
@@ -16,7 +20,7 @@ fn make(dir: &Path, seed: u64, people: usize) -> probity_synth::SynthReport {
             seed,
             format: Format::Csv,
             public_records: None,
-            conventions: 0,
+            conventions,
         },
         &|_, _| {},
     )
@@ -99,4 +103,52 @@ fn every_scenario_is_planted_with_truth_and_every_confounder_present() {
             .any(|l| l.split(',').nth(3).is_some_and(|d| d.len() == 7)),
         "no partial DOB"
     );
+}
+
+#[test]
+fn another_conventions_set_writes_the_force_its_own_way() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (house, other) = (tmp.path().join("house"), tmp.path().join("other"));
+    make(&house, 4, 1500);
+    let report = make_with(&other, 4, 1500, 2);
+    let conv = probity_synth::Conventions::draw(2);
+    assert!(report.conventions.starts_with("conventions set 2"));
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    // Its own pay codes, and its placeholder for "no case".
+    let shifts = read(&other, "shifts.csv");
+    assert!(shifts.contains(&format!(",{}\n", conv.standard)));
+    if conv.standard != "STD" {
+        assert!(!shifts.contains(",STD\n"));
+    }
+    if !conv.none.is_empty() {
+        assert!(read(&other, "system_queries.csv").contains(&format!(",{}\n", conv.none)));
+    }
+    // Every look-alike kind, the new ones included.
+    let conf = read(&other, "confounders.csv");
+    for c in probity_synth::Confounder::ALL
+        .iter()
+        .chain(&probity_synth::Confounder::NEW)
+    {
+        if *c == probity_synth::Confounder::HolidayCodeOnHoliday && conv.holiday.is_none() {
+            continue;
+        }
+        assert!(conf.contains(&format!(",{},", c.kind())), "no {}", c.kind());
+    }
+    // Attendance breaches confined to weeks, complaint patterns over two years.
+    let mut truth = csv::Reader::from_path(other.join("truth.csv")).unwrap();
+    for r in truth.records() {
+        let r = r.unwrap();
+        let (a, b) = (
+            probity_core::time::parse_date(&r[2]).unwrap(),
+            probity_core::time::parse_date(&r[3]).unwrap(),
+        );
+        match &r[1] {
+            "attendance_breach" => assert!((35..=80).contains(&(b - a)), "{r:?}"),
+            "complaint_pattern" => assert!(b - a > 500, "{r:?}"),
+            _ => {}
+        }
+    }
+    // The house set still plants none of the new look-alikes.
+    let house_conf = read(&house, "confounders.csv");
+    assert!(!house_conf.contains(",genuine_extension,"));
 }

@@ -2,7 +2,9 @@
 //! the days they were due to work, or attendance faked by swiping in and
 //! leaving within minutes to work remotely.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use probity_core::stats::BinomialTails;
 
 use probity_core::Scenario;
 use probity_core::schema::Table;
@@ -150,6 +152,29 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     }
     // One due day counts once even if it has two duty shifts.
     due.dedup_by(|a, b| a.person == b.person && a.day == b.day);
+    // Attendance is measured against rostered days: say how many people
+    // with a target the roster gives none (a force that does not roster its
+    // office staff cannot be judged here, and should know it).
+    let with_target = run
+        .sql(
+            "SELECT count(*) AS n FROM people WHERE office_days_target IS NOT NULL \
+             AND work_pattern IN ('hybrid', 'office')",
+        )
+        .await?;
+    let with_target = with_target.first().map_or(0, |b| ints(b, "n").value(0));
+    let judged = due
+        .iter()
+        .map(|d| d.person.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as i64;
+    if with_target > judged {
+        run.note(format!(
+            "{} of {with_target} people with an office target have no ordinary duty \
+             rostered in the period (after leave, sickness, training and court) and were not \
+             judged",
+            with_target - judged
+        ));
+    }
     if due.is_empty() {
         return Ok(vec![]);
     }
@@ -244,12 +269,13 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         period: (period.start, period.end),
     };
     let alpha = p.num("max_probability");
+    let mut tables = HashMap::new();
     let mut out = vec![];
     for (person, t) in per {
         let rate = t.office as f64 / t.due as f64;
         let whole = t.due >= min_due && rate <= t.target - tol;
         let window = scan
-            .best(&t.days, t.target, alpha, person)
+            .best(&t.days, t.target, alpha, person, &mut tables)
             .filter(|w| w.corrected <= alpha);
         let faked = t.bag.len() >= min_bag;
         if !whole && window.is_none() && !faked {
@@ -289,7 +315,7 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
                 "; between {} and {} ({} weeks) on {} of {} due days ({:.0}%): at the target, {} \
                  or fewer would happen by chance with probability {:.1e}, and a window this \
                  unlikely somewhere among the {} windows of {} to {} weeks scanned with \
-                 probability {:.1e} (simulated at the target on the same due days)",
+                 probability {}{:.1e} ({})",
                 short_day(w.from),
                 short_day(w.to),
                 w.weeks,
@@ -301,7 +327,13 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
                 w.windows,
                 scan.min_weeks,
                 scan.max_weeks,
-                w.corrected
+                if w.simulated { "" } else { "at most " },
+                w.corrected,
+                if w.simulated {
+                    "simulated at the target on the same due days"
+                } else {
+                    "Bonferroni over the windows"
+                }
             ));
         }
         let bag_in: Vec<&(&Due, Vec<String>)> = t
@@ -394,30 +426,12 @@ struct Window {
     probability: f64,
     /// The chance that some window scanned would look at least this
     /// improbable if the person came in on each due day with probability
-    /// equal to the target (by simulation on the person's own due days).
+    /// equal to the target: by simulation on the person's own due days, or
+    /// bounded from above by Bonferroni when that bound is already small.
     corrected: f64,
+    /// Whether `corrected` was simulated (else it is the Bonferroni bound).
+    simulated: bool,
     windows: u32,
-}
-
-/// Binomial lower tails P(X ≤ k | n, p) for every n up to `max_n`.
-struct Tails(Vec<Vec<f64>>);
-
-impl Tails {
-    fn new(max_n: usize, p: f64) -> Tails {
-        Tails(
-            (0..=max_n)
-                .map(|n| {
-                    (0..=n)
-                        .map(|k| crate::stats::binomial_cdf(k as u32, n as u32, p))
-                        .collect()
-                })
-                .collect(),
-        )
-    }
-
-    fn get(&self, k: usize, n: usize) -> f64 {
-        self.0[n][k]
-    }
 }
 
 impl Scan {
@@ -432,11 +446,17 @@ impl Scan {
         let mut out = vec![];
         for weeks in self.min_weeks..=self.max_weeks {
             let len = weeks * 7;
+            // Both ends only move forward as the window slides a week.
+            let (mut lo, mut hi) = (0, 0);
             let mut start = first;
             while start <= last && start + len - 1 <= self.period.1.max(first + len - 1) {
                 let end = start + len - 1;
-                let lo = days.partition_point(|(d, _)| *d < start);
-                let hi = days.partition_point(|(d, _)| *d <= end);
+                while lo < days.len() && days[lo].0 < start {
+                    lo += 1;
+                }
+                while hi < days.len() && days[hi].0 <= end {
+                    hi += 1;
+                }
                 if (hi - lo) as u32 >= self.min_due {
                     out.push((lo, hi, weeks));
                 }
@@ -451,10 +471,26 @@ impl Scan {
     /// window somewhere in the scan: simulated only when the window alone is
     /// unlikely enough to matter (at most `alpha`), from a stream seeded by
     /// the person so that a run is repeatable.
-    fn best(&self, days: &[(i32, bool)], target: f64, alpha: f64, seed: &str) -> Option<Window> {
+    fn best(
+        &self,
+        days: &[(i32, bool)],
+        target: f64,
+        alpha: f64,
+        seed: &str,
+        tables: &mut HashMap<u64, BinomialTails>,
+    ) -> Option<Window> {
         let windows = self.windows(days);
         let max_n = windows.iter().map(|(lo, hi, _)| hi - lo).max()?;
-        let tails = Tails::new(max_n, target);
+        // Targets are few (60%, 80%): one table each, as long as the longest
+        // window.
+        let tails = tables
+            .entry(target.to_bits())
+            .and_modify(|t| {
+                if t.max_n() < max_n {
+                    *t = BinomialTails::new(max_n, target);
+                }
+            })
+            .or_insert_with(|| BinomialTails::new(max_n.max(7 * self.max_weeks as usize), target));
         // The least likely window of a prefix sum of office days.
         let least = |prefix: &[usize]| -> Option<(f64, usize)> {
             let mut best: Option<(f64, usize)> = None;
@@ -476,12 +512,37 @@ impl Scan {
         }
         let (probability, i) = least(&prefix)?;
         let (lo, hi, weeks) = windows[i];
-        let corrected = if probability > alpha {
-            1.0
+        // Bonferroni over the windows bounds the chance from above: when
+        // even that bound is small enough, nothing needs simulating (the
+        // clearest shortfalls); in between, simulation gives the exact
+        // chance, which overlapping windows make much smaller.
+        let bound = (probability * windows.len() as f64).min(1.0);
+        let (corrected, simulated) = if probability > alpha {
+            (1.0, false)
+        } else if bound <= alpha {
+            (bound, false)
         } else {
-            simulate(days.len(), target, probability, alpha, seed, &|sim| {
-                least(sim).map_or(1.0, |b| b.0)
-            })
+            // A draw is as extreme as the data when some window holds at most
+            // as many office days as would make it as unlikely: one integer
+            // comparison per window.
+            // Windows too short to be that unlikely whatever happens are left
+            // out of the check.
+            let most: Vec<(usize, usize, usize)> = windows
+                .iter()
+                .filter_map(|(lo, hi, _)| {
+                    let n = hi - lo;
+                    (0..=n)
+                        .take_while(|k| {
+                            *k as f64 / n as f64 <= target - self.tolerance
+                                && tails.get(*k, n) <= probability
+                        })
+                        .last()
+                        .map(|m| (*lo, *hi, m))
+                })
+                .collect();
+            let sim =
+                probity_core::stats::scan_chance(days.len(), target, &most, alpha, seed.as_bytes());
+            (sim.max(probability), true)
         };
         let office = (prefix[hi] - prefix[lo]) as u32;
         Some(Window {
@@ -493,45 +554,10 @@ impl Scan {
             rate: f64::from(office) / (hi - lo) as f64,
             probability,
             corrected,
+            simulated,
             windows: windows.len() as u32,
         })
     }
-}
-
-/// Simulated attendances per test: a corrected probability near the
-/// default alpha (0.001) is then measured from about twenty events.
-const DRAWS: u32 = 20_000;
-
-/// The share of simulated attendances (each of `n` due days in the office
-/// with probability `target`, independently) whose least likely window is
-/// at most `observed`. Stops early once the share is clearly above `alpha`.
-/// `least` maps a simulated prefix sum of office days to its least likely
-/// window's probability.
-fn simulate(
-    n: usize,
-    target: f64,
-    observed: f64,
-    alpha: f64,
-    seed: &str,
-    least: &dyn Fn(&[usize]) -> f64,
-) -> f64 {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::from_seed(*blake3::hash(seed.as_bytes()).as_bytes());
-    let mut prefix = vec![0usize; n + 1];
-    let mut hits = 0u32;
-    let stop = (4.0 * alpha * f64::from(DRAWS)).ceil().max(20.0) as u32;
-    for draw in 1..=DRAWS {
-        for i in 0..n {
-            prefix[i + 1] = prefix[i] + usize::from(rng.random_bool(target.clamp(0.0, 1.0)));
-        }
-        if least(&prefix) <= observed {
-            hits += 1;
-            if hits >= stop {
-                return f64::from(hits) / f64::from(draw);
-            }
-        }
-    }
-    (f64::from(hits) / f64::from(DRAWS)).max(observed)
 }
 
 enum Day {

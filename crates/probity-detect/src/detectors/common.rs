@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use probity_core::schema::Table;
 
 use crate::finding::Evidence;
-use crate::run::{dates, floats, ints, micros, opt_str, strs, utc_day, windows_batch};
+use crate::run::{DAY_US, dates, floats, ints, micros, opt_str, strs, utc_day, windows_batch};
 use crate::{Result, Run};
 
 /// What the detectors need to know about a person (no identities).
@@ -134,6 +134,7 @@ pub async fn overtime(run: &Run) -> Result<Vec<Overtime>> {
 /// end, kind, claim_id, hours, reason, day), for detectors that join it
 /// further. A claim is tested at the hours it claims, whatever shift it
 /// names: a claim naming the rostered shift it extends is overtime too.
+/// (A single scan with a full join was tried: slower.)
 pub const OVERTIME_SQL: &str = "SELECT s.shift_id, c.person_id, c.claimed_start AS start, \
         c.claimed_end AS \"end\", s.kind, c.claim_id, c.hours, c.reason, \
         local_date(c.claimed_start) AS day, local_date(s.start) AS shift_day
@@ -434,10 +435,9 @@ fn movement(mut pings: Vec<(i64, f64, f64)>, min_metres: f64) -> Vec<Trace> {
 
 /// The traces of presence in each window: swipes (from `lookback` before
 /// the window, paired into stays), device sessions overlapping it, look-ups
-/// in it; then, only for the windows `need_locations` still asks about
-/// (locations are the largest table), on-site device locations, device
-/// movement off site (`movement_metres`) and minimisation's location
-/// summaries. Joins use the person and the UTC day as equality keys, so the
+/// in it; then, only for the windows `unjudged` still asks about (locations
+/// are the largest table), on-site device locations, device movement off
+/// site (`movement_metres`) and minimisation's location summaries. Joins use the person and the UTC day as equality keys, so the
 /// cost follows the windows, not the size of the event tables. A source
 /// whose tables the detector does not declare is not read.
 pub async fn traces(
@@ -445,7 +445,7 @@ pub async fn traces(
     windows: &[Window],
     lookback: i64,
     movement_metres: f64,
-    need_locations: impl Fn(usize, &[Trace]) -> bool,
+    unjudged: impl Fn(usize, &[Trace]) -> bool,
 ) -> Result<Vec<Vec<Trace>>> {
     let mut out: Vec<Vec<Trace>> = vec![vec![]; windows.len()];
     if windows.is_empty() {
@@ -461,46 +461,53 @@ pub async fn traces(
             .collect()
     };
     let all = |_: usize| true;
-    let (be, ss, se, qa, la) = (
+    let (be, ss, qa, la) = (
         utc_day("e.at"),
         utc_day("s.start"),
-        utc_day("s.\"end\""),
         utc_day("q.at"),
         utc_day("l.at"),
     );
-    let result = async {
-        if run.can_read("badge_cards") && run.can_read("badge_events") {
-            run.register(&name, windows_batch(&rows(&all, lookback)))?;
-            let q = format!(
-                "SELECT DISTINCT w.wid, e.event_id, e.at, e.direction FROM {name} w
-                 JOIN badge_cards c ON c.person_id = w.person_id
-                 JOIN badge_events e ON e.card_id = c.card_id AND {be} = w.day
-                  AND local_date(e.at) BETWEEN c.valid_from AND coalesce(c.valid_to, DATE '9999-12-31')
-                 WHERE e.at BETWEEN w.ws AND w.we"
-            );
-            let mut swipes: Vec<Vec<(i64, bool)>> = vec![vec![]; windows.len()];
-            for b in &run.sql(&q).await? {
-                let (wid, at, dir) = (ints(b, "wid"), micros(b, "at"), strs(b, "direction"));
-                for i in 0..b.num_rows() {
-                    swipes[wid.value(i) as usize].push((at.value(i), dir.value(i) == "in"));
-                }
-            }
-            for (i, s) in swipes.into_iter().enumerate() {
-                out[i].extend(stays(s));
+    let swipes_q = format!(
+        "SELECT DISTINCT w.wid, e.event_id, e.at, e.direction FROM {name} w
+         JOIN badge_cards c ON c.person_id = w.person_id
+         JOIN badge_events e ON e.card_id = c.card_id AND {be} = w.day
+          AND local_date(e.at) BETWEEN c.valid_from AND coalesce(c.valid_to, DATE '9999-12-31')
+         WHERE e.at BETWEEN w.ws AND w.we"
+    );
+    let swipes = |out: &mut Vec<Vec<Trace>>, batches: &[arrow::array::RecordBatch]| {
+        let mut by: BTreeMap<usize, Vec<(i64, bool)>> = BTreeMap::new();
+        for b in batches {
+            let (wid, at, dir) = (ints(b, "wid"), micros(b, "at"), strs(b, "direction"));
+            for i in 0..b.num_rows() {
+                by.entry(wid.value(i) as usize)
+                    .or_default()
+                    .push((at.value(i), dir.value(i) == "in"));
             }
         }
-        run.register(&name, windows_batch(&rows(&all, 0)))?;
+        for (i, s) in by {
+            out[i].extend(stays(s));
+        }
+    };
+    let badges = run.can_read("badge_cards") && run.can_read("badge_events");
+    let result = async {
+        // Swipes from `lookback` before each window, so that a stay begun
+        // earlier (an "in" hours before) is paired with its "out". (One scan
+        // of the swipes either way: the cost is the table, not the windows.)
+        if badges {
+            run.register(&name, windows_batch(&rows(&all, lookback)))?;
+            swipes(&mut out, &run.sql(&swipes_q).await?);
+        }
+        // Sessions by the day they start, from a day before the window (a
+        // session begun the day before and still open counts; one scan of
+        // the table, where joining on start and end days took two). A
+        // session is its holder's from the day it starts. `cover` keeps
+        // only what overlaps the window itself.
         if run.can_read("devices") && run.can_read("device_sessions") {
+            run.register(&name, windows_batch(&rows(&all, DAY_US)))?;
             let q = format!(
-                "SELECT w.wid, s.session_id, s.start, s.\"end\" FROM {name} w
+                "SELECT w.wid, s.start, s.\"end\" FROM {name} w
                  JOIN devices d ON d.person_id = w.person_id
                  JOIN device_sessions s ON s.device_id = d.device_id AND {ss} = w.day
-                  AND local_date(s.start) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
-                 WHERE s.start <= w.we AND s.\"end\" >= w.ws
-                 UNION
-                 SELECT w.wid, s.session_id, s.start, s.\"end\" FROM {name} w
-                 JOIN devices d ON d.person_id = w.person_id
-                 JOIN device_sessions s ON s.device_id = d.device_id AND {se} = w.day
                   AND local_date(s.start) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
                  WHERE s.start <= w.we AND s.\"end\" >= w.ws"
             );
@@ -515,6 +522,7 @@ pub async fn traces(
                 }
             }
         }
+        run.register(&name, windows_batch(&rows(&all, 0)))?;
         if run.can_read("accounts") && run.can_read("system_queries") {
             let q = format!(
                 "SELECT DISTINCT w.wid, q.query_id, q.at FROM {name} w
@@ -538,7 +546,7 @@ pub async fn traces(
             .all(|t| run.can_read(t));
         if locations {
             let ask: Vec<bool> = (0..windows.len())
-                .map(|i| need_locations(i, &out[i]))
+                .map(|i| unjudged(i, &out[i]))
                 .collect();
             let rest = rows(&|i| ask[i], 0);
             if !rest.is_empty() {

@@ -114,10 +114,48 @@ struct Unread {
     fields: BTreeMap<String, u32>,
 }
 
-async fn vocabulary(run: &Run) -> Result<PayCodes> {
+/// Self-edits (the editor is the person whose shift it is), with the shift
+/// as it stands.
+async fn self_edits(run: &Run) -> Result<Vec<arrow::array::RecordBatch>> {
+    run.sql(
+        "SELECT e.edit_id, e.shift_id, e.edited_at, e.field, e.old_value, e.new_value,
+                s.person_id, s.unit_id, s.start, s.\"end\", local_date(s.start) AS day,
+                s.kind, upper(trim(coalesce(s.pay_code, ''))) AS code
+         FROM roster_edits e JOIN shifts s ON e.shift_id = s.shift_id
+         WHERE e.edited_by = s.person_id
+         ORDER BY e.shift_id, e.edited_at, e.edit_id",
+    )
+    .await
+}
+
+/// The code, kind and day of each self-edited shift, once per shift.
+fn edited_shifts(batches: &[arrow::array::RecordBatch]) -> Vec<(String, String, i32)> {
+    let mut seen: BTreeMap<String, (String, String, i32)> = BTreeMap::new();
+    for b in batches {
+        let (sid, code, kind, day) = (
+            strs(b, "shift_id"),
+            strs(b, "code"),
+            strs(b, "kind"),
+            dates(b, "day"),
+        );
+        for i in 0..b.num_rows() {
+            seen.entry(sid.value(i).to_string()).or_insert_with(|| {
+                (
+                    code.value(i).to_string(),
+                    kind.value(i).to_string(),
+                    day.value(i),
+                )
+            });
+        }
+    }
+    seen.into_values().collect()
+}
+
+async fn vocabulary(run: &Run, edits: &[arrow::array::RecordBatch]) -> Result<PayCodes> {
     let p = run.params();
     let v = vocabulary::learn_pay_codes(
         run,
+        &edited_shifts(edits),
         p.list("paid_kinds"),
         p.list("premium_pay_codes"),
         p.list("standard_pay_codes"),
@@ -128,13 +166,11 @@ async fn vocabulary(run: &Run) -> Result<PayCodes> {
 }
 
 async fn learn(run: &Run) -> Result<()> {
-    let v = vocabulary(run).await?;
-    // The field names and values of self-edits, as read.
-    let q = "SELECT e.field, count(*) AS n FROM roster_edits e JOIN shifts s
-               ON e.shift_id = s.shift_id
-             WHERE e.edited_by = s.person_id GROUP BY e.field";
+    let edits = self_edits(run).await?;
+    let v = vocabulary(run, &edits).await?;
+    // The field names of self-edits, as read.
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
-    for b in &run.sql(q).await? {
+    for b in &edits {
         let f = strs(b, "field");
         for i in 0..b.num_rows() {
             let raw = f.value(i).to_string();
@@ -167,14 +203,8 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     let min_added = p.num("min_added_minutes") * 60e6;
     let stay_after = (p.num("stay_evidence_after_minutes") * 60e6) as i64;
     let min_shifts = p.num("min_shifts").max(1.0) as usize;
-    let codes = vocabulary(run).await?;
-    // Self-edits: the editor is the person whose shift it is.
-    let q = "SELECT e.edit_id, e.shift_id, e.edited_at, e.field, e.old_value, e.new_value,
-                    s.person_id, s.unit_id, s.start, s.\"end\", local_date(s.start) AS day
-             FROM roster_edits e JOIN shifts s ON e.shift_id = s.shift_id
-             WHERE e.edited_by = s.person_id
-             ORDER BY e.shift_id, e.edited_at, e.edit_id";
-    let batches = run.sql(q).await?;
+    let batches = self_edits(run).await?;
+    let codes = vocabulary(run, &batches).await?;
     let tz = run.tz();
     let mut shifts: BTreeMap<String, ShiftEdits> = BTreeMap::new();
     let mut unread = Unread::default();

@@ -1,7 +1,7 @@
 //! `system_misuse`: record-system look-ups with no policing purpose — no
 //! case link and no reason code, or of the person's own relations.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use probity_core::Scenario;
 use probity_core::schema::Table;
@@ -60,48 +60,67 @@ pub const DETECTOR: Detector = Detector {
 /// The values of `case_ref` and `reason_code` that mean "none" in this
 /// store: common placeholder spellings, and (for case references) a value
 /// at least `share` of the accounts that look anything up use on at least
-/// 50 look-ups — no real case is looked up by that much of a force.
+/// 50 look-ups of the sample — no real case is looked up by that much of a
+/// force.
 struct Placeholders {
     case_refs: Vec<String>,
     reasons: Vec<String>,
 }
 
+/// Look-ups read to learn the placeholders: a placeholder is everywhere,
+/// so the first of them show it (the whole table would cost a hash table of
+/// every case reference).
+const SAMPLE: usize = 200_000;
+
 async fn placeholders(run: &Run) -> Result<Placeholders> {
     let share = run.params().num("placeholder_account_share");
-    let accounts = run
-        .sql("SELECT count(DISTINCT account_id) AS n FROM system_queries")
+    let batches = run
+        .sql(&format!(
+            "SELECT account_id, case_ref, reason_code FROM system_queries LIMIT {SAMPLE}"
+        ))
         .await?;
-    let accounts = accounts
-        .first()
-        .filter(|b| b.num_rows() > 0)
-        .map_or(0, |b| ints(b, "n").value(0));
-    let mut found: BTreeMap<&str, BTreeMap<String, (i64, &str)>> = BTreeMap::new();
-    for column in ["case_ref", "reason_code"] {
-        let q = format!(
-            "SELECT {column} AS v, count(*) AS n, count(DISTINCT account_id) AS a \
-             FROM system_queries WHERE {column} IS NOT NULL \
-             GROUP BY {column} HAVING count(*) >= 50 OR length(trim({column})) <= 4"
-        );
-        for b in &run.sql(&q).await? {
-            let (v, n, a) = (strs(b, "v"), ints(b, "n"), ints(b, "a"));
+    // Per column and value: look-ups and the accounts making them.
+    let mut seen: BTreeMap<&str, HashMap<String, (i64, HashSet<String>)>> = BTreeMap::new();
+    let mut accounts: HashSet<String> = HashSet::new();
+    let mut sampled = 0;
+    for b in &batches {
+        let acc = strs(b, "account_id");
+        for column in ["case_ref", "reason_code"] {
+            let v = strs(b, column);
+            let m = seen.entry(column).or_default();
             for i in 0..b.num_rows() {
-                let value = v.value(i);
-                let why = if vocabulary::is_placeholder(value) {
-                    "a common spelling of none"
-                } else if column == "case_ref"
-                    && n.value(i) >= 50
-                    && accounts > 0
-                    && a.value(i) as f64 >= share * accounts as f64
-                {
-                    "used by so many accounts it cannot be one case"
-                } else {
-                    continue;
-                };
-                found
-                    .entry(column)
-                    .or_default()
-                    .insert(value.to_string(), (n.value(i), why));
+                if let Some(value) = opt_str(&v, i) {
+                    let e = m.entry(value.to_string()).or_default();
+                    e.0 += 1;
+                    if e.1.len() < 100_000 {
+                        e.1.insert(acc.value(i).to_string());
+                    }
+                }
             }
+        }
+        for i in 0..b.num_rows() {
+            accounts.insert(acc.value(i).to_string());
+        }
+        sampled += b.num_rows();
+    }
+    let mut found: BTreeMap<&str, BTreeMap<String, (i64, &str)>> = BTreeMap::new();
+    for (column, values) in &seen {
+        for (value, (n, accts)) in values {
+            let why = if vocabulary::is_placeholder(value) {
+                "a common spelling of none"
+            } else if *column == "case_ref"
+                && *n >= 50
+                && !accounts.is_empty()
+                && accts.len() as f64 >= share * accounts.len() as f64
+            {
+                "used by so many accounts it cannot be one case"
+            } else {
+                continue;
+            };
+            found
+                .entry(column)
+                .or_default()
+                .insert(value.clone(), (*n, why));
         }
     }
     let report: BTreeMap<&str, BTreeMap<String, serde_json::Value>> = found
@@ -111,13 +130,17 @@ async fn placeholders(run: &Run) -> Result<Placeholders> {
                 *c,
                 m.iter()
                     .map(|(v, (n, why))| {
-                        (v.clone(), serde_json::json!({ "lookups": n, "why": why }))
+                        (
+                            v.clone(),
+                            serde_json::json!({ "lookups_in_sample": n, "why": why }),
+                        )
                     })
                     .collect(),
             )
         })
         .collect();
     run.learned("placeholders_for_none", &report);
+    run.learned("placeholder_sample_lookups", sampled);
     let take = |c: &str| -> Vec<String> {
         found
             .get(c)
@@ -204,8 +227,11 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     // Volume against peers (context for the reviewer, not a trigger).
     let batches = run
         .sql(
-            "SELECT a.person_id, count(*) AS n FROM accounts a
-             JOIN system_queries q ON a.account_id = q.account_id GROUP BY a.person_id",
+            // Counted per account first: the join then meets one row per
+            // account, not one per look-up.
+            "SELECT a.person_id, CAST(sum(q.n) AS BIGINT) AS n FROM accounts a
+             JOIN (SELECT account_id, count(*) AS n FROM system_queries GROUP BY account_id) q
+               ON a.account_id = q.account_id GROUP BY a.person_id",
         )
         .await?;
     let mut volume: HashMap<String, f64> = HashMap::new();

@@ -38,9 +38,10 @@ pub const DETECTOR: Detector = Detector {
     params: &[
         Param::num(
             "min_probability",
-            0.9,
-            "match probability a link needs to ground a finding; entries auto-linked below \
-             it (from resolve.link_at) go to clerical review to confirm who they are",
+            0.95,
+            "match probability a link needs to ground a finding (odds of 19 to 1 that the \
+             entry is this person); entries auto-linked below it (from resolve.link_at) go \
+             to clerical review to confirm who they are",
         ),
         Param::num(
             "same_organisation_at",

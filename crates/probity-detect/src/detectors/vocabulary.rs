@@ -289,48 +289,36 @@ impl PayCodes {
 /// paid kind (`paid_kinds`: overtime, rest-day working) is premium; a code
 /// that most duty shifts carry on a few days and rarely otherwise marks
 /// public holidays and is premium on them. Shifts whose holder edited them
-/// are left out, so an edit cannot teach the vocabulary it is judged by.
+/// (`edited`: code, kind and local day of each) are left out, so an edit
+/// cannot teach the vocabulary it is judged by.
 /// `configured` codes are premium whatever the data say; `standard`
 /// codes never are.
 pub async fn learn_pay_codes(
     run: &Run,
+    edited: &[(String, String, i32)],
     paid_kinds: &[String],
     configured: &[String],
     standard: &[String],
 ) -> Result<PayCodes> {
-    // Counts by (code, kind, day) of all shifts, and of self-edited ones.
-    let q =
-        "SELECT upper(trim(coalesce(s.pay_code, ''))) AS code, s.kind, local_date(s.start) AS day,
-                    count(*) AS n
-             FROM shifts s GROUP BY 1, 2, 3";
-    let all = run.sql(q).await?;
-    let q =
-        "SELECT upper(trim(coalesce(s.pay_code, ''))) AS code, s.kind, local_date(s.start) AS day,
-                    count(DISTINCT s.shift_id) AS n
-             FROM roster_edits e JOIN shifts s ON e.shift_id = s.shift_id
-             WHERE e.edited_by = s.person_id GROUP BY 1, 2, 3";
-    let edited = run.sql(q).await?;
-    let mut counts: BTreeMap<(String, String, i32), i64> = BTreeMap::new();
-    for (batches, sign) in [(&all, 1), (&edited, -1)] {
-        for b in batches {
-            let (c, k, d, n) = (
-                strs(b, "code"),
-                strs(b, "kind"),
-                dates(b, "day"),
-                ints(b, "n"),
-            );
-            for i in 0..b.num_rows() {
-                *counts
-                    .entry((c.value(i).to_string(), k.value(i).to_string(), d.value(i)))
-                    .or_default() += sign * n.value(i);
-            }
+    // Shifts by code and kind, less the self-edited ones (`edited`: their
+    // code, kind and local day as they stand).
+    let q = "SELECT upper(trim(coalesce(pay_code, ''))) AS code, kind, count(*) AS n
+             FROM shifts GROUP BY 1, 2";
+    let mut by_kind: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for b in &run.sql(q).await? {
+        let (c, k, n) = (strs(b, "code"), strs(b, "kind"), ints(b, "n"));
+        for i in 0..b.num_rows() {
+            *by_kind
+                .entry((c.value(i).to_string(), k.value(i).to_string()))
+                .or_default() += n.value(i);
         }
     }
-    let mut duty_by_day: BTreeMap<i32, i64> = BTreeMap::new();
+    for (c, k, _) in edited {
+        *by_kind.entry((c.clone(), k.clone())).or_default() -= 1;
+    }
     let mut uses: BTreeMap<String, CodeUse> = BTreeMap::new();
-    let mut code_day_duty: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for ((code, kind, day), n) in &counts {
-        let n = (*n).max(0);
+    for ((code, kind), n) in &by_kind {
+        let n = (*n).max(0) as u64;
         if n == 0 {
             continue;
         }
@@ -341,21 +329,65 @@ pub async fn learn_pay_codes(
             duty_shifts: 0,
             dominant_days: vec![],
         });
-        u.shifts += n as u64;
+        u.shifts += n;
         if paid_kinds.iter().any(|k| k == kind) {
-            u.paid_kind_shifts += n as u64;
+            u.paid_kind_shifts += n;
         }
         if kind == "duty" {
-            u.duty_shifts += n as u64;
-            *duty_by_day.entry(*day).or_default() += n;
-            *code_day_duty.entry((code.clone(), *day)).or_default() += n;
+            u.duty_shifts += n;
         }
     }
+    // Codes that could mark public holidays: on a few duty shifts, neither
+    // the standard code nor premium by kind. Only for them are days counted.
+    let all_duty: u64 = uses.values().map(|u| u.duty_shifts).sum();
     let standard_code = uses
         .iter()
         .max_by_key(|(c, u)| (u.duty_shifts, std::cmp::Reverse((*c).clone())))
         .filter(|(_, u)| u.duty_shifts > 0)
         .map(|(c, _)| c.clone());
+    let candidates: Vec<String> = uses
+        .iter()
+        .filter(|(c, u)| {
+            Some(c.as_str()) != standard_code.as_deref()
+                && u.duty_shifts >= 3
+                && u.duty_shifts * 5 <= all_duty
+                && u.paid_kind_shifts * 2 < u.shifts
+        })
+        .map(|(c, _)| c.clone())
+        .collect();
+    let mut duty_by_day: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut code_day_duty: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    if !candidates.is_empty() {
+        let q = "SELECT local_date(start) AS day, count(*) AS n FROM shifts
+                 WHERE kind = 'duty' GROUP BY 1";
+        for b in &run.sql(q).await? {
+            let (d, n) = (dates(b, "day"), ints(b, "n"));
+            for i in 0..b.num_rows() {
+                duty_by_day.insert(d.value(i), n.value(i));
+            }
+        }
+        let q = format!(
+            "SELECT upper(trim(coalesce(pay_code, ''))) AS code, local_date(start) AS day,
+                    count(*) AS n
+             FROM shifts WHERE kind = 'duty' AND upper(trim(coalesce(pay_code, ''))) IN ({})
+             GROUP BY 1, 2",
+            super::sql_list(&candidates)
+        );
+        for b in &run.sql(&q).await? {
+            let (c, d, n) = (strs(b, "code"), dates(b, "day"), ints(b, "n"));
+            for i in 0..b.num_rows() {
+                code_day_duty.insert((c.value(i).to_string(), d.value(i)), n.value(i));
+            }
+        }
+        for (c, k, d) in edited {
+            if k == "duty" {
+                *duty_by_day.entry(*d).or_default() -= 1;
+                if let Some(n) = code_day_duty.get_mut(&(c.clone(), *d)) {
+                    *n -= 1;
+                }
+            }
+        }
+    }
     let duty_days = duty_by_day.len().max(1);
     let mut holiday_days: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
     for (code, u) in uses.iter_mut() {

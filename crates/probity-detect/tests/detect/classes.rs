@@ -768,7 +768,7 @@ fn placeholders_for_no_case_are_read_as_none() {
     assert_eq!(num(u[0], "unexplained_lookups"), 3.0);
     assert!(about(&s, &r, "V1").is_empty());
     let learned = &notes(&r, "lookup_without_purpose").learned["placeholders_for_none"];
-    assert_eq!(learned["case_ref"]["N/A"]["lookups"], 2);
+    assert_eq!(learned["case_ref"]["N/A"]["lookups_in_sample"], 2);
 }
 
 /// A late shift's extension past midnight belongs to the shift's day: not

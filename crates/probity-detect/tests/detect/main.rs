@@ -71,6 +71,10 @@ fn new_store(path: &Path) -> Store {
 }
 
 fn synth(dir: &Path, people: usize, days: u32, seed: u64) {
+    synth_with(dir, people, days, seed, 0);
+}
+
+fn synth_with(dir: &Path, people: usize, days: u32, seed: u64, conventions: u32) {
     probity_synth::run(
         &probity_synth::SynthConfig {
             out: dir.to_path_buf(),
@@ -80,7 +84,7 @@ fn synth(dir: &Path, people: usize, days: u32, seed: u64) {
             seed,
             format: probity_synth::Format::Csv,
             public_records: None,
-            conventions: 0,
+            conventions,
         },
         &|_, _| {},
     )
@@ -153,6 +157,69 @@ fn planted_misconduct_is_found_and_lookalikes_are_not() {
     );
     assert!(mb.confounders_flagged > 0);
     assert!(mb.precision < m.precision);
+}
+
+/// Forces that write their data another way, and whose misconduct looks
+/// another way (three convention sets drawn apart from the house set: other
+/// pay codes and timestamp forms, field names, placeholders, organisation
+/// spellings; breaches confined to weeks, extensions claimed without
+/// presence, pay codes alone, two-year complaint rates; new look-alikes).
+#[test]
+fn detectors_hold_on_other_conventions() {
+    for set in [1, 2, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        synth_with(&data, 1000, 120, 3, set);
+        let mut s = new_store(&dir.path().join("store"));
+        probity_ingest::ingest(&mut s, &data, &probity_ingest::Silent).unwrap();
+        drop(s);
+        let s = Store::open(&dir.path().join("store")).unwrap();
+        let report = analyse(&s, &[]);
+        let out = dir.path().join("out");
+        write_outputs(&out, &report, &Identity::Pseudonyms).unwrap();
+        let findings = read_jsonl(&out.join("findings.jsonl")).unwrap();
+        let mut truth = read_truth(&data.join("truth.csv")).unwrap();
+        let mut conf = read_confounders(&data.join("confounders.csv")).unwrap();
+        pseudonymise(
+            s.pseudonym_key(),
+            truth.iter_mut().map(|t| &mut t.person_id),
+        );
+        pseudonymise(s.pseudonym_key(), conf.iter_mut().map(|c| &mut c.person_id));
+        let kinds: std::collections::BTreeSet<&str> =
+            conf.iter().map(|c| c.kind.as_str()).collect();
+        for k in [
+            "genuine_extension",
+            "leave_dip",
+            "variant_declaration",
+            "long_busy_complaints",
+        ] {
+            assert!(kinds.contains(k), "set {set}: no {k} look-alike planted");
+        }
+        let e = evaluate(&findings, &truth, &conf);
+        println!("conventions set {set}\n{}", e.table());
+        for (scenario, m) in &e.scenarios {
+            assert!(
+                m.truth >= 8,
+                "set {set} {scenario}: only {} planted",
+                m.truth
+            );
+            assert!(
+                m.precision >= 0.9,
+                "set {set} {scenario}: precision {:.3}",
+                m.precision
+            );
+            assert!(
+                m.recall >= 0.9,
+                "set {set} {scenario}: recall {:.3}",
+                m.recall
+            );
+        }
+        assert!(
+            e.confounder_hits.is_empty(),
+            "set {set}: look-alikes flagged: {:?}",
+            e.confounder_hits
+        );
+    }
 }
 
 #[test]
