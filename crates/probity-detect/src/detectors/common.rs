@@ -407,6 +407,20 @@ fn stays(mut swipes: Vec<(i64, bool)>) -> Vec<Trace> {
     out
 }
 
+/// Adds the (wid, start, end) rows of a query to their windows' traces.
+fn intervals(out: &mut [Vec<Trace>], batches: &[arrow::array::RecordBatch], source: Source) {
+    for b in batches {
+        let (wid, s, e) = (ints(b, "wid"), micros(b, "start"), micros(b, "end"));
+        for i in 0..b.num_rows() {
+            out[wid.value(i) as usize].push(Trace {
+                source,
+                from: s.value(i),
+                to: e.value(i).max(s.value(i) + 1),
+            });
+        }
+    }
+}
+
 /// Distance in metres between two points (equirectangular; sites and pings
 /// are kilometres apart at most).
 pub fn metres(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
@@ -511,16 +525,7 @@ pub async fn traces(
                   AND local_date(s.start) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
                  WHERE s.start <= w.we AND s.\"end\" >= w.ws"
             );
-            for b in &run.sql(&q).await? {
-                let (wid, s, e) = (ints(b, "wid"), micros(b, "start"), micros(b, "end"));
-                for i in 0..b.num_rows() {
-                    out[wid.value(i) as usize].push(Trace {
-                        source: Source::Session,
-                        from: s.value(i),
-                        to: e.value(i).max(s.value(i) + 1),
-                    });
-                }
-            }
+            intervals(&mut out, &run.sql(&q).await?, Source::Session);
         }
         run.register(&name, windows_batch(&rows(&all, 0)))?;
         if run.can_read("accounts") && run.can_read("system_queries") {
@@ -590,16 +595,7 @@ pub async fn traces(
                      JOIN location_facts f ON f.person_id = w.person_id
                      WHERE f.start <= w.we AND f.\"end\" >= w.ws AND f.on_site_pings > 0"
                 );
-                for b in &run.sql(&q).await? {
-                    let (wid, s, e) = (ints(b, "wid"), micros(b, "start"), micros(b, "end"));
-                    for i in 0..b.num_rows() {
-                        out[wid.value(i) as usize].push(Trace {
-                            source: Source::LocationFact,
-                            from: s.value(i),
-                            to: e.value(i).max(s.value(i) + 1),
-                        });
-                    }
-                }
+                intervals(&mut out, &run.sql(&q).await?, Source::LocationFact);
             }
         }
         Ok::<(), crate::Error>(())

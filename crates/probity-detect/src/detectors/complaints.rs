@@ -117,28 +117,39 @@ async fn complaints(run: &Run) -> Result<(Complaints, i32, i32)> {
     Ok((by, lo, hi))
 }
 
-/// The busiest trailing window: for each day `t` of the analysis period,
-/// the complaints received in the `window` days up to and including `t`.
-/// The count only rises on a complaint date, so the candidates are the
-/// period's first day and each complaint date within the period. Returns
-/// (count, index of the first complaint, index of the last).
-fn best_window(
+/// The trailing windows of `window` days that end within the analysis
+/// period, as (end day, first index, end index exclusive) of `list`: the
+/// count only rises on a complaint date, so the ends worth looking at are
+/// the period's first day and each complaint date within the period.
+/// Windows holding no complaint are left out.
+fn trailing_windows(
     list: &[(i32, String)],
     window: i32,
     (from, to): (i32, i32),
+) -> impl Iterator<Item = (i32, usize, usize)> + '_ {
+    std::iter::once(from)
+        .chain(
+            list.iter()
+                .map(|(d, _)| *d)
+                .filter(move |d| *d >= from && *d <= to),
+        )
+        .map(move |t| {
+            let lo = list.partition_point(|(d, _)| *d <= t - window);
+            let hi = list.partition_point(|(d, _)| *d <= t);
+            (t, lo, hi)
+        })
+        .filter(|(_, lo, hi)| hi > lo)
+}
+
+/// The busiest trailing window ending within the period. Returns (count,
+/// index of the first complaint, index of the last).
+fn best_window(
+    list: &[(i32, String)],
+    window: i32,
+    period: (i32, i32),
 ) -> Option<(usize, usize, usize)> {
     let mut best: Option<(usize, usize, usize)> = None;
-    let ends = std::iter::once(from).chain(
-        list.iter()
-            .map(|(d, _)| *d)
-            .filter(|d| *d >= from && *d <= to),
-    );
-    for t in ends {
-        let lo = list.partition_point(|(d, _)| *d <= t - window);
-        let hi = list.partition_point(|(d, _)| *d <= t);
-        if hi == lo {
-            continue;
-        }
+    for (_, lo, hi) in trailing_windows(list, window, period) {
         let n = hi - lo;
         if best.is_none_or(|b| n > b.0) {
             best = Some((n, lo, hi - 1));
@@ -218,22 +229,12 @@ fn occasions(list: &[(i32, String)]) -> usize {
 fn least_likely(
     list: &[(i32, String)],
     window: i32,
-    (from, to): (i32, i32),
+    period: (i32, i32),
     covered: (i32, i32),
     rate: f64,
 ) -> Option<Tested> {
     let mut best: Option<Tested> = None;
-    let ends = std::iter::once(from).chain(
-        list.iter()
-            .map(|(d, _)| *d)
-            .filter(|d| *d >= from && *d <= to),
-    );
-    for t in ends {
-        let lo = list.partition_point(|(d, _)| *d <= t - window);
-        let hi = list.partition_point(|(d, _)| *d <= t);
-        if hi == lo {
-            continue;
-        }
+    for (t, lo, hi) in trailing_windows(list, window, period) {
         let days = (t.min(covered.1) - (t - window + 1).max(covered.0) + 1).max(1);
         let expected = rate * f64::from(days) / 365.25;
         let occ = occasions(&list[lo..hi]);

@@ -82,8 +82,6 @@ pub const DETECTOR: Detector = Detector {
 /// How a claim's hours were tested.
 struct Tested {
     o: common::Overtime,
-    /// Start of the tested interval (after the grace).
-    from: i64,
     cover: common::Cover,
 }
 
@@ -154,7 +152,6 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         if !evidenced {
             unevidenced.push(Tested {
                 o: o.clone(),
-                from: rule.from(o),
                 cover,
             });
         }
@@ -179,7 +176,10 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         let all = total[person];
         let hours: f64 = list.iter().map(|t| t.o.hours).sum();
         let covered: f64 = list.iter().map(|t| t.cover.covered as f64 / 3.6e9).sum();
-        let tested_hours: f64 = list.iter().map(|t| (t.o.end - t.from) as f64 / 3.6e9).sum();
+        let tested_hours: f64 = list
+            .iter()
+            .map(|t| (t.o.end - rule.from(&t.o)) as f64 / 3.6e9)
+            .sum();
         let uncovered = (tested_hours - covered).max(0.0);
         let partial = list.iter().filter(|t| t.cover.any()).count();
         let ext = list.iter().filter(|t| t.o.extends.is_some()).count();
@@ -191,11 +191,13 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         let last = list.iter().map(|t| t.o.day).max().expect("non-empty");
         let mut parts = vec![format!(
             "{} of overtime or rest-day working claimed or paid ({hours:.1} hours) between {} \
-             and {}; inside those hours, past the first {grace_min} minutes of each, presence \
-             covers {covered:.1} hours and leaves {uncovered:.1} uncovered",
+             and {}; inside those hours, past the first {grace_min} minutes of each (a quarter \
+             of any claim under {} minutes), presence covers {covered:.1} hours and leaves \
+             {uncovered:.1} uncovered",
             plural(n, "shift", "shifts"),
             short_day(first),
             short_day(last),
+            4 * grace_min,
         )];
         if partial > 0 {
             parts.push(format!(

@@ -222,6 +222,80 @@ fn detectors_hold_on_other_conventions() {
     }
 }
 
+/// The shared data directory (`../shared/data` next to the repository, or
+/// `PROBITY_SHARED_DATA`); `.ci/run` sets the variable and fails if the data
+/// is missing, so CI always runs the real-data tests.
+fn shared_data() -> Option<PathBuf> {
+    if let Ok(d) = std::env::var("PROBITY_SHARED_DATA") {
+        return Some(PathBuf::from(d));
+    }
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    if d.is_dir() {
+        Some(d)
+    } else {
+        eprintln!("skipped: no shared data; set PROBITY_SHARED_DATA to ../shared/data");
+        None
+    }
+}
+
+/// Contract data from a producer that is not this project: every row is
+/// stored (none quarantined, none lost: off-duty locations dropped and
+/// counted), and the detectors read its conventions: the pay-code
+/// vocabulary is learned from it (its bank-holiday code on Good Friday and
+/// Easter Monday), and the overtime claimed after a rostered shift with
+/// nobody there is found.
+#[test]
+fn the_independent_sample_ingests_losslessly_and_is_read_in_its_own_terms() {
+    let Some(shared) = shared_data() else { return };
+    let data = shared.join("contract-sample");
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = new_store(&dir.path().join("store"));
+    let rep = probity_ingest::ingest(&mut s, &data, &probity_ingest::Silent).unwrap();
+    for t in &rep.tables {
+        let file = data.join(format!("{}.csv", t.table.name()));
+        let lines = std::fs::read_to_string(&file).unwrap().lines().count() as u64 - 1;
+        assert_eq!(t.rows_read, lines, "{}", t.table.name());
+        assert_eq!(
+            t.rows_quarantined,
+            0,
+            "{}: {:?}",
+            t.table.name(),
+            t.examples
+        );
+        assert_eq!(
+            t.rows_stored + t.rows_minimised,
+            t.rows_read,
+            "{}",
+            t.table.name()
+        );
+    }
+    drop(s);
+    let s = Store::open(&dir.path().join("store")).unwrap();
+    let r = analyse(&s, &[]);
+    let notes = |id: &str| &r.outcomes.iter().find(|o| o.detector == id).unwrap().notes;
+    let codes = &notes("roster_self_edit_pay").learned["pay_codes"]["codes"];
+    assert_eq!(codes["STD"]["class"], "standard");
+    assert_eq!(codes["OT15"]["class"], "premium_overtime");
+    assert_eq!(codes["RDW"]["class"], "premium_overtime");
+    assert_eq!(codes["BHOL"]["class"], "premium_holiday");
+    assert_eq!(
+        codes["BHOL"]["dominant_days"],
+        serde_json::json!(["2026-04-03", "2026-04-06"])
+    );
+    // P00061 is paid ten overtime shifts that start as a rostered shift
+    // ends, and goes home: the swipe-out at each duty shift's end is all
+    // there is.
+    let p = s.person_pseudonym("P00061");
+    let ghost: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.person == p && f.detector == "overtime_without_presence")
+        .collect();
+    assert_eq!(ghost.len(), 1, "{:?}", r.findings);
+    assert_eq!(ghost[0].facts["unevidenced_shifts"].num(), Some(10.0));
+    assert_eq!(ghost[0].facts["covered_hours"].num(), Some(0.0));
+}
+
 #[test]
 fn every_evidence_record_exists_and_the_numbers_recompute() {
     let f = fixture();
