@@ -298,8 +298,12 @@ fn dob_level(a: Option<Dob>, b: Option<Dob>) -> u8 {
         (Some(x), Some(y)) if x == y && one_digit_apart(ym(a), ym(b)) => 4,
         (Some(_), Some(_)) => 5,
         _ if a.year == b.year && a.month == b.month => 2,
-        // A partial date on one side: a slip in year or month.
-        _ if one_digit_apart(ym(a), ym(b)) => 4,
+        // A partial date on one side: a slip in the year, the month agreeing.
+        // A month that differs is not a slip here: with no day to agree,
+        // any two months 01-09 are "one digit apart", and a stranger born
+        // the same year with the same name is far likelier than a mistyped
+        // month (registers that give only month and year hold many).
+        _ if a.month == b.month && one_digit_apart(a.year as u32, b.year as u32) => 4,
         _ => 5,
     }
 }
@@ -453,6 +457,15 @@ mod tests {
         // A slip in one digit of the day.
         let r = record("Robert Smith-Jones", "1980-04-13", "");
         assert_eq!(levels(&r, &s).0[2], 3);
+        // Month and year only: a slip in the year with the month agreeing
+        // is a slip; another month of the same year is another person.
+        let r = record("ROGERS, Robert", "1981-04", "");
+        assert_eq!(levels(&r, &s).0[2], 4);
+        let r = record("ROGERS, Robert", "1980-01", "");
+        assert_eq!(levels(&r, &s).0[2], 5);
+        // With the day given and agreeing, a month slip stays a slip.
+        let r = record("Robert Smith-Jones", "1980-01-12", "");
+        assert_eq!(levels(&r, &s).0[2], 4);
     }
 
     #[test]

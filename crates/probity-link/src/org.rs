@@ -8,7 +8,8 @@
 //! Names are reduced to their distinctive words — case, accents and
 //! punctuation folded, `&` read as "and", legal forms (Ltd, Limited, PLC,
 //! LLP, …), generic words (society, club, association, group, services, …)
-//! and the role words declarations carry ("director of", "member") set
+//! and the role and filler words declarations carry ("director of",
+//! "member", "secondary employment", "shares in") set
 //! aside, plurals stemmed — and compared word by word: equal, a typo of
 //! each other (Jaro-Winkler ≥ 0.92 on words of five letters or more), an
 //! abbreviation (a prefix of four letters or more), or an acronym of the
@@ -18,9 +19,13 @@
 //! organisations are called Thames something.
 //!
 //! The similarity is a weighted Jaccard index: the weight of the matched
-//! words over the weight of all words of both names. [`Verdict`] reads it
-//! against two thresholds: the same organisation, unsure (a clerical
-//! reviewer decides; never grounds for a finding), or different.
+//! words over the weight of all words of both names, a typo or an
+//! abbreviation counting half matched and half different (names alike only
+//! by near spellings go to a person). [`Verdict`] reads it against two
+//! thresholds: the same organisation, unsure (a clerical reviewer decides;
+//! never grounds for a finding), or different. Names that share a single
+//! distinctive word but name different kinds of body ("Vanguard Society",
+//! "Vanguard Holdings Ltd") are never more than unsure.
 //!
 //! ```
 //! use probity_link::org::{OrgName, Weights, compare, Verdict};
@@ -119,7 +124,63 @@ const GENERIC: &[&str] = &[
     "chairman",
     "chairperson",
     "officer",
+    // Filler a declaration form gathers around the name ("Secondary
+    // employment: self-employed, part time work for ...").
+    "secondary",
+    "employment",
+    "employed",
+    "employee",
+    "self",
+    "business",
+    "interest",
+    "interests",
+    "work",
+    "working",
+    "job",
+    "jobs",
+    "part",
+    "time",
+    "paid",
+    "unpaid",
+    "role",
+    "position",
+    "investment",
+    "investments",
+    "volunteering",
 ];
+
+/// Generic words that say what kind of body a name is: two names alike but
+/// for their kind ("Vanguard Society", "Vanguard Holdings") may be two
+/// bodies. Written in the form [`kind_word`] folds them to.
+const BODY_KINDS: &[&str] = &[
+    "society",
+    "club",
+    "association",
+    "group",
+    "holding",
+    "service",
+    "solution",
+    "enterprise",
+    "venture",
+    "partnership",
+    "associate",
+    "trust",
+    "foundation",
+    "organization",
+];
+
+/// The kind of body a word names, folded ("soc" and "societies" →
+/// "society"), if it names one.
+fn kind_word(w: &str) -> Option<&'static str> {
+    let folded = match w {
+        "soc" => "society".to_string(),
+        "assoc" | "assn" => "association".to_string(),
+        "grp" => "group".to_string(),
+        "partners" => "partnership".to_string(),
+        other => stem(other),
+    };
+    BODY_KINDS.iter().find(|k| **k == folded).copied()
+}
 
 /// Spellings of one word.
 const SYNONYMS: &[(&str, &str)] = &[
@@ -193,6 +254,8 @@ pub struct OrgName {
     pub tokens: Vec<String>,
     /// Each token as first written (for explanations).
     shown: Vec<String>,
+    /// The kinds of body the name's generic words name ("club", "holding").
+    kinds: BTreeSet<&'static str>,
 }
 
 impl OrgName {
@@ -215,11 +278,13 @@ impl OrgName {
             // A name made only of generic words ("The Society") is its words.
             (tokens, shown) = distinct(&|w| !is_legal(w));
         }
+        let kinds = all.iter().filter_map(|w| kind_word(w)).collect();
         OrgName {
             raw: raw.to_string(),
             all,
             tokens,
             shown,
+            kinds,
         }
     }
 
@@ -335,6 +400,10 @@ pub struct OrgComparison {
     /// (one name is the other with words added: "Riverside" and "Riverside
     /// Data Ltd").
     pub contained: bool,
+    /// Whether the names agree on a single distinctive word while naming
+    /// different kinds of body ("Vanguard Society", "Vanguard Holdings
+    /// Ltd"): never the same organisation without a person deciding.
+    pub kinds_differ: bool,
 }
 
 /// What a comparison means.
@@ -349,14 +418,14 @@ pub enum Verdict {
 }
 
 impl OrgComparison {
-    /// Same at `same_at` or above; unsure from `unsure_at`, or whenever
-    /// one name lies wholly inside the other (a declaration of "Riverside"
-    /// may or may not mean "Riverside Data Ltd": a person decides); else
-    /// different.
+    /// Same at `same_at` or above unless the kinds of body differ; unsure
+    /// from `unsure_at`, or whenever one name lies wholly inside the other
+    /// (a declaration of "Riverside" may or may not mean "Riverside Data
+    /// Ltd": a person decides); else different.
     pub fn verdict(&self, same_at: f64, unsure_at: f64) -> Verdict {
-        if self.similarity >= same_at {
+        if self.similarity >= same_at && !self.kinds_differ {
             Verdict::Same
-        } else if self.similarity >= unsure_at || self.contained {
+        } else if self.similarity >= unsure_at || self.contained || self.kinds_differ {
             Verdict::Unsure
         } else {
             Verdict::Different
@@ -413,6 +482,8 @@ struct Alignment<'a> {
     used_b: Vec<bool>,
     matched: Vec<(String, String, WordMatch)>,
     weight: f64,
+    /// The unmatched half of typo and abbreviation matches.
+    fuzz: f64,
 }
 
 impl Alignment<'_> {
@@ -478,6 +549,7 @@ pub fn compare(a: &OrgName, b: &OrgName, w: &Weights) -> OrgComparison {
         used_b: vec![false; b.tokens.len()],
         matched: vec![],
         weight: 0.0,
+        fuzz: 0.0,
     };
     // Exact matches first, then typos and abbreviations.
     for exact_only in [true, false] {
@@ -497,7 +569,16 @@ pub fn compare(a: &OrgName, b: &OrgName, w: &Weights) -> OrgComparison {
                 }
                 al.used_a[i] = true;
                 al.used_b[j] = true;
-                al.weight += (w.of(ta) + w.of(tb)) / 2.0;
+                // A typo or an abbreviation is half a match: the other half
+                // counts as a difference, so names alike only by near
+                // spellings go to a person rather than being taken as one.
+                let pair = (w.of(ta) + w.of(tb)) / 2.0;
+                if k == WordMatch::Equal {
+                    al.weight += pair;
+                } else {
+                    al.weight += pair / 2.0;
+                    al.fuzz += pair / 2.0;
+                }
                 al.matched.push((a.shown[i].clone(), b.shown[j].clone(), k));
                 break;
             }
@@ -518,14 +599,19 @@ pub fn compare(a: &OrgName, b: &OrgName, w: &Weights) -> OrgComparison {
     };
     let (only_a, wa) = rest(a, &al.used_a);
     let (only_b, wb) = rest(b, &al.used_b);
-    let total = al.weight + wa + wb;
+    let total = al.weight + al.fuzz + wa + wb;
     let contained = !al.matched.is_empty() && (only_a.is_empty() || only_b.is_empty());
+    let kinds_differ = al.matched.len() == 1
+        && !a.kinds.is_empty()
+        && !b.kinds.is_empty()
+        && a.kinds.is_disjoint(&b.kinds);
     OrgComparison {
         similarity: if total > 0.0 { al.weight / total } else { 0.0 },
         matched: al.matched,
         only_a,
         only_b,
         contained,
+        kinds_differ,
     }
 }
 
@@ -553,7 +639,6 @@ mod tests {
                 "Director, Vanguard Cleaning Group",
                 "Vanguard Cleaning Group Ltd",
             ),
-            ("Lewisham Alotment Society", "Lewisham Allotment Society"),
             ("The Greenwich Yacht Club", "Greenwich Yacht Club"),
             ("Café Rouge Holdings plc", "Cafe Rouge"),
             ("Riverside Boxing Club", "riverside boxing club."),
@@ -580,6 +665,47 @@ mod tests {
             let s = sim(a, b);
             assert!(s < 0.5, "{a} vs {b}: {s}");
         }
+    }
+
+    #[test]
+    fn declaration_filler_is_not_part_of_the_name() {
+        for (a, b) in [
+            (
+                "Secondary employment - self employed, Vanguard Cleaning",
+                "Vanguard Cleaning Ltd",
+            ),
+            (
+                "Business interest: shares in Acme Widgets",
+                "ACME WIDGETS LIMITED",
+            ),
+            ("Part time work at Albion Fitness", "Albion Fitness Ltd"),
+        ] {
+            let s = sim(a, b);
+            assert!(s >= 0.8, "{a} vs {b}: {s}");
+        }
+    }
+
+    #[test]
+    fn near_spellings_and_different_kinds_of_body_are_for_review() {
+        let u = Weights::uniform();
+        for (a, b) in [
+            // Only a typo or an abbreviation in common beyond one word.
+            ("Lewisham Alotment", "Lewisham Allotment Society"),
+            ("Vang Security", "Vanguard Security"),
+            // One word in common, named as different kinds of body.
+            ("Vanguard Society", "Vanguard Holdings Ltd"),
+            ("Member, Vanguard Club", "Vanguard Trust"),
+        ] {
+            let c = compare(&OrgName::new(a), &OrgName::new(b), &u);
+            assert_eq!(c.verdict(0.8, 0.5), Verdict::Unsure, "{a} vs {b}: {c:?}");
+        }
+        // More agreement outweighs one typo.
+        let c = compare(
+            &OrgName::new("Lewisham Alotment Growers"),
+            &OrgName::new("Lewisham Allotment Growers Society"),
+            &u,
+        );
+        assert_eq!(c.verdict(0.8, 0.5), Verdict::Same, "{c:?}");
     }
 
     #[test]

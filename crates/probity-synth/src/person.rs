@@ -299,6 +299,20 @@ impl Gen<'_> {
         } else {
             vec![]
         };
+        // Rest days on call from home, with a call-out answered by phone; or
+        // rest-day overtime whose pay code the person corrects.
+        let oncall_days = if conf == Some(Confounder::OnCallCallOut) {
+            let k = self.range(2, 5) as usize;
+            self.sample(&rest_days, k)
+        } else {
+            vec![]
+        };
+        let recode_days = if conf == Some(Confounder::OvertimeCodeCorrection) {
+            let k = self.range(2, 4) as usize;
+            self.sample(&rest_days, k)
+        } else {
+            vec![]
+        };
         // Confounder overtime placed just outside absences.
         let mut edge_days: Vec<(i32, bool)> = vec![];
         // The look-alike's absence block and its overtime day go where no
@@ -558,6 +572,16 @@ impl Gen<'_> {
                         self.overtime(day, false, Presence::Court(c), Some("court attendance"));
                     } else if let Some(night) = edge {
                         self.overtime(day, night, Presence::Site(self.site_on(day)), None);
+                    } else if oncall_days.contains(&day) {
+                        self.on_call(day);
+                    } else if recode_days.contains(&day) {
+                        let (seq, pay, e) =
+                            self.overtime(day, false, Presence::Site(self.site_on(day)), None);
+                        // The roster went out with the standard code; they
+                        // put it right, before or after the shift.
+                        let at = e + self.range(-30 * 3600, 30 * 3600);
+                        let (me, std) = (p.id.clone(), conv.standard.clone());
+                        self.edit(seq, &me, at, 1, Some(&std), Some(&pay));
                     } else if p.is_shift() && self.chance(p.overtime_rate / 30.0 * 1.6) {
                         let site = if self.chance(0.2) {
                             self.range(0, (w.sites.len() - 2) as i64) as usize
@@ -906,8 +930,15 @@ impl Gen<'_> {
         }
     }
 
-    /// An overtime or rest-day-working shift with its claim.
-    fn overtime(&mut self, day: i32, night: bool, presence: Presence, reason: Option<&str>) {
+    /// An overtime or rest-day-working shift with its claim; returns the
+    /// shift's number, its pay code and its end.
+    fn overtime(
+        &mut self,
+        day: i32,
+        night: bool,
+        presence: Presence,
+        reason: Option<&str>,
+    ) -> (usize, String, i64) {
         let (smin, dur) = if night {
             (22 * 60, 480)
         } else if self.chance(0.5) {
@@ -930,6 +961,33 @@ impl Gen<'_> {
         self.shift(seq, day, s, e, kind, &pay);
         self.claim_row(day, s, e, Some(seq), reason, court);
         self.presence(day, s, e, presence);
+        (seq, pay, e)
+    }
+
+    /// An evening on call from home (18:00 to 02:00) with a call-out
+    /// answered by phone and claimed: no site, session or look-up in it.
+    /// The claim names the on-call shift where this force's claims name
+    /// shifts.
+    fn on_call(&mut self, day: i32) {
+        let (s, e) = (
+            self.clock.local(day, 18 * 60),
+            self.clock.local(day, 26 * 60),
+        );
+        let seq = self.next(SQ_SHIFT);
+        let code = self.w.conv.standard.clone();
+        self.shift(seq, day, s, e, "on_call", &code);
+        let from = s + self.range(1, 4) * 3600;
+        let to = from + self.range(1, 3) * 3600;
+        let link = self.w.conv.claims_name_shift.then_some(seq);
+        self.claim_row(
+            day,
+            from,
+            to,
+            link,
+            Some("call-out: advice by phone"),
+            false,
+        );
+        self.presence(day, s, e, Presence::Absent);
     }
 
     /// An overtime claim for `s..e`, naming shift `shift` if any.
@@ -1571,6 +1629,10 @@ impl Gen<'_> {
                 Confounder::LongBusyComplaints => "twice the role's complaint rate over two years",
                 Confounder::HolidayCodeOnHoliday => {
                     "corrects bank-holiday shifts to the holiday pay code"
+                }
+                Confounder::OnCallCallOut => "on call from home; call-outs answered by phone",
+                Confounder::OvertimeCodeCorrection => {
+                    "corrects the pay code of own overtime shifts to the overtime code"
                 }
             };
             Row::new(self.buf(Out::Confounders))

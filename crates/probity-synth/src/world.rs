@@ -52,6 +52,10 @@ pub enum Confounder {
     LongBusyComplaints,
     /// Corrects their bank-holiday shift to the holiday pay code.
     HolidayCodeOnHoliday,
+    /// On call from home on rest days; claims call-outs answered by phone.
+    OnCallCallOut,
+    /// Corrects the pay code of their own overtime shifts to the overtime code.
+    OvertimeCodeCorrection,
 }
 
 impl Confounder {
@@ -78,6 +82,8 @@ impl Confounder {
             Confounder::VariantDeclaration => "variant_declaration",
             Confounder::LongBusyComplaints => "long_busy_complaints",
             Confounder::HolidayCodeOnHoliday => "holiday_code_on_holiday",
+            Confounder::OnCallCallOut => "on_call_call_out",
+            Confounder::OvertimeCodeCorrection => "overtime_code_correction",
         }
     }
 
@@ -85,14 +91,16 @@ impl Confounder {
     pub fn scenario(self) -> Scenario {
         use Confounder as C;
         match self {
-            C::ManagerEditsOthers | C::SwapNoPayChange | C::HolidayCodeOnHoliday => {
-                Scenario::RosterManipulation
-            }
+            C::ManagerEditsOthers
+            | C::SwapNoPayChange
+            | C::HolidayCodeOnHoliday
+            | C::OvertimeCodeCorrection => Scenario::RosterManipulation,
             C::OffsiteDuty
             | C::HighEvidencedOvertime
             | C::UnitMove
             | C::DstNight
-            | C::GenuineExtension => Scenario::GhostOvertime,
+            | C::GenuineExtension
+            | C::OnCallCallOut => Scenario::GhostOvertime,
             C::GenuineSickness | C::NightIntoLeave => Scenario::LeaveOverlapClaim,
             C::PartTimeHybrid | C::LeaveHeavyHybrid | C::LeaveDip => Scenario::AttendanceBreach,
             C::Namesake | C::DeclaredInterest | C::VariantDeclaration => {
@@ -106,12 +114,14 @@ impl Confounder {
 
     /// The look-alikes only a conventions set past 0 plants (the house set
     /// keeps the fifteen above, so its output is unchanged).
-    pub const NEW: [Confounder; 5] = [
+    pub const NEW: [Confounder; 7] = [
         Confounder::GenuineExtension,
         Confounder::LeaveDip,
         Confounder::VariantDeclaration,
         Confounder::LongBusyComplaints,
         Confounder::HolidayCodeOnHoliday,
+        Confounder::OnCallCallOut,
+        Confounder::OvertimeCodeCorrection,
     ];
 
     /// Every kind of the house set.
@@ -724,7 +734,9 @@ impl World {
                         kind(p) != UnitKind::Cid && p.is_shift() && p.rank == "constable"
                     })
                 }
-                Confounder::GenuineExtension => Box::new(frontline),
+                Confounder::GenuineExtension
+                | Confounder::OnCallCallOut
+                | Confounder::OvertimeCodeCorrection => Box::new(frontline),
                 Confounder::HolidayCodeOnHoliday if holiday_code => Box::new(frontline),
                 Confounder::HolidayCodeOnHoliday => Box::new(|_: &Person| false),
                 Confounder::LeaveDip => Box::new(|p: &Person| {

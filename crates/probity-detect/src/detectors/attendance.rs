@@ -312,8 +312,8 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         );
         if let Some(w) = &window {
             summary.push_str(&format!(
-                "; between {} and {} ({} weeks) on {} of {} due days ({:.0}%): at the target, {} \
-                 or fewer would happen by chance with probability {:.1e}, and a window this \
+                "; between {} and {} ({} weeks) on {} of {} due days ({:.0}%): coming in at {:.0}% \
+                 of days, {} or fewer would happen by chance with probability {:.1e}, and a window this \
                  unlikely somewhere among the {} windows of {} to {} weeks scanned with \
                  probability {}{:.1e} ({})",
                 short_day(w.from),
@@ -322,6 +322,7 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
                 w.office,
                 w.due,
                 w.rate * 100.0,
+                t.target.min(MAX_MODELLED) * 100.0,
                 w.office,
                 w.probability,
                 w.windows,
@@ -330,7 +331,7 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
                 if w.simulated { "" } else { "at most " },
                 w.corrected,
                 if w.simulated {
-                    "simulated at the target on the same due days"
+                    "simulated on the same due days"
                 } else {
                     "Bonferroni over the windows"
                 }
@@ -377,7 +378,13 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         )
         .fact("due_days", t.due as f64)
         .fact("office_days", t.office as f64)
+        // The due days cited (those of the window found, if one was) and
+        // those of the whole period.
         .fact("missed_days", missed.len() as f64)
+        .fact(
+            "missed_days_in_period",
+            t.due.saturating_sub(t.office) as f64,
+        )
         .fact("target", t.target)
         .fact("rate", (rate * 1e4).round() / 1e4)
         .fact("badge_and_go_days", bag_in.len() as f64);
@@ -412,6 +419,10 @@ struct Scan {
     tolerance: f64,
     period: (i32, i32),
 }
+
+/// The highest chance of an office day the scan models: targets above it
+/// are modelled at it.
+const MAX_MODELLED: f64 = 0.9;
 
 /// The most improbable window of a person's due days.
 #[derive(Debug, Clone, PartialEq)]
@@ -481,16 +492,20 @@ impl Scan {
     ) -> Option<Window> {
         let windows = self.windows(days);
         let max_n = windows.iter().map(|(lo, hi, _)| hi - lo).max()?;
+        // Chance is modelled at the target, but never above MAX_MODELLED: at
+        // a target of 100% any missed day would be "impossible", and nobody
+        // is in every day of a window by chance alone.
+        let p = target.min(MAX_MODELLED);
         // Targets are few (60%, 80%): one table each, as long as the longest
         // window.
         let tails = tables
-            .entry(target.to_bits())
+            .entry(p.to_bits())
             .and_modify(|t| {
                 if t.max_n() < max_n {
-                    *t = BinomialTails::new(max_n, target);
+                    *t = BinomialTails::new(max_n, p);
                 }
             })
-            .or_insert_with(|| BinomialTails::new(max_n.max(7 * self.max_weeks as usize), target));
+            .or_insert_with(|| BinomialTails::new(max_n.max(7 * self.max_weeks as usize), p));
         // The least likely window of a prefix sum of office days.
         let least = |prefix: &[usize]| -> Option<(f64, usize)> {
             let mut best: Option<(f64, usize)> = None;
@@ -541,7 +556,7 @@ impl Scan {
                 })
                 .collect();
             let sim =
-                probity_core::stats::scan_chance(days.len(), target, &most, alpha, seed.as_bytes());
+                probity_core::stats::scan_chance(days.len(), p, &most, alpha, seed.as_bytes());
             (sim.max(probability), true)
         };
         let office = (prefix[hi] - prefix[lo]) as u32;
@@ -566,8 +581,9 @@ enum Day {
     Away,
 }
 
-/// An office day: time on site (in→out pairs; an in with no later out
-/// counts to the end of the shift) of at least `office_us`. Badge-and-go: a
+/// An office day: time on site (in→out pairs) of at least `office_us`, or
+/// an in with no later out that day (a forgotten swipe-out is common and the
+/// person has the benefit of the doubt: the day counts in full). Badge-and-go: a
 /// stay of at most `short_us` followed by a remote session, and no longer
 /// stay that day.
 fn classify(log: &DayLog, shift_end: i64, office_us: i64, short_us: i64) -> Day {
@@ -588,7 +604,7 @@ fn classify(log: &DayLog, shift_end: i64, office_us: i64, short_us: i64) -> Day 
         }
     }
     if let Some((t, _)) = open {
-        on_site += (shift_end - t).max(office_us);
+        on_site += (shift_end - t).max(office_us); // always enough: see above
     }
     if on_site >= office_us {
         return Day::Office;

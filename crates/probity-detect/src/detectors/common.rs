@@ -119,13 +119,39 @@ impl Overtime {
     }
 }
 
-/// All paid or claimed overtime, except claims on kinds of duty that are by
-/// definition away from a police site (court, training): the roster itself
-/// explains them.
-pub async fn overtime(run: &Run) -> Result<Vec<Overtime>> {
+/// All paid or claimed overtime, except claims on `untested_kinds` of shift:
+/// duty by definition away from a police site or at home (court, training,
+/// on call), which the roster itself explains — whether the claim names
+/// that shift or, naming none, lies within one of the person's.
+pub async fn overtime(run: &Run, untested_kinds: &[String]) -> Result<Vec<Overtime>> {
     let batches = run.sql(&format!("SELECT * FROM ({OVERTIME_SQL})")).await?;
     let mut out = overtime_rows(&batches)?;
-    out.retain(|o| !matches!(o.kind.as_deref(), Some("court" | "training")));
+    out.retain(|o| !o.kind.as_ref().is_some_and(|k| untested_kinds.contains(k)));
+    if !untested_kinds.is_empty() && out.iter().any(|o| o.kind.is_none()) {
+        // Claims filed on their own (no shift named) inside an untested
+        // shift of the same person, within a quarter of an hour either side.
+        let q = format!(
+            "SELECT person_id, start, \"end\" FROM shifts WHERE kind IN ({})",
+            super::sql_list(untested_kinds)
+        );
+        let mut away: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+        for b in &run.sql(&q).await? {
+            let (pid, s, e) = (strs(b, "person_id"), micros(b, "start"), micros(b, "end"));
+            for i in 0..b.num_rows() {
+                away.entry(pid.value(i).to_string())
+                    .or_default()
+                    .push((s.value(i), e.value(i)));
+            }
+        }
+        let slack = 15 * 60_000_000;
+        out.retain(|o| {
+            o.kind.is_some()
+                || !away.get(&o.person).is_some_and(|v| {
+                    v.iter()
+                        .any(|(s, e)| s - slack <= o.start && o.end <= e + slack)
+                })
+        });
+    }
     out.sort_by(|a, b| (&a.person, a.start).cmp(&(&b.person, b.start)));
     Ok(out)
 }
@@ -448,7 +474,8 @@ fn movement(mut pings: Vec<(i64, f64, f64)>, min_metres: f64) -> Vec<Trace> {
 }
 
 /// The traces of presence in each window: swipes (from `lookback` before
-/// the window, paired into stays), device sessions overlapping it, look-ups
+/// the window to as long after it, paired into stays), device sessions
+/// overlapping it, look-ups
 /// in it; then, only for the windows `unjudged` still asks about (locations
 /// are the largest table), on-site device locations, device movement off
 /// site (`movement_metres`) and minimisation's location summaries. Joins use the person and the UTC day as equality keys, so the
@@ -466,14 +493,15 @@ pub async fn traces(
         return Ok(out);
     }
     let name = format!("presence_windows_{}", run.detector.id);
-    let rows = |pick: &dyn Fn(usize) -> bool, back: i64| -> Vec<(i64, String, i64, i64)> {
-        windows
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| pick(*i))
-            .map(|(i, w)| (i as i64, w.person.clone(), w.from - back, w.to))
-            .collect()
-    };
+    let rows =
+        |pick: &dyn Fn(usize) -> bool, back: i64, ahead: i64| -> Vec<(i64, String, i64, i64)> {
+            windows
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| pick(*i))
+                .map(|(i, w)| (i as i64, w.person.clone(), w.from - back, w.to + ahead))
+                .collect()
+        };
     let all = |_: usize| true;
     let (be, ss, qa, la) = (
         utc_day("e.at"),
@@ -504,20 +532,21 @@ pub async fn traces(
     };
     let badges = run.can_read("badge_cards") && run.can_read("badge_events");
     let result = async {
-        // Swipes from `lookback` before each window, so that a stay begun
-        // earlier (an "in" hours before) is paired with its "out". (One scan
-        // of the swipes either way: the cost is the table, not the windows.)
+        // Swipes from `lookback` before each window to as long after it, so
+        // that a stay begun earlier (an "in" hours before) or ending later
+        // (an "out" after the window) is paired into one stay. (One scan of
+        // the swipes either way: the cost is the table, not the windows.)
         if badges {
-            run.register(&name, windows_batch(&rows(&all, lookback)))?;
+            run.register(&name, windows_batch(&rows(&all, lookback, lookback)))?;
             swipes(&mut out, &run.sql(&swipes_q).await?);
         }
-        // Sessions by the day they start, from a day before the window (a
-        // session begun the day before and still open counts; one scan of
-        // the table, where joining on start and end days took two). A
-        // session is its holder's from the day it starts. `cover` keeps
+        // Sessions by the day they start, from two days before the window (a
+        // session begun up to two days earlier and still open counts; one
+        // scan of the table, where joining on start and end days took two).
+        // A session is its holder's from the day it starts. `cover` keeps
         // only what overlaps the window itself.
         if run.can_read("devices") && run.can_read("device_sessions") {
-            run.register(&name, windows_batch(&rows(&all, DAY_US)))?;
+            run.register(&name, windows_batch(&rows(&all, 2 * DAY_US, 0)))?;
             let q = format!(
                 "SELECT w.wid, s.start, s.\"end\" FROM {name} w
                  JOIN devices d ON d.person_id = w.person_id
@@ -527,7 +556,7 @@ pub async fn traces(
             );
             intervals(&mut out, &run.sql(&q).await?, Source::Session);
         }
-        run.register(&name, windows_batch(&rows(&all, 0)))?;
+        run.register(&name, windows_batch(&rows(&all, 0, 0)))?;
         if run.can_read("accounts") && run.can_read("system_queries") {
             let q = format!(
                 "SELECT DISTINCT w.wid, q.query_id, q.at FROM {name} w
@@ -553,7 +582,7 @@ pub async fn traces(
             let ask: Vec<bool> = (0..windows.len())
                 .map(|i| unjudged(i, &out[i]))
                 .collect();
-            let rest = rows(&|i| ask[i], 0);
+            let rest = rows(&|i| ask[i], 0, 0);
             if !rest.is_empty() {
                 run.register(&name, windows_batch(&rest))?;
                 let q = format!(

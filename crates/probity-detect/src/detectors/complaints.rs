@@ -223,7 +223,8 @@ fn occasions(list: &[(i32, String)]) -> usize {
 }
 
 /// For one window length, the trailing window (ending on the period's first
-/// day or on a complaint day within the period) whose count is least likely
+/// day or on a complaint day within the period), among those with at least
+/// `min` occasions, whose count is least likely
 /// at `rate` per person-year, counting only the days of the window within
 /// `covered` (the records' span and the person's service).
 fn least_likely(
@@ -232,12 +233,16 @@ fn least_likely(
     period: (i32, i32),
     covered: (i32, i32),
     rate: f64,
+    min: usize,
 ) -> Option<Tested> {
     let mut best: Option<Tested> = None;
     for (t, lo, hi) in trailing_windows(list, window, period) {
+        let occ = occasions(&list[lo..hi]);
+        if occ < min {
+            continue;
+        }
         let days = (t.min(covered.1) - (t - window + 1).max(covered.0) + 1).max(1);
         let expected = rate * f64::from(days) / 365.25;
-        let occ = occasions(&list[lo..hi]);
         let probability = poisson_sf(occ as u32, expected);
         if best.as_ref().is_none_or(|b| probability < b.probability) {
             best = Some(Tested {
@@ -271,11 +276,15 @@ async fn detect_peer(run: &Run) -> Result<Vec<Finding>> {
     // records while in service. Complaints from before the recorded start
     // date (a transfer from another force brings its history) extend the
     // span back to the first of them.
+    // Likewise complaints received after a recorded end date (they often
+    // come late) extend it to the last of them.
     let span = |id: &str, info: &PersonInfo| -> (i32, i32) {
-        let own_first = by.get(id).and_then(|l| l.first()).map_or(i32::MAX, |c| c.0);
+        let own = by.get(id);
+        let own_first = own.and_then(|l| l.first()).map_or(i32::MAX, |c| c.0);
+        let own_last = own.and_then(|l| l.last()).map_or(i32::MIN, |c| c.0);
         (
             info.start_date.min(own_first).max(first_complaint),
-            info.end_date.unwrap_or(end).min(end),
+            info.end_date.unwrap_or(end).max(own_last).min(end),
         )
     };
     let exposure = |id: &str, info: &PersonInfo| -> f64 {
@@ -327,8 +336,11 @@ async fn detect_peer(run: &Run) -> Result<Vec<Finding>> {
                 (all.0, all.1, all.2, "everyone".to_string())
             }
         };
-        // Leave the person out of their own baseline.
-        let rate = (count - occasions(list)) as f64 / (years - exposure(person, info)).max(1.0);
+        // Leave the person out of their own baseline; half a complaint added
+        // to the peers' count (Jeffreys' prior) keeps a group whose others
+        // have none from making every complaint "impossible".
+        let rate =
+            ((count - occasions(list)) as f64 + 0.5) / (years - exposure(person, info)).max(1.0);
         let Some(best) = windows
             .iter()
             .filter_map(|w| {
@@ -338,9 +350,9 @@ async fn detect_peer(run: &Run) -> Result<Vec<Finding>> {
                     (period.start, period.end),
                     span(person, info),
                     rate,
+                    min,
                 )
             })
-            .filter(|t| t.occasions >= min)
             .min_by(|a, b| a.probability.total_cmp(&b.probability))
         else {
             continue;
@@ -362,8 +374,9 @@ async fn detect_peer(run: &Run) -> Result<Vec<Finding>> {
         let summary = format!(
             "{n} complaints in {} between {} and {}{}; peers ({group}, {size} people) receive \
              {:.2} a year, {expected:.2} in that window, so {n} or more would happen by chance \
-             with probability {probability:.1e} ({corrected:.1e} allowing for the {} windows \
-             tested: {}).",
+             with probability {probability:.1e} ({corrected:.1e} allowing for the {} window \
+             lengths tested: {}; windows end on the period's first day and on each complaint \
+             day within it).",
             months(window),
             short_day(list[lo].0),
             short_day(list[hi].0),

@@ -21,8 +21,8 @@ pub const DETECTOR: Detector = Detector {
               (as on patrol) inside those hours. Evidence must lie inside the claim past a \
               short grace after its start, so the swipe-out that ends a rostered shift does \
               not evidence an extension claimed after it; long claims need a share of their \
-              hours covered. Court and training duty is away from police sites by nature \
-              and is not tested; presence anywhere in the force counts, so unit moves and \
+              hours covered. Court, training and on-call duty is away from police sites (or at \
+              home) by nature and is not tested; presence anywhere in the force counts, so unit moves and \
               work at other stations are not flagged.",
     needs: &[Table::Shifts, Table::BadgeCards, Table::BadgeEvents],
     uses: &[
@@ -68,6 +68,12 @@ pub const DETECTOR: Detector = Detector {
             "min_shifts",
             1.0,
             "unevidenced overtime shifts or claims needed for a finding",
+        ),
+        Param::list(
+            "untested_kinds",
+            &["court", "training", "on_call"],
+            "shift kinds worked away from police sites or at home by nature (a claim naming \
+             such a shift is not tested)",
         ),
         Param::num(
             "min_hours",
@@ -120,7 +126,7 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     };
     let min_shifts = p.num("min_shifts").max(1.0) as usize;
     let min_hours = p.num("min_hours");
-    let ot: Vec<common::Overtime> = common::overtime(run)
+    let ot: Vec<common::Overtime> = common::overtime(run, p.list("untested_kinds"))
         .await?
         .into_iter()
         .filter(|o| o.hours >= min_hours && o.end > o.start)

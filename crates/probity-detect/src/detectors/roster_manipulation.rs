@@ -90,8 +90,15 @@ struct ShiftEdits {
     start: i64,
     end: i64,
     day: i32,
+    /// Local date of the shift's end (a night shift ends the next day).
+    end_day: i32,
     edit_ids: Vec<String>,
     kind_to_paid: bool,
+    /// Whether the shift is of a paid kind as it stands.
+    paid_now: bool,
+    /// Whether the shift was of a paid kind before its holder's edits (the
+    /// first readable kind edit's old value, else the kind it has).
+    was_paid_kind: Option<bool>,
     /// Premium codes set (learned class in words).
     premium_codes: Vec<String>,
     /// Unknown codes set.
@@ -120,7 +127,7 @@ async fn self_edits(run: &Run) -> Result<Vec<arrow::array::RecordBatch>> {
     run.sql(
         "SELECT e.edit_id, e.shift_id, e.edited_at, e.field, e.old_value, e.new_value,
                 s.person_id, s.unit_id, s.start, s.\"end\", local_date(s.start) AS day,
-                s.kind, upper(trim(coalesce(s.pay_code, ''))) AS code
+                local_date(s.\"end\") AS end_day, s.kind, upper(trim(coalesce(s.pay_code, ''))) AS code
          FROM roster_edits e JOIN shifts s ON e.shift_id = s.shift_id
          WHERE e.edited_by = s.person_id
          ORDER BY e.shift_id, e.edited_at, e.edit_id",
@@ -220,7 +227,8 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             strs(b, "unit_id"),
         );
         let (at, s, e) = (micros(b, "edited_at"), micros(b, "start"), micros(b, "end"));
-        let day = dates(b, "day");
+        let (day, end_day, kind) = (dates(b, "day"), dates(b, "end_day"), strs(b, "kind"));
+        let paid = |k: Option<&str>| k.is_some_and(|k| paid_kinds.iter().any(|p| p == k));
         for i in 0..b.num_rows() {
             let se = shifts.entry(sid.value(i).to_string()).or_default();
             se.person = pid.value(i).to_string();
@@ -228,6 +236,8 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             se.start = s.value(i);
             se.end = e.value(i);
             se.day = day.value(i);
+            se.end_day = end_day.value(i);
+            se.paid_now = paid(Some(kind.value(i)));
             se.edit_ids.push(eid.value(i).to_string());
             se.last_edit = se.last_edit.max(at.value(i));
             let (o, n) = (opt_str(&old, i), opt_str(&new, i));
@@ -243,8 +253,9 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
                         k
                     };
                     let (was, now) = (read(o), read(n));
-                    let paid =
-                        |k: Option<&str>| k.is_some_and(|k| paid_kinds.iter().any(|p| p == k));
+                    if se.was_paid_kind.is_none() && was.is_some() {
+                        se.was_paid_kind = Some(paid(was));
+                    }
                     se.kind_to_paid |= paid(now) && !paid(was);
                 }
                 Some(Field::PayCode) => {
@@ -252,7 +263,9 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
                     let premium = |c: &str| codes.class(c).is_some_and(CodeClass::premium);
                     match codes.class(&now) {
                         _ if now == was || now.is_empty() => {}
-                        Some(CodeClass::PremiumHoliday) if codes.holiday(&now, se.day) => {
+                        Some(CodeClass::PremiumHoliday)
+                            if codes.holiday(&now, se.day) || codes.holiday(&now, se.end_day) =>
+                        {
                             // The holiday rate on a holiday: an entitlement.
                             entitled += 1;
                         }
@@ -282,6 +295,21 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             }
         }
     }
+    // A premium code set on a shift that was already overtime or rest-day
+    // working corrects its code rather than raising its pay.
+    let mut recoded = 0u32;
+    for se in shifts.values_mut() {
+        if se.was_paid_kind.unwrap_or(se.paid_now) && !se.premium_codes.is_empty() {
+            recoded += se.premium_codes.len() as u32;
+            se.premium_codes.clear();
+        }
+    }
+    if recoded > 0 {
+        run.note(format!(
+            "{recoded} self-edits set a premium pay code on a shift already of a paid kind \
+             (overtime or rest-day working): a correction of its code, not counted"
+        ));
+    }
     report_unread(run, &unread, entitled);
     // Shifts lengthened: did anything show the person there in the added
     // time, past a short grace?
@@ -289,22 +317,29 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         .iter()
         .filter(|(_, s)| (s.end_delta - s.start_delta) as f64 >= min_added)
         .collect();
-    let added_windows = |s: &ShiftEdits| -> Vec<(i64, i64)> {
+    // The time added at each end (from, to, minutes added): the window is
+    // empty when the addition is no longer than the grace.
+    let added_sides = |s: &ShiftEdits| -> Vec<(i64, i64, i64)> {
         let mut w = vec![];
         if s.end_delta > 0 {
-            w.push((s.end - s.end_delta + stay_after, s.end));
+            w.push((s.end - s.end_delta + stay_after, s.end, s.end_delta));
         }
         if s.start_delta < 0 {
-            w.push((s.start, s.start - s.start_delta - stay_after));
+            w.push((
+                s.start,
+                s.start - s.start_delta - stay_after,
+                -s.start_delta,
+            ));
         }
-        w.into_iter().filter(|(a, b)| a < b).collect()
+        w
     };
     let windows: Vec<common::Window> = lengthened
         .iter()
         .flat_map(|(_, s)| {
-            added_windows(s)
+            added_sides(s)
                 .into_iter()
-                .map(|(from, to)| common::Window {
+                .filter(|(from, to, _)| from < to)
+                .map(|(from, to, _)| common::Window {
                     person: s.person.clone(),
                     from,
                     to,
@@ -315,13 +350,23 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         t.is_empty()
     })
     .await?;
-    let mut stayed: HashMap<&String, bool> = HashMap::new();
+    // Each side judged on its own: time added at the end with a swipe in
+    // it does not excuse time added at the start with nothing. A side with
+    // presence past the grace counts as worked in full; a side no longer
+    // than the grace cannot be judged and is not counted.
+    let mut shown: HashMap<&String, i64> = HashMap::new();
     let mut k = 0;
     for (id, s) in &lengthened {
-        for (from, to) in added_windows(s) {
-            let c = common::cover(&traces[k], from, to, 0);
-            *stayed.entry(id).or_default() |= c.any();
-            k += 1;
+        for (from, to, add) in added_sides(s) {
+            let worked = if from < to {
+                k += 1;
+                common::cover(&traces[k - 1], from, to, 0).any()
+            } else {
+                true
+            };
+            if worked {
+                *shown.entry(id).or_default() += add;
+            }
         }
     }
 
@@ -335,9 +380,10 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     }
     let mut by_person: BTreeMap<&str, Vec<Gain<'_>>> = BTreeMap::new();
     for (sid, s) in &shifts {
-        let added = s.end_delta - s.start_delta;
+        // Added minutes with nothing showing the person there.
+        let added = (s.end_delta - s.start_delta - shown.get(sid).copied().unwrap_or(0)).max(0);
         let converted = s.kind_to_paid || !s.premium_codes.is_empty();
-        let extended = added as f64 >= min_added && !stayed.get(sid).copied().unwrap_or(false);
+        let extended = added as f64 >= min_added;
         if !converted && !extended {
             continue;
         }

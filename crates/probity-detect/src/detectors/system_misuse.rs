@@ -1,7 +1,7 @@
 //! `system_misuse`: record-system look-ups with no policing purpose — no
 //! case link and no reason code, or of the person's own relations.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use probity_core::Scenario;
 use probity_core::schema::Table;
@@ -24,8 +24,8 @@ pub const DETECTOR: Detector = Detector {
               against the peer median but is never a finding on its own: busy roles with a \
               case or reason for every look-up are doing their job. Forces write \"no case\" \
               and \"no reason\" their own way (blank, N/A, NONE, 0, a dash): common \
-              spellings are recognised, and a case reference that most of the force's \
-              accounts use is taken as a placeholder, not a case.",
+              spellings are read as none, and a force names its own in none_values; the \
+              spellings met are reported.",
     needs: &[Table::SystemQueries, Table::Accounts, Table::People],
     uses: &[Table::KnownRelations],
     identities: false,
@@ -46,111 +46,31 @@ pub const DETECTOR: Detector = Detector {
             &[],
             "if not empty, only these reason codes explain a look-up without a case",
         ),
-        Param::num(
-            "placeholder_account_share",
-            0.1,
-            "a case reference used by at least this share of the accounts that look \
-             anything up (on 50 look-ups or more) is a placeholder for \"no case\"",
+        Param::list(
+            "none_values",
+            &[],
+            "this force's own spellings of \"no case\" or \"no reason\" (besides blank, N/A, \
+             NONE, NULL, 0, a dash and the like, which are always read as none)",
         ),
     ],
     detect: |r| Box::pin(detect(r)),
-    learn: Some(|r| Box::pin(async move { placeholders(r).await.map(|_| ()) })),
+    learn: None,
 };
 
-/// The values of `case_ref` and `reason_code` that mean "none" in this
-/// store: common placeholder spellings, and (for case references) a value
-/// at least `share` of the accounts that look anything up use on at least
-/// 50 look-ups of the sample — no real case is looked up by that much of a
-/// force.
-struct Placeholders {
-    case_refs: Vec<String>,
-    reasons: Vec<String>,
-}
-
-/// Look-ups read to learn the placeholders: a placeholder is everywhere,
-/// so the first of them show it (the whole table would cost a hash table of
-/// every case reference).
-const SAMPLE: usize = 200_000;
-
-async fn placeholders(run: &Run) -> Result<Placeholders> {
-    let share = run.params().num("placeholder_account_share");
-    let batches = run
-        .sql(&format!(
-            "SELECT account_id, case_ref, reason_code FROM system_queries LIMIT {SAMPLE}"
-        ))
-        .await?;
-    // Per column and value: look-ups and the accounts making them.
-    let mut seen: BTreeMap<&str, HashMap<String, (i64, HashSet<String>)>> = BTreeMap::new();
-    let mut accounts: HashSet<String> = HashSet::new();
-    let mut sampled = 0;
-    for b in &batches {
-        let acc = strs(b, "account_id");
-        for column in ["case_ref", "reason_code"] {
-            let v = strs(b, column);
-            let m = seen.entry(column).or_default();
-            for i in 0..b.num_rows() {
-                if let Some(value) = opt_str(&v, i) {
-                    let e = m.entry(value.to_string()).or_default();
-                    e.0 += 1;
-                    if e.1.len() < 100_000 {
-                        e.1.insert(acc.value(i).to_string());
-                    }
-                }
-            }
-        }
-        for i in 0..b.num_rows() {
-            accounts.insert(acc.value(i).to_string());
-        }
-        sampled += b.num_rows();
-    }
-    let mut found: BTreeMap<&str, BTreeMap<String, (i64, &str)>> = BTreeMap::new();
-    for (column, values) in &seen {
-        for (value, (n, accts)) in values {
-            let why = if vocabulary::is_placeholder(value) {
-                "a common spelling of none"
-            } else if *column == "case_ref"
-                && *n >= 50
-                && !accounts.is_empty()
-                && accts.len() as f64 >= share * accounts.len() as f64
-            {
-                "used by so many accounts it cannot be one case"
-            } else {
-                continue;
-            };
-            found
-                .entry(column)
-                .or_default()
-                .insert(value.clone(), (*n, why));
-        }
-    }
-    let report: BTreeMap<&str, BTreeMap<String, serde_json::Value>> = found
+/// SQL true when `column` means "none": null, a common spelling of none
+/// (any case, spaces around it), this force's own (`extra`), or nothing but
+/// punctuation. Evaluated on every row: no sample to miss a spelling.
+fn none_sql(column: &str, extra: &[String]) -> String {
+    let spellings: Vec<String> = vocabulary::PLACEHOLDERS
         .iter()
-        .map(|(c, m)| {
-            (
-                *c,
-                m.iter()
-                    .map(|(v, (n, why))| {
-                        (
-                            v.clone(),
-                            serde_json::json!({ "lookups_in_sample": n, "why": why }),
-                        )
-                    })
-                    .collect(),
-            )
-        })
+        .map(|p| p.to_string())
+        .chain(extra.iter().map(|e| e.trim().to_lowercase()))
         .collect();
-    run.learned("placeholders_for_none", &report);
-    run.learned("placeholder_sample_lookups", sampled);
-    let take = |c: &str| -> Vec<String> {
-        found
-            .get(c)
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
-    };
-    Ok(Placeholders {
-        case_refs: take("case_ref"),
-        reasons: take("reason_code"),
-    })
+    format!(
+        "({column} IS NULL OR lower(trim({column})) IN ({}) \
+          OR btrim({column}, ' -_./\\?*#,;:()[]') = '')",
+        super::sql_list(&spellings)
+    )
 }
 
 async fn detect(run: &Run) -> Result<Vec<Finding>> {
@@ -158,37 +78,33 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     let min_free = p.num("min_unexplained").max(1.0) as usize;
     let min_rel = p.num("min_relation_lookups").max(1.0) as usize;
     let codes = p.list("legitimate_reason_codes");
-    let none = placeholders(run).await?;
+    let extra = p.list("none_values");
     let no_reason = if codes.is_empty() {
-        format!(
-            "(q.reason_code IS NULL OR q.reason_code IN ({}))",
-            super::sql_list(&none.reasons)
-        )
+        none_sql("q.reason_code", extra)
     } else {
         format!(
-            "(q.reason_code IS NULL OR q.reason_code IN ({}) OR q.reason_code NOT IN ({}))",
-            super::sql_list(&none.reasons),
+            "({} OR q.reason_code NOT IN ({}))",
+            none_sql("q.reason_code", extra),
             super::sql_list(codes)
         )
     };
-    let no_case = format!(
-        "(q.case_ref IS NULL OR q.case_ref IN ({}))",
-        super::sql_list(&none.case_refs)
-    );
+    let no_case = none_sql("q.case_ref", extra);
     // Two selective branches rather than one left join over every look-up:
     // relation look-ups (a join the small relations table drives) and
     // look-ups with neither case nor reason (a filter). Small tables come
     // first in each join: the engine builds its hash table on the left.
     let q = format!(
         "WITH q AS (
-            SELECT q.query_id, a.person_id, q.at, q.subject_ref, q.reason_code
+            SELECT q.query_id, a.person_id, q.at, q.subject_ref, q.reason_code, q.case_ref
             FROM accounts a JOIN system_queries q ON a.account_id = q.account_id
             WHERE {no_case})
-         SELECT q.query_id, q.person_id, local_date(q.at) AS day, q.subject_ref, kr.relation
+         SELECT q.query_id, q.person_id, local_date(q.at) AS day, q.subject_ref, kr.relation,
+                q.case_ref, q.reason_code
          FROM known_relations kr JOIN q
            ON kr.person_id = q.person_id AND kr.subject_ref = q.subject_ref
          UNION ALL
-         SELECT q.query_id, q.person_id, local_date(q.at), q.subject_ref, NULL
+         SELECT q.query_id, q.person_id, local_date(q.at), q.subject_ref, NULL, q.case_ref,
+                q.reason_code
          FROM q WHERE {no_reason}"
     );
     let batches = run.sql(&q).await?;
@@ -199,6 +115,8 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         subject: String,
     }
     let mut hits: BTreeMap<String, Vec<Hit>> = BTreeMap::new();
+    // How "none" is written among them (blank and null left out).
+    let mut spellings: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
     for b in &batches {
         let (qid, pid, rel, subj) = (
             strs(b, "query_id"),
@@ -207,6 +125,25 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             strs(b, "subject_ref"),
         );
         let day = dates(b, "day");
+        for (column, values) in [
+            ("case_ref", strs(b, "case_ref")),
+            ("reason_code", strs(b, "reason_code")),
+        ] {
+            for i in 0..b.num_rows() {
+                if let Some(v) = opt_str(&values, i).filter(|v| !v.trim().is_empty())
+                    && (vocabulary::is_placeholder(v)
+                        || extra
+                            .iter()
+                            .any(|e| e.trim().eq_ignore_ascii_case(v.trim())))
+                {
+                    *spellings
+                        .entry(column)
+                        .or_default()
+                        .entry(v.to_string())
+                        .or_default() += 1;
+                }
+            }
+        }
         for i in 0..b.num_rows() {
             hits.entry(pid.value(i).to_string()).or_default().push(Hit {
                 query: qid.value(i).to_string(),
@@ -216,6 +153,7 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             });
         }
     }
+    run.learned("spellings_of_none_in_unexplained_lookups", &spellings);
     for list in hits.values_mut() {
         // A look-up in both branches counts once, as a relation look-up.
         list.sort_by(|a, b| {

@@ -272,19 +272,25 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     }
     let mut out = vec![];
     for ((person, _), entries) in groups {
+        // The surest entry leads: its link, its dates and its closest
+        // declaration are what the summary cites.
+        let lead = entries
+            .iter()
+            .max_by(|a, b| a.probability.total_cmp(&b.probability))
+            .expect("non-empty");
         let Entry {
             r,
             probability,
             how,
             closest,
             ..
-        } = &entries[0];
+        } = lead;
+        let best = *probability;
         let from = entries.iter().map(|e| e.from).min().expect("non-empty");
         let to = entries.iter().map(|e| e.to).max().expect("non-empty");
-        let best = entries.iter().map(|e| e.probability).fold(0.0, f64::max);
         let searched = declared.get(&person).map_or(0, |ds| {
             ds.iter()
-                .filter(|d| d.from <= to && d.to.is_none_or(|t| t >= from))
+                .filter(|d| d.from <= lead.to && d.to.is_none_or(|t| t >= lead.from))
                 .count()
         });
         let summary = format!(

@@ -45,20 +45,30 @@ pub fn kind_of(raw: &str) -> Option<&'static str> {
         return Some(k);
     }
     let has = |w: &str| words.contains(&w);
-    let text = words.join(" ");
-    if has("rdw") || (text.contains("rest") && (text.contains("work") || has("ot"))) {
+    let starts = |p: &str| words.iter().any(|w| w.starts_with(p));
+    // "Not overtime", "no RDW", "rest day (off)": a negated kind is not read
+    // as that kind (nor as any other).
+    if ["not", "non", "no", "off", "without", "cancelled", "nil"]
+        .iter()
+        .any(|w| has(w))
+    {
+        return None;
+    }
+    let rest = has("rest") || has("restday") || has("rd");
+    let work = starts("work") || has("wkg") || has("wk") || has("ot") || has("overtime");
+    if has("rdw") || has("rdot") || (rest && work) {
         return Some("rest_day_working");
     }
-    if text.contains("overtime") || has("ot") || has("ovt") {
+    if has("overtime") || has("ot") || has("ovt") || joined.starts_with("over_time") {
         return Some("overtime");
     }
-    if text.contains("court") {
+    if starts("court") {
         return Some("court");
     }
-    if text.contains("train") {
+    if starts("train") {
         return Some("training");
     }
-    if joined == "oncall" || text.contains("on call") || has("standby") {
+    if joined == "oncall" || joined.contains("on_call") || has("standby") {
         return Some("on_call");
     }
     if [
@@ -174,8 +184,8 @@ fn time_of_day(s: &str) -> Option<i64> {
 }
 
 /// Cells that mean "nothing": a case reference or reason code a force fills
-/// in when there is none.
-const PLACEHOLDERS: &[&str] = &[
+/// in when there is none (lower case, trimmed).
+pub const PLACEHOLDERS: &[&str] = &[
     "",
     "-",
     "--",
@@ -286,8 +296,9 @@ impl PayCodes {
 
 /// Learns the pay-code vocabulary of the store's shifts: the code most duty
 /// shifts carry is standard; a code at least half of whose shifts are of a
-/// paid kind (`paid_kinds`: overtime, rest-day working) is premium; a code
-/// that most duty shifts carry on a few days and rarely otherwise marks
+/// paid kind (`paid_kinds`: overtime, rest-day working) and at most a fifth
+/// duty is premium; a code that most duty shifts carry on a few days (at
+/// most one in twenty, at most four in a row) and rarely otherwise marks
 /// public holidays and is premium on them. Shifts whose holder edited them
 /// (`edited`: code, kind and local day of each) are left out, so an edit
 /// cannot teach the vocabulary it is judged by.
@@ -402,7 +413,10 @@ pub async fn learn_pay_codes(
             u.class = CodeClass::PremiumConfigured;
             continue;
         }
-        if u.shifts >= 3 && u.paid_kind_shifts * 2 >= u.shifts {
+        // Premium by kind: mostly overtime or rest-day working and seldom
+        // ordinary duty (a code a fifth of whose shifts are duty is a
+        // general code that overtime also carries).
+        if u.shifts >= 3 && u.paid_kind_shifts * 2 >= u.shifts && u.duty_shifts * 5 <= u.shifts {
             u.class = CodeClass::PremiumOvertime;
             continue;
         }
@@ -417,10 +431,15 @@ pub async fn learn_pay_codes(
             .iter()
             .map(|d| code_day_duty[&(code.clone(), *d)])
             .sum();
+        // Public holidays are few (eight a year in England and Wales) and
+        // come at most four in a row (Christmas to a substitute day): a code
+        // that dominates weeks on end marks something else (an operation,
+        // a rota change).
         if u.duty_shifts >= 3
             && !days.is_empty()
             && on_those as f64 >= 0.8 * u.duty_shifts as f64
-            && days.len() as f64 <= 0.15 * duty_days as f64
+            && days.len() as f64 <= (0.05 * duty_days as f64).max(3.0)
+            && longest_run(&days) <= 4
         {
             u.class = CodeClass::PremiumHoliday;
             u.dominant_days = days
@@ -446,6 +465,17 @@ pub async fn learn_pay_codes(
     })
 }
 
+/// The longest run of consecutive days.
+fn longest_run(days: &BTreeSet<i32>) -> usize {
+    let (mut best, mut run, mut prev) = (0, 0, None);
+    for d in days {
+        run = if prev == Some(d - 1) { run + 1 } else { 1 };
+        best = best.max(run);
+        prev = Some(*d);
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,6 +493,15 @@ mod tests {
             ("on-call", Some("on_call")),
             ("Court", Some("court")),
             ("TRAINING", Some("training")),
+            ("Rest day worked", Some("rest_day_working")),
+            ("Overtime (rest day)", Some("rest_day_working")),
+            ("Restraint training", Some("training")),
+            ("Arrest enquiries overtime", Some("overtime")),
+            ("Arrest enquiries", None),
+            ("Rest day", None),
+            ("Not overtime", None),
+            ("Non-RDW", None),
+            ("Day off", None),
             ("", None),
             ("zz", None),
         ] {
@@ -508,6 +547,16 @@ mod tests {
             assert_eq!(time_delta(&tz, old, new), Some(d), "{old} -> {new}");
         }
         assert_eq!(time_delta(&tz, "soon", "later"), None);
+    }
+
+    #[test]
+    fn runs_of_days_are_measured() {
+        let days = |d: &[i32]| d.iter().copied().collect::<BTreeSet<i32>>();
+        assert_eq!(longest_run(&days(&[])), 0);
+        assert_eq!(longest_run(&days(&[5])), 1);
+        // Christmas, Boxing Day, a substitute day after a weekend.
+        assert_eq!(longest_run(&days(&[358, 359, 362, 365])), 2);
+        assert_eq!(longest_run(&days(&[1, 2, 3, 4, 5, 9])), 5);
     }
 
     #[test]

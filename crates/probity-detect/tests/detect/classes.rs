@@ -236,7 +236,9 @@ fn mar(d: u32, hm: &str) -> String {
 
 /// Class 1: a force's own pay codes. A premium code is learned from the
 /// shifts that carry it, not taken from a fixed list; a holiday code set on
-/// a holiday is an entitlement; a code nobody else carries is reported.
+/// a holiday (by day or by night) is an entitlement; a code nobody else
+/// carries is reported; an overtime code set on an overtime shift is a
+/// correction; time added at each end of a shift is judged on its own.
 #[test]
 fn pay_codes_are_learned_from_the_store() {
     let ids: Vec<String> = (1..=12).map(|i| format!("P{i:02}")).collect();
@@ -250,11 +252,18 @@ fn pay_codes_are_learned_from_the_store() {
     for (k, p) in ids.iter().enumerate() {
         for d in 2..=27 {
             let code = if d == 20 { "BHX" } else { "BASIC" };
+            // P07's shifts on the 5th and 9th stand as they were edited:
+            // an hour earlier and an hour later.
+            let (from, to) = if p == "P07" && [5, 9].contains(&d) {
+                ("06:00", "18:00")
+            } else {
+                ("07:00", "17:00")
+            };
             t.shift(
                 &format!("S{p}-{d}"),
                 p,
-                &mar(d, "07:00"),
-                &mar(d, "17:00"),
+                &mar(d, from),
+                &mar(d, to),
                 "duty",
                 code,
             );
@@ -300,6 +309,65 @@ fn pay_codes_are_learned_from_the_store() {
     for (k, d) in [8, 12].iter().enumerate() {
         edit(&mut t, &format!("E4{k}"), "P04", *d, "BASIC", "ZZ9");
     }
+    // P05 sets the overtime code on two of their own overtime shifts: a
+    // correction of the code, not a gain.
+    for d in [28, 29] {
+        t.shift(
+            &format!("S{}-{d}", "P05"),
+            "P05",
+            &mar(d, "08:00"),
+            &mar(d, "16:00"),
+            "overtime",
+            "X15",
+        );
+        edit(&mut t, &format!("E5{d}"), "P05", d, "BASIC", "X15");
+    }
+    // P06 works the night into the holiday and sets the holiday code on it.
+    t.shift(
+        "NP06",
+        "P06",
+        &mar(19, "22:00"),
+        &mar(20, "06:00"),
+        "duty",
+        "BHX",
+    );
+    t.row(
+        Table::RosterEdits,
+        &[
+            ("edit_id", "E60"),
+            ("shift_id", "NP06"),
+            ("edited_by", "P06"),
+            ("edited_at", &mar(19, "20:00")),
+            ("field", "pay_code"),
+            ("old_value", "BASIC"),
+            ("new_value", "BHX"),
+        ],
+    );
+    // P07 adds an hour at each end of two shifts; a swipe shows the later
+    // hour worked, nothing shows the earlier one.
+    for d in [5, 9] {
+        for (k, (field, old, new)) in [
+            ("Start Time", "07:00", "06:00"),
+            ("End Time", "17:00", "18:00"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            t.row(
+                Table::RosterEdits,
+                &[
+                    ("edit_id", &format!("E7{d}{k}")),
+                    ("shift_id", &format!("SP07-{d}")),
+                    ("edited_by", "P07"),
+                    ("edited_at", &mar(d, "19:00")),
+                    ("field", field),
+                    ("old_value", old),
+                    ("new_value", new),
+                ],
+            );
+        }
+        t.swipe(&format!("B7{d}"), "P07", &mar(d, "17:50"), "out");
+    }
     let dir = tempfile::tempdir().unwrap();
     let (s, r) = t.analyse(dir.path(), "roster_self_edit_pay");
     let p1 = about(&s, &r, "P01");
@@ -337,11 +405,28 @@ fn pay_codes_are_learned_from_the_store() {
         "{:?}",
         n.notes
     );
+    // The holiday code on the holiday, by day or by night.
     assert!(
         n.notes
             .iter()
-            .any(|l| l.contains("1 self-edits set a holiday"))
+            .any(|l| l.contains("2 self-edits set a holiday")),
+        "{:?}",
+        n.notes
     );
+    assert!(about(&s, &r, "P05").is_empty(), "a code corrected");
+    assert!(
+        n.notes
+            .iter()
+            .any(|l| l.contains("2 self-edits set a premium pay code on a shift already")),
+        "{:?}",
+        n.notes
+    );
+    assert!(about(&s, &r, "P06").is_empty());
+    // Each end judged on its own: the hour with nothing in it counts.
+    let p7 = about(&s, &r, "P07");
+    assert_eq!(p7.len(), 1, "{:?}", r.findings);
+    assert_eq!(num(p7[0], "extended_shifts"), 2.0);
+    assert_eq!(num(p7[0], "added_hours"), 2.0);
     let codes = &n.learned["pay_codes"]["codes"];
     assert_eq!(codes["BASIC"]["class"], "standard");
     assert_eq!(codes["X15"]["class"], "premium_overtime");
@@ -352,14 +437,40 @@ fn pay_codes_are_learned_from_the_store() {
 /// Class 2: overtime that extends a shift. The swipe-out that ends the
 /// rostered shift does not evidence the hours claimed after it, whether
 /// the claim names the shift or not; a person who stays is not flagged; a
-/// long claim needs presence over a share of its hours.
+/// long claim needs presence over a share of its hours; a call-out while on
+/// call from home is not tested.
 #[test]
 fn overtime_extending_a_shift_needs_presence_inside_its_hours() {
     let mut t = Tiny::new(&[
         ("G1", "constable", "response officer", "shift", None),
         ("H1", "constable", "response officer", "shift", None),
         ("I1", "constable", "response officer", "shift", None),
+        ("J1", "constable", "response officer", "shift", None),
     ]);
+    // J1 is called out twice from home while on call: nothing at a site is
+    // expected. One claim names the on-call shift, the other names none.
+    for d in [10, 11] {
+        t.shift(
+            &format!("OC{d}"),
+            "J1",
+            &mar(d, "18:00"),
+            &mar(d, "23:00"),
+            "on_call",
+            "OC",
+        );
+        t.row(
+            Table::OvertimeClaims,
+            &[
+                ("claim_id", &format!("CJ1{d}")),
+                ("person_id", "J1"),
+                ("shift_id", if d == 10 { "OC10" } else { "" }),
+                ("claimed_start", &mar(d, "19:00")),
+                ("claimed_end", &mar(d, "22:00")),
+                ("hours", "3"),
+                ("reason", "call-out"),
+            ],
+        );
+    }
     for p in ["G1", "H1"] {
         for d in [3, 4] {
             t.shift(
@@ -447,6 +558,7 @@ fn overtime_extending_a_shift_needs_presence_inside_its_hours() {
         g[0].summary
     );
     assert!(about(&s, &r, "H1").is_empty(), "{:?}", about(&s, &r, "H1"));
+    assert!(about(&s, &r, "J1").is_empty(), "on call from home");
     let i = about(&s, &r, "I1");
     assert_eq!(i.len(), 1);
     assert_eq!(num(i[0], "partly_covered_claims"), 1.0);
@@ -608,7 +720,10 @@ fn a_complaint_rate_raised_over_two_years_is_found() {
     assert_eq!(text(m[0], "window"), "24 months");
     assert_eq!(num(m[0], "complaints_in_window"), 8.0);
     assert!(num(m[0], "probability_corrected") <= 0.002);
-    assert!(m[0].summary.contains("allowing for the 3 windows tested"));
+    assert!(
+        m[0].summary
+            .contains("allowing for the 3 window lengths tested")
+    );
     assert!(about(&s, &r, "N1").is_empty());
 }
 
@@ -767,8 +882,12 @@ fn placeholders_for_no_case_are_read_as_none() {
     assert_eq!(u.len(), 1, "{:?}", r.findings);
     assert_eq!(num(u[0], "unexplained_lookups"), 3.0);
     assert!(about(&s, &r, "V1").is_empty());
-    let learned = &notes(&r, "lookup_without_purpose").learned["placeholders_for_none"];
-    assert_eq!(learned["case_ref"]["N/A"]["lookups_in_sample"], 2);
+    // The reviewer sees how "none" was written in the look-ups tested.
+    let learned =
+        &notes(&r, "lookup_without_purpose").learned["spellings_of_none_in_unexplained_lookups"];
+    assert_eq!(learned["case_ref"]["N/A"], 1, "{learned}");
+    assert_eq!(learned["case_ref"]["n/a"], 1, "{learned}");
+    assert_eq!(learned["reason_code"]["NONE"], 1, "{learned}");
 }
 
 /// A late shift's extension past midnight belongs to the shift's day: not

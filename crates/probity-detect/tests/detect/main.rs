@@ -192,6 +192,8 @@ fn detectors_hold_on_other_conventions() {
             "leave_dip",
             "variant_declaration",
             "long_busy_complaints",
+            "on_call_call_out",
+            "overtime_code_correction",
         ] {
             assert!(kinds.contains(k), "set {set}: no {k} look-alike planted");
         }
@@ -429,6 +431,7 @@ fn every_evidence_record_exists_and_the_numbers_recompute() {
                 assert_eq!(ids("shifts").len() as f64, fact("missed_days"));
                 // Missed days of the whole period, or of the window found.
                 let whole = fact("due_days") - fact("office_days");
+                assert_eq!(whole, fact("missed_days_in_period"), "{}", r.summary);
                 let window = r
                     .facts
                     .get("window_due_days")
