@@ -88,6 +88,12 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             super::sql_list(codes)
         )
     };
+    // The spellings of none met, as the filters themselves judged them:
+    // every case reference here is one; a reason code only where it is.
+    let spelt = format!(
+        "CASE WHEN {} THEN q.reason_code END AS reason_none",
+        none_sql("q.reason_code", extra)
+    );
     let no_case = none_sql("q.case_ref", extra);
     // Two selective branches rather than one left join over every look-up:
     // relation look-ups (a join the small relations table drives) and
@@ -99,12 +105,12 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             FROM accounts a JOIN system_queries q ON a.account_id = q.account_id
             WHERE {no_case})
          SELECT q.query_id, q.person_id, local_date(q.at) AS day, q.subject_ref, kr.relation,
-                q.case_ref, q.reason_code
+                q.case_ref, {spelt}
          FROM known_relations kr JOIN q
            ON kr.person_id = q.person_id AND kr.subject_ref = q.subject_ref
          UNION ALL
          SELECT q.query_id, q.person_id, local_date(q.at), q.subject_ref, NULL, q.case_ref,
-                q.reason_code
+                {spelt}
          FROM q WHERE {no_reason}"
     );
     let batches = run.sql(&q).await?;
@@ -127,15 +133,10 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         let day = dates(b, "day");
         for (column, values) in [
             ("case_ref", strs(b, "case_ref")),
-            ("reason_code", strs(b, "reason_code")),
+            ("reason_code", strs(b, "reason_none")),
         ] {
             for i in 0..b.num_rows() {
-                if let Some(v) = opt_str(&values, i).filter(|v| !v.trim().is_empty())
-                    && (vocabulary::is_placeholder(v)
-                        || extra
-                            .iter()
-                            .any(|e| e.trim().eq_ignore_ascii_case(v.trim())))
-                {
+                if let Some(v) = opt_str(&values, i).filter(|v| !v.trim().is_empty()) {
                     *spellings
                         .entry(column)
                         .or_default()
