@@ -165,6 +165,13 @@ pub struct Entry {
     pub at: Timestamp,
     /// Who acted.
     pub actor: String,
+    /// The operating-system account of the process that appended the
+    /// entry, from its real uid (never `$USER`): `alice(1000)`, or
+    /// `uid:1000` when the uid has no name in `/etc/passwd`. Absent from
+    /// entries written before it was recorded (they still verify: the hash
+    /// covers the stored bytes, whatever fields they hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
     /// What was done, dotted.
     pub action: String,
     /// What it was done to; may be empty.
@@ -188,6 +195,8 @@ struct Body<'a> {
     #[serde(with = "at_format")]
     at: Timestamp,
     actor: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    os: Option<&'a str>,
     action: &'a str,
     object: &'a str,
     person: Option<&'a str>,
@@ -197,10 +206,17 @@ struct Body<'a> {
 }
 
 impl Entry {
-    /// Builds entry `seq` from a validated record, chained to `prev`, and
-    /// appends its line (with newline) to `out`.
+    /// Builds entry `seq` from a validated record, chained to `prev`,
+    /// stamped with the operating-system account `os`, and appends its line
+    /// (with newline) to `out`.
     /// Returns the entry and its hash. `rec.at` of `None` means now.
-    pub(crate) fn encode(rec: Record, seq: u64, prev: &Hex, out: &mut Vec<u8>) -> (Entry, Hex) {
+    pub(crate) fn encode(
+        rec: Record,
+        seq: u64,
+        prev: &Hex,
+        os: Option<&str>,
+        out: &mut Vec<u8>,
+    ) -> (Entry, Hex) {
         let at = match rec.at {
             Some(at) => at,
             None => now(),
@@ -209,6 +225,7 @@ impl Entry {
             seq,
             at,
             actor: rec.actor,
+            os: os.map(str::to_owned),
             action: rec.action,
             object: rec.object,
             person: rec.person,
@@ -222,6 +239,7 @@ impl Entry {
             seq,
             at: entry.at,
             actor: &entry.actor,
+            os: entry.os.as_deref(),
             action: &entry.action,
             object: &entry.object,
             person: entry.person.as_deref(),
@@ -369,6 +387,9 @@ pub(crate) struct RawEntry<'a> {
     pub at: Cow<'a, str>,
     #[serde(borrow, deserialize_with = "borrow_str")]
     pub actor: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "borrow_opt_str")]
+    #[allow(dead_code)]
+    pub os: Option<Cow<'a, str>>,
     #[serde(borrow, deserialize_with = "borrow_str")]
     pub action: Cow<'a, str>,
     #[serde(borrow, deserialize_with = "borrow_str")]
@@ -463,13 +484,13 @@ mod tests {
             .details(serde_json::json!({"b": 2, "a": "x\ny"}));
         rec.validate().unwrap();
         let mut out = Vec::new();
-        let (e, hex) = Entry::encode(rec, 1, &ZERO_HEX, &mut out);
+        let (e, hex) = Entry::encode(rec, 1, &ZERO_HEX, Some("alice(1000)"), &mut out);
         assert_eq!(hex_str(&hex), e.hash);
         let line = std::str::from_utf8(&out).unwrap();
         assert!(line.ends_with("\"}\n"));
         assert_eq!(line.matches('\n').count(), 1, "escaped newline only");
         assert!(line.starts_with(
-            "{\"seq\":1,\"at\":\"2026-11-28T16:00:00.123456Z\",\"actor\":\"PC-1\",\"action\":\"reveal\",\"object\":\"F-1\",\"person\":\"P-00ff\",\"reason\":null,\"details\":{\"a\":\"x\\ny\",\"b\":2},\"prev\":\"0000"
+            "{\"seq\":1,\"at\":\"2026-11-28T16:00:00.123456Z\",\"actor\":\"PC-1\",\"os\":\"alice(1000)\",\"action\":\"reveal\",\"object\":\"F-1\",\"person\":\"P-00ff\",\"reason\":null,\"details\":{\"a\":\"x\\ny\",\"b\":2},\"prev\":\"0000"
         ));
         let body_end = line.len() - 1 - SUFFIX_LEN;
         assert_eq!(
@@ -496,6 +517,41 @@ mod tests {
         let n = bad.len();
         bad[n - 1] = b' ';
         assert!(check_line(&bad).unwrap_err().contains("does not end with"));
+    }
+
+    #[test]
+    fn the_os_field_is_hashed_and_optional() {
+        let rec = || {
+            let mut r = Record::new("os:alice", "sql", "").at(ts());
+            r.validate().unwrap();
+            r
+        };
+        // Without an os (as written before it was recorded): no field, and
+        // the line still checks and reads back.
+        let mut old = Vec::new();
+        let (e, _) = Entry::encode(rec(), 1, &ZERO_HEX, None, &mut old);
+        let line = std::str::from_utf8(&old).unwrap().trim_end();
+        assert!(!line.contains("\"os\""), "{line}");
+        assert!(check_line(line.as_bytes()).is_ok());
+        assert_eq!(serde_json::from_str::<Entry>(line).unwrap(), e);
+        assert_eq!(e.os, None);
+        // With one: between actor and action, and under the hash.
+        let mut new = Vec::new();
+        let (e, _) = Entry::encode(rec(), 1, &ZERO_HEX, Some("alice(1000)"), &mut new);
+        let line = std::str::from_utf8(&new).unwrap().trim_end();
+        assert!(
+            line.contains("\"actor\":\"os:alice\",\"os\":\"alice(1000)\",\"action\":\"sql\""),
+            "{line}"
+        );
+        assert_eq!(serde_json::to_string(&e).unwrap(), line);
+        let c = check_line(line.as_bytes()).unwrap();
+        assert_eq!(c.raw.os.as_deref(), Some("alice(1000)"));
+        let forged = line.replace("alice(1000)", "bob(1001)!");
+        assert!(
+            check_line(forged.as_bytes())
+                .unwrap_err()
+                .contains("not the BLAKE3 hash")
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::anchor::{AnchorFailure, AnchorSink};
 use crate::entry::{Entry, Hex, Record, ZERO_HEX, check_line, hex_str};
 use crate::error::{Error, Location, Result};
 use crate::failpoint::{failpoint, failpoint_armed};
@@ -133,6 +135,10 @@ pub fn head(dir: &Path) -> Result<Option<Head>> {
 /// Any number of handles, in any number of processes, may append to the
 /// same log: each append holds an exclusive lock on the `lock` file and
 /// re-reads the tail under it.
+///
+/// A handle may carry [`AnchorSink`]s: after every append batch each is
+/// given the new head, so that a later rewrite of the log and its head file
+/// together is still detected (see [`crate::verify_with_anchors`]).
 #[derive(Debug)]
 pub struct AuditLog {
     dir: PathBuf,
@@ -144,6 +150,8 @@ pub struct AuditLog {
     lock: File,
     last: Option<Head>,
     torn: Option<u64>,
+    sinks: Vec<Arc<dyn AnchorSink>>,
+    anchor_failures: Vec<AnchorFailure>,
 }
 
 /// Holds the lock; releases it when dropped (closing the file would too).
@@ -221,7 +229,31 @@ impl AuditLog {
             lock,
             last: tail.head(),
             torn: tail.torn_bytes(),
+            sinks: Vec::new(),
+            anchor_failures: Vec::new(),
         })
+    }
+
+    /// Adds a place the head is anchored in after every append batch.
+    pub fn add_anchor_sink(&mut self, sink: Arc<dyn AnchorSink>) {
+        self.sinks.push(sink);
+    }
+
+    /// This handle with `sink` added (see [`AuditLog::add_anchor_sink`]).
+    pub fn with_anchor_sink(mut self, sink: Arc<dyn AnchorSink>) -> AuditLog {
+        self.add_anchor_sink(sink);
+        self
+    }
+
+    /// The anchor sinks of this handle.
+    pub fn anchor_sinks(&self) -> &[Arc<dyn AnchorSink>] {
+        &self.sinks
+    }
+
+    /// The anchors this handle's appends failed to write, oldest first
+    /// (each is also on the log as an `audit.anchor_failed` entry).
+    pub fn anchor_failures(&self) -> &[AnchorFailure] {
+        &self.anchor_failures
     }
 
     /// The log's directory.
@@ -253,6 +285,14 @@ impl AuditLog {
     /// hash for the last entry, the append is refused with
     /// [`Error::AppendRefused`]: an action that cannot be audited must not
     /// proceed.
+    ///
+    /// Then, still under the lock, the new head is given to every anchor
+    /// sink. A sink that fails does not fail the append (the entry is
+    /// durable and the action audited): the failure is recorded on the log
+    /// as an `audit.anchor_failed` entry (actor `probity`, details naming
+    /// the sink, the entry and the error; itself not anchored: the next
+    /// batch's anchor covers it), warned about on standard error, and kept
+    /// in [`AuditLog::anchor_failures`].
     pub fn append(&mut self, rec: Record) -> Result<Entry> {
         let mut entries = self.append_batch([rec])?;
         Ok(entries.pop().expect("one record gives one entry"))
@@ -291,6 +331,8 @@ impl AuditLog {
             }
         };
         self.check_head_file(seq, &prev)?;
+        let os = crate::os::os_stamp();
+        let os = Some(os.as_str());
         let mut buf = Vec::with_capacity(recs.len() * 400 + 400);
         if let Some(torn) = tail.torn_bytes() {
             let digest = self.discard_torn(tail.complete_len, torn)?;
@@ -301,23 +343,85 @@ impl AuditLog {
                     "discarded_blake3": digest,
                 }));
             seq += 1;
-            prev = Entry::encode(rec, seq, &prev, &mut buf).1;
+            prev = Entry::encode(rec, seq, &prev, os, &mut buf).1;
         }
         let mut out = Vec::with_capacity(recs.len());
         for rec in recs {
             seq += 1;
-            let (entry, hash) = Entry::encode(rec, seq, &prev, &mut buf);
+            let (entry, hash) = Entry::encode(rec, seq, &prev, os, &mut buf);
             prev = hash;
             out.push(entry);
         }
         self.write_lines(&buf)?;
         failpoint("audit.after-append");
-        let last = out.last().expect("a non-empty batch").head();
+        let mut last = out.last().expect("a non-empty batch").head();
         self.write_head(seq, &prev, last.at)?;
+        self.torn = None;
+        let failures = self.anchor(&last);
+        if !failures.is_empty() {
+            match self.record_anchor_failures(seq, prev, os, &failures) {
+                Ok(note) => last = note,
+                Err(e) => eprintln!(
+                    "probity: warning: the failure to anchor audit entry {seq} could not be recorded on the log either: {e}"
+                ),
+            }
+            self.anchor_failures.extend(failures);
+        }
         drop(locked);
         self.last = Some(last);
-        self.torn = None;
         Ok(out)
+    }
+
+    /// Gives `head` to every sink; returns the failures.
+    fn anchor(&self, head: &Head) -> Vec<AnchorFailure> {
+        self.sinks
+            .iter()
+            .filter_map(|sink| {
+                sink.anchor(head).err().map(|error| AnchorFailure {
+                    sink: sink.describe(),
+                    seq: head.seq,
+                    error,
+                })
+            })
+            .collect()
+    }
+
+    /// Appends an `audit.anchor_failed` entry per failure after entry
+    /// `seq` (hash `prev`), under the lock already held, and warns on
+    /// standard error. Returns the new head.
+    fn record_anchor_failures(
+        &self,
+        mut seq: u64,
+        mut prev: Hex,
+        os: Option<&str>,
+        failures: &[AnchorFailure],
+    ) -> Result<Head> {
+        let anchored = seq;
+        let anchored_hash = hex_str(&prev).to_owned();
+        let mut buf = Vec::with_capacity(failures.len() * 600);
+        let mut last = None;
+        for f in failures {
+            seq += 1;
+            let rec = Record::new("probity", "audit.anchor_failed", "")
+                .reason("the log's head could not be copied to an anchor outside the log; until a later batch is anchored there, a rewrite of these entries cannot be detected against it")
+                .details(serde_json::json!({
+                    "sink": f.sink,
+                    "seq": f.seq,
+                    "hash": anchored_hash,
+                    "error": f.error,
+                }));
+            let (entry, hash) = Entry::encode(rec, seq, &prev, os, &mut buf);
+            eprintln!(
+                "probity: warning: audit entry {anchored} could not be anchored in {}: {}; recorded as audit entry {seq}",
+                f.sink, f.error
+            );
+            prev = hash;
+            last = Some(entry.head());
+        }
+        self.write_lines(&buf)?;
+        let last = last.expect("at least one failure");
+        self.write_head(seq, &prev, last.at)?;
+        Ok(last)
     }
 
     /// Refuses to extend a log that the head file shows was truncated or

@@ -87,7 +87,7 @@ fn action_matches(filter: &str, action: &str) -> bool {
 ///
 /// Each line's own hash is checked: a damaged line yields an
 /// [`Error::Corrupt`] item naming it, and reading continues after it. The
-/// chain itself is not checked here: that is [`crate::verify`]'s job. An
+/// chain itself is not checked here: that is [`crate::verify()`]'s job. An
 /// incomplete final line (an interrupted append) is skipped. An absent log
 /// file yields nothing; an absent directory is an error.
 pub fn read(dir: &Path, filter: &Filter) -> Result<Entries> {

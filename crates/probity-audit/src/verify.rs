@@ -1,5 +1,6 @@
 //! Verifying the whole chain and classifying the first break.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -7,6 +8,7 @@ use std::path::Path;
 
 use jiff::Timestamp;
 
+use crate::anchor::{Anchored, Anchors};
 use crate::entry::{Hex, ZERO_HEX, check_line, hex_str};
 use crate::error::{Error, Result};
 use crate::head::{Anchor, Head, HeadFile, parse_head_record};
@@ -31,6 +33,11 @@ pub enum TamperKind {
     Reordered,
     /// Entries were removed from the end of the log.
     Truncated,
+    /// The chain and the head file are consistent, but an anchor kept
+    /// outside the log disagrees: the entry it names is gone (the log was
+    /// truncated) or hashes differently (the log was rewritten from some
+    /// entry on and every later hash recomputed), after it was anchored.
+    RewrittenAfterAnchoring,
 }
 
 impl fmt::Display for TamperKind {
@@ -41,6 +48,7 @@ impl fmt::Display for TamperKind {
             TamperKind::Inserted => "a line was inserted",
             TamperKind::Reordered => "entries were reordered",
             TamperKind::Truncated => "the log was truncated",
+            TamperKind::RewrittenAfterAnchoring => "rewritten after anchoring",
         })
     }
 }
@@ -56,7 +64,9 @@ pub struct Break {
     /// [`TamperKind::Deleted`] and [`TamperKind::Truncated`] the first
     /// missing entry; for [`TamperKind::Inserted`] the entry the inserted
     /// line precedes; for [`TamperKind::Reordered`] the first entry out of
-    /// place.
+    /// place; for [`TamperKind::RewrittenAfterAnchoring`] the first entry
+    /// after the last anchor that still agrees (the first missing entry
+    /// when the log was truncated).
     pub seq: u64,
     /// The classification.
     pub kind: TamperKind,
@@ -74,7 +84,25 @@ impl fmt::Display for Break {
     }
 }
 
-/// The result of [`verify`].
+/// An anchor the log disagrees with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnchorBreak {
+    /// The anchor, and where it was kept.
+    pub anchored: Anchored,
+    /// The hash the log holds for the anchored entry; `None` if the log no
+    /// longer holds it.
+    pub found: Option<String>,
+    /// What was found, in plain English.
+    pub detail: String,
+}
+
+impl fmt::Display for AnchorBreak {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// The result of [`verify`] and [`verify_with_anchors`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Entries that passed the line and chain checks, counting from the
@@ -90,21 +118,45 @@ pub struct VerifyReport {
     /// The first break, if any.
     pub broken: Option<Break>,
     /// Observations that are not tampering: a head file that lags the log
-    /// after a crash, a missing or unreadable head file.
+    /// after a crash, a missing or unreadable head file, anchors that could
+    /// not be written.
     pub notes: Vec<String>,
+    /// Anchors compared with the log (agreeing or not).
+    pub anchors_checked: u64,
+    /// Anchors not compared: they name entries at or after a break in the
+    /// chain, which cannot be trusted anyway.
+    pub anchors_unchecked: u64,
+    /// Every anchor the log disagrees with, in the order given.
+    pub anchor_breaks: Vec<AnchorBreak>,
+    /// Anchor sources (or parts of them) that could not be read (from
+    /// [`Anchors::problems`]).
+    pub anchor_problems: Vec<String>,
 }
 
 impl VerifyReport {
-    /// Whether no break was found. A torn tail alone leaves a log intact.
+    /// Whether the log verified: no break was found, and every anchor
+    /// source could be read (an anchor that cannot be read cannot show a
+    /// rewrite, so the result is inconclusive, not intact). A torn tail
+    /// alone leaves a log intact.
     pub fn is_intact(&self) -> bool {
-        self.broken.is_none()
+        self.broken.is_none() && self.anchor_problems.is_empty()
     }
 }
+
+/// How many disagreeing anchors `Display` lists.
+const SHOWN_ANCHOR_BREAKS: usize = 5;
 
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.broken {
-            None => write!(f, "intact: {} entries", self.entries)?,
+            None if self.anchor_problems.is_empty() => {
+                write!(f, "intact: {} entries", self.entries)?
+            }
+            None => write!(
+                f,
+                "UNVERIFIED: the chain and head file are consistent ({} entries), but not every anchor could be read",
+                self.entries
+            )?,
             Some(b) => write!(
                 f,
                 "BROKEN: {b}; {} entries pass the chain checks",
@@ -113,6 +165,29 @@ impl fmt::Display for VerifyReport {
         }
         if let Some(h) = &self.head {
             write!(f, "; head {h}")?;
+        }
+        if self.anchors_checked + self.anchors_unchecked > 0 {
+            write!(f, "; checked against {} anchors", self.anchors_checked)?;
+            if self.anchors_unchecked > 0 {
+                write!(
+                    f,
+                    " ({} more name entries after the break and were not checked)",
+                    self.anchors_unchecked
+                )?;
+            }
+        }
+        for b in self.anchor_breaks.iter().take(SHOWN_ANCHOR_BREAKS) {
+            write!(f, "; ANCHOR DISAGREES: {b}")?;
+        }
+        if self.anchor_breaks.len() > SHOWN_ANCHOR_BREAKS {
+            write!(
+                f,
+                "; and {} more anchors disagree",
+                self.anchor_breaks.len() - SHOWN_ANCHOR_BREAKS
+            )?;
+        }
+        for p in &self.anchor_problems {
+            write!(f, "; ANCHORS UNREADABLE: {p}")?;
         }
         if let Some(n) = self.torn_tail_bytes {
             write!(
@@ -134,6 +209,8 @@ struct Link {
     prev: Hex,
     hash: Hex,
     at: Timestamp,
+    /// An `audit.anchor_failed` entry.
+    anchor_failed: bool,
 }
 
 impl Link {
@@ -152,23 +229,46 @@ fn link(line: &[u8]) -> std::result::Result<Link, String> {
         prev: c.prev,
         hash: c.hash,
         at: c.at,
+        anchor_failed: c.raw.action == "audit.anchor_failed",
     })
+}
+
+/// Verifies the whole log in `dir` against its head file and, if given,
+/// one anchor kept elsewhere: [`verify_with_anchors`] with that anchor.
+pub fn verify(dir: &Path, anchor: Option<&Anchor>) -> Result<VerifyReport> {
+    let anchors = match anchor {
+        Some(a) => Anchors::given(a.clone()),
+        None => Anchors::new(),
+    };
+    verify_with_anchors(dir, &anchors)
 }
 
 /// Verifies the whole log in `dir`, streaming it once: every line's hash
 /// over its exact bytes, its JSON, and the chain (seq counting up from 1,
-/// each `prev` the previous `hash`). Then the `head` file and, if given,
-/// an anchor kept elsewhere.
+/// each `prev` the previous `hash`). Then every anchor, then the `head`
+/// file.
 ///
 /// Reports the first entry that cannot be trusted and classifies the
 /// break (see [`TamperKind`]), reading up to [`LOOKAHEAD`] lines past the
 /// first failure to do so. The classification is a best explanation of
 /// the evidence, not proof of what an attacker did.
 ///
+/// Each anchor (seq, hash) must name an entry the log still holds, with
+/// that hash; otherwise the log was rewritten after the anchor was taken
+/// ([`TamperKind::RewrittenAfterAnchoring`]), which neither the chain nor
+/// the head file can show when both were rewritten together. Every such
+/// anchor is listed in [`VerifyReport::anchor_breaks`]; a break in the
+/// chain itself comes first if it is at an earlier entry. Anchors naming
+/// entries at or after a break in the chain are not checked. The problems
+/// of `anchors` (sources that could not be read) are carried into the
+/// report and make it inconclusive ([`VerifyReport::is_intact`]).
+///
+/// Read `anchors` before calling this: the log only grows, so anchors read
+/// first name entries it must hold, even while other processes append.
 /// Safe to run while other processes append (the head file is read before
-/// the log, and the log only grows); an append in progress may show as a
-/// torn tail. An error only if the directory or a file cannot be read.
-pub fn verify(dir: &Path, anchor: Option<&Anchor>) -> Result<VerifyReport> {
+/// the log); an append in progress may show as a torn tail. An error only
+/// if the directory or a file of the log cannot be read.
+pub fn verify_with_anchors(dir: &Path, anchors: &Anchors) -> Result<VerifyReport> {
     std::fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
     let head_path = dir.join(HEAD_FILE);
     let head_file = match std::fs::read(&head_path) {
@@ -187,15 +287,18 @@ pub fn verify(dir: &Path, anchor: Option<&Anchor>) -> Result<VerifyReport> {
         HeadFile::Valid { seq, .. } => seq,
         _ => 0,
     };
-    let anchor_seq = anchor.map_or(0, |a| a.seq);
+    let anchored: HashSet<u64> = anchors.anchors.iter().map(|a| a.anchor.seq).collect();
 
     let mut lines = 0u64;
     let mut last: Option<Link> = None;
     let mut before_last: Option<Link> = None;
     let mut torn = None;
-    // (line, hash) of the entries the head file and the anchor name.
+    // (line, hash) of the entry the head file names.
     let mut head_seen: Option<(u64, Hex)> = None;
-    let mut anchor_seen: Option<(u64, Hex)> = None;
+    // The hashes of the anchored entries, by seq.
+    let mut seen: HashMap<u64, Hex> = HashMap::new();
+    // `audit.anchor_failed` entries: how many, and the last one's seq.
+    let mut failed = (0u64, 0u64);
     let mut notes = Vec::new();
 
     if let Some(file) = file {
@@ -221,8 +324,11 @@ pub fn verify(dir: &Path, anchor: Option<&Anchor>) -> Result<VerifyReport> {
                     if c.seq == head_seq {
                         head_seen = Some((lines, c.hash));
                     }
-                    if c.seq == anchor_seq {
-                        anchor_seen = Some((lines, c.hash));
+                    if anchored.contains(&c.seq) {
+                        seen.insert(c.seq, c.hash);
+                    }
+                    if c.anchor_failed {
+                        failed = (failed.0 + 1, c.seq);
                     }
                     before_last = last;
                     last = Some(c);
@@ -236,12 +342,25 @@ pub fn verify(dir: &Path, anchor: Option<&Anchor>) -> Result<VerifyReport> {
                     } else {
                         last
                     };
+                    // Only anchors of entries before the break can be
+                    // compared; one that disagrees there comes first.
+                    let entries = brk.line - 1;
+                    let checked = check_anchors(anchors, &seen, Some(brk.seq), 0, 0, "");
+                    let broken = match checked.first {
+                        Some(a) if a.seq < brk.seq => a,
+                        _ => brk,
+                    };
+                    notes.extend(failed_note(failed));
                     return Ok(VerifyReport {
-                        entries: brk.line - 1,
+                        entries,
                         head: trusted.map(|l| l.head()),
                         torn_tail_bytes: None,
-                        broken: Some(brk),
+                        broken: Some(broken),
                         notes,
+                        anchors_checked: checked.checked,
+                        anchors_unchecked: checked.unchecked,
+                        anchor_breaks: checked.breaks,
+                        anchor_problems: anchors.problems.clone(),
                     });
                 }
             }
@@ -249,43 +368,12 @@ pub fn verify(dir: &Path, anchor: Option<&Anchor>) -> Result<VerifyReport> {
     }
 
     let last_seq = last.map_or(0, |l| l.seq);
-    let mut broken = None;
     let torn_note = match torn {
         Some(n) => format!(" (after it, {n} bytes of an incomplete entry)"),
         None => String::new(),
     };
-    if let Some(a) = anchor {
-        if a.seq > last_seq {
-            broken = Some(Break {
-                line: lines + 1,
-                seq: last_seq + 1,
-                kind: TamperKind::Truncated,
-                detail: format!(
-                    "the anchor records entry {} (hash {}) but the log ends at entry {last_seq}{torn_note}: entries {} to {} at least were removed from the end",
-                    a.seq,
-                    a.hash,
-                    last_seq + 1,
-                    a.seq
-                ),
-            });
-        } else if let Some((line, hash)) = anchor_seen
-            && hex_str(&hash) != a.hash
-        {
-            broken = Some(Break {
-                line,
-                seq: a.seq,
-                kind: TamperKind::Edited,
-                detail: format!(
-                    "the anchor records hash {} for entry {} but the log's entry {} hashes to {}: entry {} or an earlier one was rewritten, and the chain recomputed, after the anchor was taken",
-                    a.hash,
-                    a.seq,
-                    a.seq,
-                    hex_str(&hash),
-                    a.seq
-                ),
-            });
-        }
-    }
+    let checked = check_anchors(anchors, &seen, None, last_seq, lines, &torn_note);
+    let mut broken = checked.first;
     match head_file {
         _ if broken.is_some() => {}
         HeadFile::Valid { seq, hash, .. } => {
@@ -329,13 +417,124 @@ pub fn verify(dir: &Path, anchor: Option<&Anchor>) -> Result<VerifyReport> {
             head_path.display()
         )),
     }
+    notes.extend(failed_note(failed));
     Ok(VerifyReport {
         entries: lines,
         head: last.map(|l| l.head()),
         torn_tail_bytes: torn,
         broken,
         notes,
+        anchors_checked: checked.checked,
+        anchors_unchecked: checked.unchecked,
+        anchor_breaks: checked.breaks,
+        anchor_problems: anchors.problems.clone(),
     })
+}
+
+/// The note on `audit.anchor_failed` entries, if the log holds any.
+fn failed_note((count, last): (u64, u64)) -> Option<String> {
+    (count > 0).then(|| {
+        format!(
+            "{count} anchor write(s) failed (`audit.anchor_failed` entries, the last at entry {last}): the anchors of those batches are missing where they failed; each later batch anchored there covers the entries before it"
+        )
+    })
+}
+
+/// The anchors compared with the log.
+struct AnchorCheck {
+    checked: u64,
+    unchecked: u64,
+    breaks: Vec<AnchorBreak>,
+    /// The break to report for the earliest disagreeing anchor.
+    first: Option<Break>,
+}
+
+/// Compares every anchor with the log. `seen` holds the hashes of the
+/// anchored entries the verified chain holds (entry `n` on line `n`);
+/// anchors naming entry `limit` or later are not compared (they are past a
+/// break in the chain); otherwise the chain ends at entry `last_seq`, on
+/// line `lines`.
+fn check_anchors(
+    anchors: &Anchors,
+    seen: &HashMap<u64, Hex>,
+    limit: Option<u64>,
+    last_seq: u64,
+    lines: u64,
+    torn_note: &str,
+) -> AnchorCheck {
+    let mut out = AnchorCheck {
+        checked: 0,
+        unchecked: 0,
+        breaks: Vec::new(),
+        first: None,
+    };
+    // The anchored entries the log still agrees with.
+    let mut agreeing = Vec::new();
+    for a in &anchors.anchors {
+        let seq = a.anchor.seq;
+        if limit.is_some_and(|l| seq >= l) {
+            out.unchecked += 1;
+            continue;
+        }
+        out.checked += 1;
+        match seen.get(&seq) {
+            Some(h) if hex_str(h) == a.anchor.hash => agreeing.push(seq),
+            Some(h) => out.breaks.push(AnchorBreak {
+                anchored: a.clone(),
+                found: Some(hex_str(h).to_owned()),
+                detail: format!("{a}, but the log's entry {seq} hashes to {}", hex_str(h)),
+            }),
+            None => out.breaks.push(AnchorBreak {
+                anchored: a.clone(),
+                found: None,
+                detail: format!("{a}, but the log ends at entry {last_seq}{torn_note}"),
+            }),
+        }
+    }
+    let Some(first) = out.breaks.iter().min_by_key(|b| b.anchored.anchor.seq) else {
+        return out;
+    };
+    let seq = first.anchored.anchor.seq;
+    out.first = Some(match &first.found {
+        Some(found) => {
+            // Every entry up to an agreeing anchor is as anchored (each
+            // hash covers all before it), so the rewrite starts after the
+            // last agreeing anchor below this one.
+            let from = agreeing.iter().copied().filter(|&s| s < seq).max();
+            let start = from.map_or(1, |k| k + 1);
+            let bound = match from {
+                Some(k) if k + 1 == seq => format!(
+                    "; the log still agrees with the anchor of entry {k}, so entry {seq} is the first rewritten"
+                ),
+                Some(k) => format!(
+                    "; the log still agrees with the anchor of entry {k}, so the rewrite begins between entries {start} and {seq}"
+                ),
+                None => format!(
+                    "; no anchor of an earlier entry agrees, so the rewrite may begin anywhere from entry 1 to entry {seq}"
+                ),
+            };
+            Break {
+                line: start,
+                seq: start,
+                kind: TamperKind::RewrittenAfterAnchoring,
+                detail: format!(
+                    "{}, but the log's entry {seq} hashes to {found}: the log was rewritten after it was anchored (an entry changed, removed or inserted, and every later hash recomputed, the head file with them){bound}",
+                    first.anchored
+                ),
+            }
+        }
+        None => Break {
+            line: lines + 1,
+            seq: last_seq + 1,
+            kind: TamperKind::RewrittenAfterAnchoring,
+            detail: format!(
+                "{}, but the log ends at entry {last_seq}{torn_note}: entries {} to {seq} at least were removed after they were anchored",
+                first.anchored,
+                last_seq + 1
+            ),
+        },
+    });
+    out
 }
 
 /// Up to [`LOOKAHEAD`] complete lines after the first failure, each

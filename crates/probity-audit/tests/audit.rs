@@ -5,9 +5,11 @@ use std::path::Path;
 use std::process::Command;
 
 use jiff::{SignedDuration, Timestamp};
+use std::sync::Arc;
+
 use probity_audit::{
-    Anchor, AuditLog, Entry, Error, Filter, HEAD_FILE, Head, LOG_FILE, Record, TamperKind,
-    VerifyReport, head, read, verify,
+    Anchor, AnchorFile, AnchorSink, Anchored, Anchors, AuditLog, Entry, Error, Filter, HEAD_FILE,
+    Head, LOG_FILE, Record, TamperKind, VerifyReport, head, read, verify, verify_with_anchors,
 };
 use serde_json::json;
 
@@ -364,8 +366,13 @@ fn anchors_catch_truncation_with_a_rewritten_head() {
     assert!(report(dir).is_intact());
     // With one, it is.
     let r = verify(dir, Some(&anchor20)).unwrap();
-    assert_break(&r, TamperKind::Truncated, 18, 18);
-    assert!(r.broken.unwrap().detail.contains("anchor records entry 20"));
+    assert_break(&r, TamperKind::RewrittenAfterAnchoring, 18, 18);
+    let detail = r.broken.unwrap().detail;
+    assert!(
+        detail.contains("the anchor given anchored entry 20")
+            && detail.contains("the log ends at entry 17"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -374,7 +381,11 @@ fn anchor_with_wrong_hash_means_rewritten() {
     log_with(tmp.path(), 20);
     let wrong: Anchor = format!("12:{}", "ab".repeat(32)).parse().unwrap();
     let r = verify(tmp.path(), Some(&wrong)).unwrap();
-    assert_break(&r, TamperKind::Edited, 12, 12);
+    // No earlier anchor agrees: anything from entry 1 on may be rewritten.
+    assert_break(&r, TamperKind::RewrittenAfterAnchoring, 1, 1);
+    assert_eq!(r.anchor_breaks.len(), 1);
+    assert_eq!(r.anchor_breaks[0].anchored.anchor, wrong);
+    assert_eq!(r.entries, 20);
 }
 
 #[test]
@@ -629,4 +640,383 @@ fn crash_after_append_leaves_the_head_file_one_behind() {
     assert!(rec.starts_with(format!("00000000000000000012 {}", e.hash).as_bytes()));
     let r = report(dir);
     assert!(r.is_intact() && r.notes.is_empty(), "{r}");
+}
+
+// ---- anchors kept outside the log ----
+
+/// The hash at the end of a stored line.
+fn line_hash(line: &str) -> &str {
+    &line[line.len() - 66..line.len() - 2]
+}
+
+/// Re-chains lines `from..` after an edit, as a forger would: each `prev`
+/// set to the hash before it, each hash recomputed.
+fn rechain(lines: &mut [String], from: usize) {
+    for i in from..lines.len() {
+        if i > 0 {
+            let prev = line_hash(&lines[i - 1]).to_owned();
+            let at = lines[i].find("\"prev\":\"").unwrap() + 8;
+            lines[i].replace_range(at..at + 64, &prev);
+        }
+        lines[i] = rehash(&lines[i]);
+    }
+}
+
+/// Rewrites the head file to match the log's last line, as a forger would.
+fn forge_head(dir: &Path) {
+    let l = lines(dir);
+    let last = l.last().unwrap();
+    let entry: Entry = serde_json::from_str(last).unwrap();
+    let at = &last[last.find("\"at\":\"").unwrap() + 6..][..27];
+    let mut rec = format!("{:020} {} {at}", entry.seq, line_hash(last));
+    rec.push_str(&" ".repeat(127 - rec.len()));
+    rec.push('\n');
+    std::fs::write(dir.join(HEAD_FILE), rec).unwrap();
+}
+
+/// An empty anchor file in `tmp` (the sink never creates one).
+fn anchor_file(tmp: &Path) -> AnchorFile {
+    let path = tmp.join("anchors");
+    std::fs::File::create(&path).unwrap();
+    AnchorFile::new(path)
+}
+
+/// The standard 20 entries, anchored in `sink`: entries 1 to 10 one by
+/// one, then two batches of five (anchors 1..=10, 15, 20).
+fn anchored_log(dir: &Path, sink: Arc<dyn AnchorSink>) -> Vec<Entry> {
+    let mut log = AuditLog::open(dir).unwrap().with_anchor_sink(sink);
+    let mut out: Vec<Entry> = (1..=10).map(|i| log.append(record(i)).unwrap()).collect();
+    out.extend(log.append_batch((11..=15).map(record)).unwrap());
+    out.extend(log.append_batch((16..=20).map(record)).unwrap());
+    assert!(log.anchor_failures().is_empty());
+    out
+}
+
+fn anchors_of(sink: &dyn AnchorSink) -> Anchors {
+    let mut a = Anchors::new();
+    a.read_from(sink);
+    a
+}
+
+#[test]
+fn anchor_file_lines_are_appended_and_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("audit");
+    let sink = anchor_file(tmp.path());
+    let entries = anchored_log(&dir, Arc::new(sink.clone()));
+    // One line per append batch: `SEQ HASH AT`, the batch's last entry.
+    let text = std::fs::read_to_string(sink.path()).unwrap();
+    let heads: Vec<Head> = entries
+        .iter()
+        .filter(|e| e.seq <= 10 || e.seq % 5 == 0)
+        .map(Entry::head)
+        .collect();
+    let expected: String = heads.iter().map(AnchorFile::line).collect();
+    assert_eq!(text, expected);
+    assert!(text.starts_with(&format!(
+        "1 {} 2026-11-27T16:01:00.123456Z\n",
+        entries[0].hash
+    )));
+    // Read back and checked.
+    let anchors = anchors_of(&sink);
+    assert_eq!(anchors.problems, Vec::<String>::new());
+    assert_eq!(anchors.anchors.len(), 12);
+    assert_eq!(anchors.anchors[11].anchor, entries[19].head().anchor());
+    assert_eq!(anchors.anchors[11].at, Some(entries[19].at));
+    assert_eq!(anchors.anchors[11].line, Some(12));
+    let r = verify_with_anchors(&dir, &anchors).unwrap();
+    assert!(r.is_intact(), "{r}");
+    assert_eq!((r.anchors_checked, r.anchor_breaks.len()), (12, 0));
+    assert!(r.to_string().contains("checked against 12 anchors"), "{r}");
+
+    // A line that is not an anchor: reported, and the log is not called
+    // intact while an anchor cannot be read.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(sink.path())
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"21 not-a-hash\n").unwrap();
+    let anchors = anchors_of(&sink);
+    assert_eq!(anchors.anchors.len(), 12);
+    assert!(anchors.problems[0].contains("line 13, is not an anchor"));
+    let r = verify_with_anchors(&dir, &anchors).unwrap();
+    assert!(r.broken.is_none() && !r.is_intact(), "{r}");
+    assert!(r.to_string().starts_with("UNVERIFIED"), "{r}");
+    // An anchor file that cannot be read is reported.
+    std::fs::remove_file(sink.path()).unwrap();
+    let anchors = anchors_of(&sink);
+    assert!(anchors.anchors.is_empty());
+    assert!(
+        anchors.problems[0].contains(&format!(
+            "the anchor file {} cannot be read",
+            sink.path().display()
+        )),
+        "{:?}",
+        anchors.problems
+    );
+    assert!(!verify_with_anchors(&dir, &anchors).unwrap().is_intact());
+}
+
+#[test]
+fn truncation_with_a_consistent_head_is_caught_by_the_anchors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("audit");
+    let sink = anchor_file(tmp.path());
+    let entries = anchored_log(&dir, Arc::new(sink.clone()));
+    // The last three entries removed, the head file rewritten to match.
+    let mut l = lines(&dir);
+    l.truncate(17);
+    write_lines(&dir, &l);
+    forge_head(&dir);
+    // The chain and the head file cannot show it.
+    let r = report(&dir);
+    assert!(r.is_intact(), "{r}");
+    assert_eq!(r.entries, 17);
+    // The anchors do.
+    let r = verify_with_anchors(&dir, &anchors_of(&sink)).unwrap();
+    assert_break(&r, TamperKind::RewrittenAfterAnchoring, 18, 18);
+    assert_eq!(
+        r.broken.as_ref().unwrap().kind.to_string(),
+        "rewritten after anchoring"
+    );
+    let detail = &r.broken.as_ref().unwrap().detail;
+    assert!(
+        detail.contains(&format!(
+            "the anchor file {} (line 12) anchored entry 20 (hash {}",
+            sink.path().display(),
+            entries[19].hash
+        )) && detail.contains("entries 18 to 20 at least were removed"),
+        "{detail}"
+    );
+    assert_eq!(r.anchor_breaks.len(), 1);
+    assert_eq!(r.anchor_breaks[0].found, None);
+    assert_eq!(r.anchors_checked, 12);
+}
+
+#[test]
+fn an_edit_rehashed_onwards_is_caught_by_the_anchors() {
+    for (edited, first, agreeing, disagreeing) in [(7u64, 7u64, 6, 6), (12, 11, 10, 2)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("audit");
+        let sink = anchor_file(tmp.path());
+        anchored_log(&dir, Arc::new(sink.clone()));
+        // Entry `edited`'s details changed, every later entry re-chained,
+        // the head file rewritten to match.
+        let mut l = lines(&dir);
+        let i = edited as usize - 1;
+        let before = l[i].clone();
+        l[i] = l[i].replace(
+            &format!("\"n\":{edited},"),
+            &format!("\"n\":{},", edited + 100),
+        );
+        assert_ne!(l[i], before);
+        rechain(&mut l, i);
+        write_lines(&dir, &l);
+        forge_head(&dir);
+        let r = report(&dir);
+        assert!(r.is_intact(), "the forgery is consistent: {r}");
+        // Against the anchors it is not.
+        let r = verify_with_anchors(&dir, &anchors_of(&sink)).unwrap();
+        assert_break(&r, TamperKind::RewrittenAfterAnchoring, first, first);
+        assert_eq!(r.anchors_checked, 12);
+        assert_eq!(r.anchor_breaks.len(), disagreeing, "{r}");
+        assert_eq!(12 - r.anchor_breaks.len(), agreeing);
+        let detail = &r.broken.as_ref().unwrap().detail;
+        if edited == 7 {
+            assert!(
+                detail.contains("entry 7 is the first rewritten"),
+                "{detail}"
+            );
+        } else {
+            assert!(
+                detail.contains("agrees with the anchor of entry 10")
+                    && detail.contains("between entries 11 and 15"),
+                "{detail}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_break_in_the_chain_comes_before_later_anchors() {
+    // Entry 7 edited without re-hashing: the chain names it; anchors of
+    // entries 1 to 6 agree and the later ones are not compared.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("audit");
+    let sink = anchor_file(tmp.path());
+    anchored_log(&dir, Arc::new(sink.clone()));
+    let mut l = lines(&dir);
+    l[6] = l[6].replace("pattern of voids", "routine check of");
+    write_lines(&dir, &l);
+    let r = verify_with_anchors(&dir, &anchors_of(&sink)).unwrap();
+    assert_break(&r, TamperKind::Edited, 7, 7);
+    assert_eq!((r.anchors_checked, r.anchors_unchecked), (6, 6));
+    assert!(r.anchor_breaks.is_empty());
+}
+
+/// An anchor sink that is down.
+#[derive(Debug)]
+struct Down;
+
+impl AnchorSink for Down {
+    fn describe(&self) -> String {
+        "a sink that is down".into()
+    }
+    fn anchor(&self, _head: &Head) -> Result<(), String> {
+        Err("connection refused".into())
+    }
+    fn read_anchors(&self, into: &mut Anchors) {
+        into.problem("a sink that is down cannot be read");
+    }
+}
+
+#[test]
+fn a_failed_anchor_keeps_the_entry_and_is_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("audit");
+    let file = anchor_file(tmp.path());
+    let missing = AnchorFile::new(tmp.path().join("no-such-file"));
+    let mut log = AuditLog::open(&dir)
+        .unwrap()
+        .with_anchor_sink(Arc::new(file.clone()))
+        .with_anchor_sink(Arc::new(Down))
+        .with_anchor_sink(Arc::new(missing.clone()));
+    assert_eq!(log.anchor_sinks().len(), 3);
+    let e1 = log.append(record(1)).unwrap();
+    // The entry is written; each failure follows it as an entry of its own.
+    let all: Vec<Entry> = read(&dir, &Filter::default())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0], e1);
+    for (note, sink) in all[1..]
+        .iter()
+        .zip(["a sink that is down", "the anchor file"])
+    {
+        assert_eq!(
+            (note.actor.as_str(), note.action.as_str()),
+            ("probity", "audit.anchor_failed")
+        );
+        assert!(note.details["sink"].as_str().unwrap().starts_with(sink));
+        assert_eq!(note.details["seq"], json!(1));
+        assert_eq!(note.details["hash"], json!(e1.hash));
+    }
+    assert_eq!(all[1].details["error"], json!("connection refused"));
+    assert!(
+        all[2].details["error"]
+            .as_str()
+            .unwrap()
+            .contains("never created")
+    );
+    assert!(!missing.path().exists());
+    let failures = log.anchor_failures();
+    assert_eq!(failures.len(), 2);
+    assert_eq!(
+        (failures[0].seq, failures[0].error.as_str()),
+        (1, "connection refused")
+    );
+    assert_eq!(log.last().unwrap().seq, 3);
+    // The chain goes on; the working sink anchored entry 1, then entry 4
+    // (the notes are covered by the next batch's anchor).
+    let e4 = log.append(record(2)).unwrap();
+    assert_eq!((e4.seq, e4.prev.as_str()), (4, all[2].hash.as_str()));
+    let anchors = anchors_of(&file);
+    let seqs: Vec<u64> = anchors.anchors.iter().map(|a| a.anchor.seq).collect();
+    assert_eq!(seqs, [1, 4]);
+    let r = verify_with_anchors(&dir, &anchors).unwrap();
+    assert!(r.is_intact(), "{r}");
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("4 anchor write(s) failed") && n.contains("the last at entry 6")),
+        "{:?}",
+        r.notes
+    );
+    // A sink that cannot be read makes verification inconclusive.
+    let mut anchors = anchors;
+    anchors.read_from(&Down);
+    let r = verify_with_anchors(&dir, &anchors).unwrap();
+    assert!(!r.is_intact() && r.broken.is_none(), "{r}");
+    assert_eq!(r.anchor_problems, ["a sink that is down cannot be read"]);
+    // Given anchors are checked like stored ones.
+    let given = Anchored::given(e1.head().anchor());
+    assert_eq!(given.source, "the anchor given");
+}
+
+// ---- the operating-system account ----
+
+const OS_CHILD_DIR: &str = "PROBITY_AUDIT_TEST_OS_CHILD_DIR";
+
+/// Run by `entries_name_the_real_os_account` in a child process with a
+/// forged `$USER`; returns at once in a normal test run.
+#[test]
+fn os_child() {
+    let Some(dir) = std::env::var_os(OS_CHILD_DIR) else {
+        return;
+    };
+    let mut log = AuditLog::open(Path::new(&dir)).unwrap();
+    log.append(Record::new(
+        format!("os:{}", probity_audit::os_account()),
+        "sql",
+        "",
+    ))
+    .unwrap();
+}
+
+/// The name of `uid` in /etc/passwd, read here independently.
+#[cfg(unix)]
+fn passwd_name(uid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_owned())
+    })
+}
+
+#[cfg(unix)]
+#[test]
+fn entries_name_the_real_os_account_not_user() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("audit");
+    // Who this process really is: the owner of a file it creates.
+    let probe = tmp.path().join("probe");
+    std::fs::write(&probe, b"").unwrap();
+    let uid = std::fs::metadata(&probe).unwrap().uid();
+    let (account, stamp) = match passwd_name(uid) {
+        Some(name) => (name.clone(), format!("{name}({uid})")),
+        None => (format!("uid:{uid}"), format!("uid:{uid}")),
+    };
+    assert_eq!(probity_audit::os_account(), account);
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "os_child", "--nocapture", "--test-threads=1"])
+        .env(OS_CHILD_DIR, &dir)
+        .env("USER", "mallory-forged")
+        .env("LOGNAME", "mallory-forged")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = read(&dir, &Filter::default())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.os.as_deref(), Some(stamp.as_str()));
+    assert_eq!(e.actor, format!("os:{account}"));
+    assert!(!lines(&dir)[0].contains("mallory"));
+    // Every entry the log writes is stamped, and the stamp is hashed.
+    let e2 = AuditLog::open(&dir)
+        .unwrap()
+        .append(Record::new("PC-1", "reveal", "F-1"))
+        .unwrap();
+    assert_eq!(e2.os.as_deref(), Some(stamp.as_str()));
+    let mut l = lines(&dir);
+    l[1] = l[1].replace(&format!("\"os\":\"{stamp}\""), "\"os\":\"mallory(0)\"");
+    write_lines(&dir, &l);
+    assert_break(&report(&dir), TamperKind::Edited, 2, 2);
 }

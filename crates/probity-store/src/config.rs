@@ -41,6 +41,21 @@ max_field_bytes = 65536
 # link_at = 0.8       # match probability to link automatically
 # review_at = 0.2     # from here up to link_at: clerical review, never a finding
 # max_pairs_per_block = 5000000
+
+# Anchors of the audit log: after every append batch, the log's head (last
+# entry's seq and hash) is copied outside the store's audit files, and
+# `probity audit verify` checks the log against every copy, so a rewrite of
+# the log together with its head file is detected.
+# [audit]
+# The review database that keeps the anchors (table audit_anchors); by
+# default the store's own STORE/review.sqlite, which anyone who can write the
+# store can also rewrite. A PostgreSQL database whose anchor table the
+# service's role may only insert into is out of its reach (password from
+# PGPASSWORD or ~/.pgpass, never here).
+# anchor_database = "postgres://probity@db.example:5432/probity"
+# An append-only file outside the store, owned by another account, which must
+# exist (it is never created): one line `SEQ HASH AT` per batch.
+# anchor_file = "/var/lib/probity-anchors/audit.anchors"
 "#;
 
 /// The parsed configuration.
@@ -63,6 +78,29 @@ pub struct Config {
     /// thresholds are errors when the file is loaded.
     #[serde(default)]
     pub resolve: probity_link::Settings,
+    /// Where the audit log is anchored (`[audit]`).
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`: where the audit log's head is anchored after every append
+/// batch, outside the store's audit files (see `probity_audit`'s anchors).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The review database that keeps the anchors (`sqlite://PATH` or
+    /// `postgres://USER@HOST:PORT/DB`, without a password: PostgreSQL
+    /// reads it from `PGPASSWORD` or `~/.pgpass`). `None`: the store's own
+    /// review database, `STORE/review.sqlite`. Set it to the database
+    /// `probity serve --database` uses, or better to one whose
+    /// `audit_anchors` table the service's role may only insert into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_database: Option<String>,
+    /// An append-only file, outside the store and owned by another
+    /// account, that receives one line `SEQ HASH AT` per append batch. It
+    /// must exist (it is never created) and be an absolute path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor_file: Option<std::path::PathBuf>,
 }
 
 /// One `[detectors.<id>]` section.
@@ -233,7 +271,41 @@ impl Config {
         if c.ingest.max_field_bytes < 16 {
             return Err("ingest.max_field_bytes must be at least 16".into());
         }
+        if let Some(url) = &c.audit.anchor_database {
+            let known = ["sqlite:", "postgres://", "postgresql://"];
+            if !known.iter().any(|k| url.starts_with(k)) {
+                return Err(format!(
+                    "audit.anchor_database {:?}: use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE",
+                    redact_url(url)
+                ));
+            }
+            if redact_url(url) != *url {
+                return Err(
+                    "audit.anchor_database holds a password: remove it from the URL and give it in PGPASSWORD or ~/.pgpass (this file travels with the store and is read by whoever reads it)"
+                        .into(),
+                );
+            }
+        }
+        if let Some(p) = &c.audit.anchor_file
+            && !p.is_absolute()
+        {
+            return Err(format!(
+                "audit.anchor_file {:?} must be an absolute path (a file outside the store, owned by another account)",
+                p.display()
+            ));
+        }
         Ok(c)
+    }
+}
+
+/// A database URL with any password replaced by `***`.
+pub(crate) fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].find(':') {
+            Some(c) => format!("{}:***{}", &url[..s + 3 + c], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
     }
 }
 
@@ -274,5 +346,30 @@ mod tests {
         assert_eq!(x.enabled, Some(false));
         assert_eq!(x.params["min_shifts"], ParamValue::Num(2.0));
         assert_eq!(x.params["codes"], ParamValue::List(vec!["A".into()]));
+    }
+
+    #[test]
+    fn audit_anchors_are_configured() {
+        let c = Config::parse(
+            "[audit]\nanchor_database = \"postgres://probity@127.0.0.1:5432/anchors\"\nanchor_file = \"/var/lib/anchors/audit\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.audit.anchor_database.as_deref(),
+            Some("postgres://probity@127.0.0.1:5432/anchors")
+        );
+        assert_eq!(
+            c.audit.anchor_file.as_deref(),
+            Some(Path::new("/var/lib/anchors/audit"))
+        );
+        let e = Config::parse("[audit]\nanchor_fil = \"/x\"\n").unwrap_err();
+        assert!(e.contains("anchor_fil"), "{e}");
+        let e = Config::parse("[audit]\nanchor_file = \"anchors\"\n").unwrap_err();
+        assert!(e.contains("absolute"), "{e}");
+        let e = Config::parse("[audit]\nanchor_database = \"mysql://x\"\n").unwrap_err();
+        assert!(e.contains("postgres://"), "{e}");
+        let e =
+            Config::parse("[audit]\nanchor_database = \"postgres://u:s3cret@h/db\"\n").unwrap_err();
+        assert!(e.contains("PGPASSWORD") && !e.contains("s3cret"), "{e}");
     }
 }
