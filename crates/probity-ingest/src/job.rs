@@ -14,7 +14,7 @@ use probity_store::{StagedBatch, TableOutput};
 
 use crate::duty::DutyIndex;
 use crate::source::{RowReader, SourceInfo};
-use crate::writer::{PartWriter, PartitionedWriter, QuarantineWriter, Row, Value};
+use crate::writer::{PartitionedWriter, QuarantineWriter, Row, Value, VaultWriter};
 use crate::{Error, Progress, Result, TableReport};
 
 /// Why a row was refused.
@@ -185,13 +185,10 @@ pub(crate) fn run(
         v
     });
     let mut data = PartitionedWriter::new(batch, table);
-    let mut vault = match def.vault_schema() {
-        Some(schema) => {
-            let (abs, rel) = batch.vault_file(table)?;
-            Some((PartWriter::create(&abs, schema)?, rel))
-        }
-        None => None,
-    };
+    let mut vault = def
+        .vault_schema()
+        .map(|schema| VaultWriter::new(batch, table, schema))
+        .transpose()?;
     let mut quarantine: Option<QuarantineWriter> = None;
     let (q_abs, q_rel) = batch.quarantine_file(table)?;
 
@@ -412,8 +409,7 @@ pub(crate) fn run(
             Ok(true) => {
                 let part = partition_col.map(|p| &row.cells[p]);
                 data.append(&row, &stored_cols, part)?;
-                if let (Some((w, _)), Some(cols), Some(pk)) = (vault.as_mut(), &vault_cols, pk_col)
-                {
+                if let (Some(w), Some(cols), Some(pk)) = (vault.as_mut(), &vault_cols, pk_col) {
                     let stored = row.text(pk).expect("pk").to_owned();
                     let (slot, v) = row.text_slot();
                     slot.push_str(&real_key);
@@ -475,9 +471,7 @@ pub(crate) fn run(
         data_files: data.finish()?,
         ..Default::default()
     };
-    if let Some((w, rel)) = vault
-        && w.finish()? > 0
-    {
+    if let Some(rel) = vault.map(VaultWriter::finish).transpose()?.flatten() {
         output.vault_files.push(rel);
     }
     if let Some(q) = quarantine {

@@ -1,9 +1,11 @@
 //! Typed row values and the Parquet writers they go to: the analytical table
-//! (one file per month for event tables), the identity vault, and the
-//! quarantine CSV.
+//! (one file per month for event tables), the identity vault (built in
+//! memory and sealed by the store: its plaintext never reaches the disk),
+//! and the quarantine CSV.
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -135,22 +137,55 @@ fn writer_properties() -> WriterProperties {
         .build()
 }
 
-/// A Parquet file being written from rows.
-pub struct PartWriter {
+/// A Parquet file being written from rows, to a file or (`W = Vec<u8>`)
+/// to memory.
+pub struct PartWriter<W: Write + Send = File> {
     schema: SchemaRef,
     builders: Vec<ColBuilder>,
     buffered: usize,
-    writer: ArrowWriter<File>,
+    writer: ArrowWriter<W>,
     path: PathBuf,
     /// Rows written.
     pub rows: u64,
 }
 
-impl PartWriter {
+impl PartWriter<File> {
     /// Creates the file.
     pub fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))
+        PartWriter::new(file, path, schema)
+    }
+
+    /// Flushes and closes the file.
+    pub fn finish(mut self) -> Result<u64> {
+        self.flush()?;
+        self.writer
+            .close()
+            .map_err(|e| Error::parquet(&self.path, e))?;
+        Ok(self.rows)
+    }
+}
+
+impl PartWriter<Vec<u8>> {
+    /// A Parquet file built in memory; `label` names it in errors.
+    pub fn in_memory(label: &Path, schema: SchemaRef) -> Result<Self> {
+        PartWriter::new(Vec::new(), label, schema)
+    }
+
+    /// Flushes and closes the file; returns the rows and the file's bytes.
+    pub fn finish_bytes(mut self) -> Result<(u64, Vec<u8>)> {
+        self.flush()?;
+        let bytes = self
+            .writer
+            .into_inner()
+            .map_err(|e| Error::parquet(&self.path, e))?;
+        Ok((self.rows, bytes))
+    }
+}
+
+impl<W: Write + Send> PartWriter<W> {
+    fn new(sink: W, path: &Path, schema: SchemaRef) -> Result<Self> {
+        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(writer_properties()))
             .map_err(|e| Error::parquet(path, e))?;
         Ok(PartWriter {
             builders: schema
@@ -191,14 +226,41 @@ impl PartWriter {
             .write(&batch)
             .map_err(|e| Error::parquet(&self.path, e))
     }
+}
 
-    /// Flushes and closes the file.
-    pub fn finish(mut self) -> Result<u64> {
-        self.flush()?;
-        self.writer
-            .close()
-            .map_err(|e| Error::parquet(&self.path, e))?;
-        Ok(self.rows)
+/// A table's identity-vault part: Parquet built in memory (the vault is
+/// small: one row per person or record), sealed and written by the store
+/// when finished.
+pub struct VaultWriter<'a> {
+    batch: &'a StagedBatch,
+    table: Table,
+    part: PartWriter<Vec<u8>>,
+}
+
+impl<'a> VaultWriter<'a> {
+    /// A writer of `table`'s vault rows (`schema`: its vault schema) in `batch`.
+    pub fn new(batch: &'a StagedBatch, table: Table, schema: SchemaRef) -> Result<Self> {
+        let label = PathBuf::from(format!("identity vault of {}", table.name()));
+        Ok(VaultWriter {
+            batch,
+            table,
+            part: PartWriter::in_memory(&label, schema)?,
+        })
+    }
+
+    /// Appends the cells `row.cells[i]` for each `i` in `columns`, in order.
+    pub fn append(&mut self, row: &Row, columns: &[usize]) -> Result<()> {
+        self.part.append(row, columns)
+    }
+
+    /// Seals and writes the part if it holds any row; returns its
+    /// store-relative path.
+    pub fn finish(self) -> Result<Option<String>> {
+        let (rows, bytes) = self.part.finish_bytes()?;
+        if rows == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.batch.write_vault(self.table, bytes)?))
     }
 }
 

@@ -231,3 +231,97 @@ fn identity_graph_follows_reissues_and_reports_conflicts() {
     assert_eq!(conflicts[0].from, Some(day("2025-03-01")));
     assert_eq!(conflicts[0].to, Some(day("2025-03-31")));
 }
+
+/// Identities are read with the vault key (record linkage, reveal); without
+/// it, or with another store's key, they fail with the store's typed error
+/// naming the key file, and an analysis whose detectors do not use
+/// identities runs with no vault key at all.
+#[test]
+fn identities_need_the_vault_key_and_pseudonymised_analysis_does_not() {
+    use probity_resolve::{compute, reveal_map};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store_dir = dir.path().join("store");
+    synth(&data, 120, 14, 12);
+    let mut s = new_store(&store_dir);
+    probity_ingest::ingest(&mut s, &data, &probity_ingest::Silent).unwrap();
+    drop(s);
+    let people = std::fs::read_to_string(data.join("people.csv")).unwrap();
+    let pid = people.lines().nth(1).unwrap().split(',').next().unwrap();
+
+    // With the key: linkage and reveal read identities.
+    let store = Store::open(&store_dir).unwrap();
+    let mut pseudonym = pid.to_string();
+    pseudonymise(store.pseudonym_key(), std::iter::once(&mut pseudonym));
+    let current = rt().block_on(compute(&store, false, TODAY)).unwrap();
+    assert!(current.links.iter().any(|l| l.linked().is_some()));
+    let map = rt().block_on(reveal_map(&store)).unwrap();
+    assert_eq!(map.get(&pseudonym).map(String::as_str), Some(pid));
+
+    // The key lost: the typed error naming the key file, no panic.
+    let key_file = store_dir.join("keys/vault.key");
+    let backup = dir.path().join("vault.key.backup");
+    std::fs::rename(&key_file, &backup).unwrap();
+    let missing = |e: probity_resolve::Error| match e {
+        probity_resolve::Error::Store(probity_store::Error::VaultKeyMissing { key }) => {
+            assert_eq!(key, key_file)
+        }
+        other => panic!("expected VaultKeyMissing, got {other:?}"),
+    };
+    let err = rt().block_on(compute(&store, false, TODAY)).err().unwrap();
+    let msg = err.to_string();
+    for part in [
+        key_file.display().to_string().as_str(),
+        "identities (real ids, names, dates of birth) cannot be read",
+        "record linkage",
+        "pseudonymised analysis still works",
+        "Restore the key file from the store's backup",
+    ] {
+        assert!(msg.contains(part), "{part:?} not in: {msg}");
+    }
+    missing(err);
+    missing(rt().block_on(reveal_map(&store)).err().unwrap());
+    // A detector that uses identities needs record links, so the vault: the
+    // plan leaves it out and says why; the others still run.
+    let plan = probity_detect::Plan::new(&store).unwrap();
+    assert!(
+        plan.selected().all(|d| !d.identities),
+        "an identity detector was planned without the vault key"
+    );
+    assert!(plan.selected().count() > 0);
+    // Without such a detector, analysis runs with no vault key.
+    let config = store_dir.join("probity.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[detectors.undeclared_register_entry]\nenabled = false\n");
+    std::fs::write(&config, text).unwrap();
+    let store = Store::open(&store_dir).unwrap();
+    let mut plan = probity_detect::Plan::new(&store).unwrap();
+    plan.retain(|d| d.id == "overtime_during_absence");
+    let report = rt().block_on(plan.run(&probity_detect::Silent)).unwrap();
+    let ran: Vec<&str> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.skipped.is_none())
+        .map(|o| o.detector)
+        .collect();
+    assert_eq!(ran, ["overtime_during_absence"]);
+
+    // Another store's key: named as not matching this vault.
+    let other = dir.path().join("other");
+    drop(Store::init(&other).unwrap());
+    std::fs::copy(other.join("keys/vault.key"), &key_file).unwrap();
+    match rt().block_on(reveal_map(&store)).err().unwrap() {
+        probity_resolve::Error::Store(e @ probity_store::Error::VaultKeyMismatch { .. }) => {
+            assert!(
+                e.to_string().contains("does not match this store's vault"),
+                "{e}"
+            );
+        }
+        other => panic!("expected VaultKeyMismatch, got {other:?}"),
+    }
+
+    // Restored from backup: identities read again.
+    std::fs::rename(&backup, &key_file).unwrap();
+    let map = rt().block_on(reveal_map(&store)).unwrap();
+    assert_eq!(map.get(&pseudonym).map(String::as_str), Some(pid));
+}

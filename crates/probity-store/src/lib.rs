@@ -11,8 +11,11 @@
 //!   users.json             users and roles
 //!   audit/                 the hash-chained audit log (probity-audit)
 //!   keys/pseudonym.key     the pseudonymisation key (mode 0600)
+//!   keys/vault.key         the identity vault's key (mode 0600), unless kept
+//!                          outside the store (PROBITY_VAULT_KEY_FILE)
 //!   batches/<id>/data/<table>/[month=YYYY-MM/]part.parquet
-//!   batches/<id>/vault/<table>.parquet     identities (names, dates of birth)
+//!   batches/<id>/vault/<table>.parquet.enc identities (real ids, names, dates
+//!                          of birth), sealed with the vault key
 //!   batches/<id>/index/<table>.keys        sorted primary-key hashes
 //!   quarantine/<id>/<table>.csv            rows refused, with line and reason
 //!   staging/<id>/…                         a batch being written (not committed)
@@ -27,6 +30,22 @@
 //! Queries go through [`Store::session_context`], a DataFusion
 //! `SessionContext` with every contract table registered under its name,
 //! reading exactly the files the manifest names.
+//!
+//! # The identity vault and its key
+//!
+//! Identities are encrypted at rest ([`vault`]: XChaCha20-Poly1305, a random
+//! nonce per file, each file bound to its path in the store) under a 256-bit
+//! key kept apart from the pseudonymisation key. `probity init` creates it
+//! at `STORE/keys/vault.key` (mode 0600). To keep it outside the store, set
+//! the environment variable **`PROBITY_VAULT_KEY_FILE`** to the key file's
+//! path for every probity command (`init` creates the key there, or uses the
+//! key already there); the store then holds no copy. Back the key file up
+//! apart from the store: without it identities cannot be read (reveals,
+//! record linkage, subject reports), while pseudonymised analysis, which
+//! never opens the vault, still works. Only [`Store::register_vault`] reads
+//! the vault, decrypting in memory; nothing decrypted is written to disk.
+//! Vault files of stores written before encryption (plain Parquet) are still
+//! read; [`Store::seal_plain_vault`] encrypts them.
 #![deny(missing_docs)]
 
 pub mod cols;
@@ -34,6 +53,7 @@ pub mod config;
 pub mod fsio;
 pub mod keys;
 pub mod manifest;
+pub mod vault;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -100,6 +120,24 @@ pub enum Error {
     /// A DataFusion error while registering tables.
     #[error("query engine: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    /// The identity vault's key file is not where it is expected.
+    #[error(
+        "the identity vault's key is missing: expected at {key} (STORE/keys/vault.key, or the file PROBITY_VAULT_KEY_FILE names). Without it identities (real ids, names, dates of birth) cannot be read, so reveals, record linkage (`probity resolve` and detectors that use identities) and subject reports cannot run, and no identities can be ingested; pseudonymised analysis still works. Restore the key file from the store's backup to {key} (mode 0600), or set PROBITY_VAULT_KEY_FILE to where it is kept"
+    )]
+    VaultKeyMissing {
+        /// Where the key was expected.
+        key: PathBuf,
+    },
+    /// The vault key does not open this store's vault.
+    #[error(
+        "the identity vault's key at {key} does not match this store's vault ({file} was sealed with another key): identities cannot be read with it. Restore this store's own vault key from backup to {key}, or set PROBITY_VAULT_KEY_FILE to it; pseudonymised analysis still works"
+    )]
+    VaultKeyMismatch {
+        /// The key file used.
+        key: PathBuf,
+        /// A vault file it does not open.
+        file: PathBuf,
+    },
 }
 
 impl Error {
@@ -146,6 +184,7 @@ impl Store {
     /// governance file approving nothing yet, a user list holding one admin,
     /// and an audit log whose first entry records the creation.
     pub fn init_with_admin(root: &Path, admin: &str) -> Result<Store> {
+        private_umask();
         if !probity_policy::access::valid_user_id(admin) {
             return Err(Error::Config {
                 path: root.join(USERS),
@@ -164,6 +203,9 @@ impl Store {
             let d = root.join(dir);
             fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
         }
+        // The store is its owner's alone: an existing (empty) folder may
+        // have been created open to other accounts.
+        restrict_dir(root)?;
         // The key, and quarantined rows (kept exactly as read, identities
         // included), are for the store's owner only.
         restrict_dir(&root.join("keys"))?;
@@ -172,6 +214,9 @@ impl Store {
         getrandom(&mut secret).map_err(|e| Error::io(&root.join(KEY_FILE), e))?;
         let key = PseudonymKey::from_bytes(secret);
         fsio::create_private(&root.join(KEY_FILE), key.to_hex().as_bytes())?;
+        // The identity vault's key, apart from the pseudonymisation key (and
+        // from the store when PROBITY_VAULT_KEY_FILE names another place).
+        vault::init_key(&vault::key_file(root))?;
         fsio::write_atomic(&root.join(CONFIG), config::DEFAULT_CONFIG.as_bytes())?;
         let gov = probity_policy::TEMPLATE_HEAD.as_bytes();
         fsio::write_atomic(&root.join(GOVERNANCE), gov)?;
@@ -191,10 +236,13 @@ impl Store {
                 password_hash: None,
                 password_set_at: None,
                 sso_subject: None,
+                // The account that created the store is the first admin.
+                os_uid: Some(real_uid()),
             }],
         };
         fsio::write_atomic(&root.join(USERS), users.to_json().as_bytes())?;
-        let mut log = probity_audit::AuditLog::open(&root.join(AUDIT_DIR))?;
+        // The configuration just written is the default one.
+        let mut log = open_audit(root, &Config::default())?;
         log.append(
             probity_audit::Record::new(os_actor(), "store.init", "").details(serde_json::json!({
                 "admin": admin,
@@ -230,6 +278,7 @@ impl Store {
     /// the process ends, however it ends) and recovers from any interrupted
     /// batch.
     pub fn open_for_write(root: &Path) -> Result<Store> {
+        private_umask();
         if !root.join(MANIFEST).is_file() {
             return Err(Error::NotAStore(root.to_path_buf()));
         }
@@ -252,6 +301,7 @@ impl Store {
     }
 
     fn open_unlocked(root: &Path) -> Result<Store> {
+        private_umask();
         if !root.join(MANIFEST).is_file() {
             return Err(Error::NotAStore(root.to_path_buf()));
         }
@@ -412,9 +462,44 @@ impl Store {
         self.root.join(AUDIT_DIR)
     }
 
-    /// Opens the audit log for appending.
+    /// Opens the audit log for appending, with the store's anchor sinks
+    /// ([`Store::anchor_sinks`]): the head after every append batch is
+    /// anchored outside the store's audit files.
     pub fn audit(&self) -> Result<probity_audit::AuditLog> {
-        Ok(probity_audit::AuditLog::open(&self.audit_dir())?)
+        open_audit(&self.root, &self.config)
+    }
+
+    /// Where the audit log's head is anchored after every append batch:
+    /// the review database (`[audit] anchor_database`, by default the
+    /// store's own `review.sqlite`), once the process has installed its
+    /// sink ([`install_anchor_database`]), and the anchor file (`[audit]
+    /// anchor_file`), if configured.
+    pub fn anchor_sinks(&self) -> Vec<Arc<dyn probity_audit::AnchorSink>> {
+        anchor_sinks(&self.root, &self.config)
+    }
+
+    /// Verifies the audit log: its chain and head file, every anchor kept
+    /// in the store's anchor sinks, and `given` (`--anchor SEQ:HASH`).
+    ///
+    /// The anchors are read first, then the log: the log only grows, so an
+    /// append running meanwhile cannot look like a truncation. A sink that
+    /// cannot be read leaves the report inconclusive (not intact), naming
+    /// it in [`probity_audit::VerifyReport::anchor_problems`].
+    pub fn verify_audit(
+        &self,
+        given: Option<&probity_audit::Anchor>,
+    ) -> Result<probity_audit::VerifyReport> {
+        let mut anchors = match given {
+            Some(a) => probity_audit::Anchors::given(a.clone()),
+            None => probity_audit::Anchors::new(),
+        };
+        for sink in self.anchor_sinks() {
+            anchors.read_from(sink.as_ref());
+        }
+        Ok(probity_audit::verify_with_anchors(
+            &self.audit_dir(),
+            &anchors,
+        )?)
     }
 
     /// Starts a new batch in `staging/`. Requires the write lock.
@@ -429,7 +514,15 @@ impl Store {
             fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        Ok(StagedBatch { id, dir })
+        let vault = VaultSink {
+            root: self.root.clone(),
+            key_file: self.vault_key_file(),
+            existing: self.manifest_vault_files(),
+            actor: self.actor.clone(),
+            config: self.config.clone(),
+            key: std::sync::Mutex::new(None),
+        };
+        Ok(StagedBatch { id, dir, vault })
     }
 
     /// Discards a staged batch (the store stays as it was).
@@ -650,18 +743,126 @@ impl Store {
 
     /// Registers the identity vault of every table that has one as
     /// `vault_<table>` (real key, `stored_key`, identifying columns). Only
-    /// code with a need for identities (record linkage, an authorised reveal)
-    /// calls this; the analytical session never sees the vault.
+    /// code with a need for identities (record linkage, an authorised reveal,
+    /// a subject report) calls this; the analytical session never sees the
+    /// vault.
+    ///
+    /// The vault files are decrypted in memory and registered as in-memory
+    /// tables (the vault is small: one row per person or record); nothing
+    /// decrypted touches the disk. Fails with [`Error::VaultKeyMissing`] or
+    /// [`Error::VaultKeyMismatch`] when the vault key cannot open them.
     pub fn register_vault(&self, ctx: &SessionContext) -> Result<()> {
+        let mut keys = vault::KeySlot::new(self.vault_key_file());
         for table in Table::ALL {
             let Some(schema) = table.def().vault_schema() else {
                 continue;
             };
+            let mut batches = vec![];
+            for rel in self.manifest.vault_files(table.name()) {
+                batches.extend(vault::read_batches(
+                    &mut keys,
+                    &self.path(rel),
+                    rel,
+                    &schema,
+                )?);
+            }
             let name = format!("vault_{}", table.name());
-            let files = self.manifest.vault_files(table.name());
-            self.register_files(ctx, &name, schema, &files)?;
+            ctx.register_table(&name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
         }
         Ok(())
+    }
+
+    /// Where this store's vault key is read from: the file
+    /// `PROBITY_VAULT_KEY_FILE` names, or `STORE/keys/vault.key`.
+    pub fn vault_key_file(&self) -> PathBuf {
+        vault::key_file(&self.root)
+    }
+
+    /// Encrypts the vault files a store written before vault encryption
+    /// holds as plain Parquet: each is sealed at a new path
+    /// (`….parquet.enc`), one manifest write swaps them in, and the plain
+    /// files are deleted after it (as [`Store::retire`] does). Creates the
+    /// vault key if the store has none and no sealed file. Returns how many
+    /// files were sealed. Requires [`Store::open_for_write`].
+    pub fn seal_plain_vault(&mut self) -> Result<usize> {
+        assert!(
+            self.lock.is_some(),
+            "seal_plain_vault needs open_for_write (a bug)"
+        );
+        let mut plain = vec![];
+        for b in &self.manifest.batches {
+            for out in b.tables.values() {
+                for rel in &out.vault_files {
+                    if vault::kind_of_file(&self.path(rel))? == vault::Kind::Plain {
+                        plain.push(rel.clone());
+                    }
+                }
+            }
+        }
+        if plain.is_empty() {
+            return Ok(0);
+        }
+        let key = self.vault_key_for_write()?;
+        let mut renamed = vec![];
+        for rel in &plain {
+            let new_rel = format!(
+                "{}{}",
+                rel.strip_suffix(".parquet").unwrap_or(rel),
+                vault::SEALED_SUFFIX
+            );
+            let abs = self.path(rel);
+            let bytes = fs::read(&abs).map_err(|e| Error::io(&abs, e))?;
+            let new_abs = self.path(&new_rel);
+            // A copy left by an interrupted run is not in the manifest:
+            // replace it.
+            let _ = fs::remove_file(&new_abs);
+            fsio::create_private(&new_abs, &vault::seal(&key, &new_rel, bytes)?)?;
+            fsio::fsync_dir(new_abs.parent().unwrap_or(&self.root))?;
+            renamed.push((rel.clone(), new_rel));
+        }
+        let mut next = self.manifest.clone();
+        for b in &mut next.batches {
+            for out in b.tables.values_mut() {
+                for f in &mut out.vault_files {
+                    if let Some((_, new)) = renamed.iter().find(|(old, _)| old == f) {
+                        *f = new.clone();
+                    }
+                }
+            }
+        }
+        next.store(&self.root.join(MANIFEST))?;
+        self.manifest = next;
+        self.audit()?.append(
+            probity_audit::Record::new(&self.actor, "vault.seal", "").details(serde_json::json!({
+                "files": renamed.iter().map(|(_, n)| n).collect::<Vec<_>>(),
+                "key_id": key.id_hex(),
+            })),
+        )?;
+        self.sweep_unreferenced()?;
+        Ok(renamed.len())
+    }
+
+    /// The vault key to seal new vault files with: the key file's key,
+    /// checked against the vault files already sealed; a new key if there
+    /// is none and no vault file is sealed yet (a store from before vault
+    /// encryption, or whose vault is empty), recorded on the audit log.
+    fn vault_key_for_write(&self) -> Result<vault::VaultKey> {
+        vault_key_for_write(
+            &self.root,
+            &self.vault_key_file(),
+            &self.manifest_vault_files(),
+            &self.actor,
+            &|| self.audit(),
+        )
+    }
+
+    fn manifest_vault_files(&self) -> Vec<String> {
+        self.manifest
+            .batches
+            .iter()
+            .flat_map(|b| b.tables.values())
+            .flat_map(|t| t.vault_files.iter().cloned())
+            .collect()
     }
 }
 
@@ -735,6 +936,85 @@ fn sweep(dir: &Path, keep: &std::collections::HashSet<PathBuf>) -> Result<usize>
 pub struct StagedBatch {
     id: String,
     dir: PathBuf,
+    vault: VaultSink,
+}
+
+/// What a batch needs to seal its vault files: the key, read (or, for a
+/// store without one, created) when the first vault file is written, so
+/// that a batch without identities needs no vault key.
+#[derive(Debug)]
+struct VaultSink {
+    root: PathBuf,
+    key_file: PathBuf,
+    existing: Vec<String>,
+    actor: String,
+    /// For the audit log's anchor sinks.
+    config: Config,
+    key: std::sync::Mutex<Option<vault::VaultKey>>,
+}
+
+impl VaultSink {
+    fn key(&self) -> Result<vault::VaultKey> {
+        // Tables are written in parallel: the lock also keeps two of them
+        // from creating a key at once.
+        let mut slot = self.key.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = slot.as_ref() {
+            return Ok(k.clone());
+        }
+        let k = vault_key_for_write(
+            &self.root,
+            &self.key_file,
+            &self.existing,
+            &self.actor,
+            &|| open_audit(&self.root, &self.config),
+        )?;
+        *slot = Some(k.clone());
+        Ok(k)
+    }
+}
+
+/// See [`Store::vault_key_for_write`].
+fn vault_key_for_write(
+    root: &Path,
+    key_file: &Path,
+    existing: &[String],
+    actor: &str,
+    audit: &dyn Fn() -> Result<probity_audit::AuditLog>,
+) -> Result<vault::VaultKey> {
+    let mut sealed = vec![];
+    for rel in existing {
+        let abs = root.join(rel);
+        if let vault::Kind::Sealed(id) = vault::kind_of_file(&abs)? {
+            sealed.push((abs, id));
+        }
+    }
+    match vault::load_key(key_file) {
+        Ok(key) => {
+            // Never seal new identities under a second key.
+            match sealed.into_iter().find(|(_, id)| *id != key.id()) {
+                Some((file, _)) => Err(Error::VaultKeyMismatch {
+                    key: key_file.to_path_buf(),
+                    file,
+                }),
+                None => Ok(key),
+            }
+        }
+        // A lost key is not replaced while a sealed file needs it.
+        Err(Error::VaultKeyMissing { .. }) if sealed.is_empty() => {
+            let key = vault::create_key(key_file)?;
+            audit()?.append(
+                probity_audit::Record::new(actor, "vault.key.create", "").details(
+                    serde_json::json!({
+                        "key_file": key_file.display().to_string(),
+                        "key_id": key.id_hex(),
+                        "note": "the store had no vault key and no sealed vault file (created before vault encryption)",
+                    }),
+                ),
+            )?;
+            Ok(key)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 impl StagedBatch {
@@ -762,12 +1042,19 @@ impl StagedBatch {
         self.place(sub.clone(), format!("batches/{}/{sub}", self.id))
     }
 
-    /// Where to write a table's identity-vault part.
-    pub fn vault_file(&self, table: Table) -> Result<(PathBuf, String)> {
-        let sub = format!("vault/{}.parquet", table.name());
-        let out = self.place(sub.clone(), format!("batches/{}/{sub}", self.id))?;
+    /// Seals a table's identity-vault part (a whole Parquet file, built in
+    /// memory) with the vault key and writes it (mode 0600); returns its
+    /// store-relative path once committed. The plaintext never reaches the
+    /// disk. Fails with [`Error::VaultKeyMissing`] when the store's vault
+    /// has sealed files and the key is lost, and [`Error::VaultKeyMismatch`]
+    /// when the key file holds another key than theirs.
+    pub fn write_vault(&self, table: Table, parquet: Vec<u8>) -> Result<String> {
+        let sub = format!("vault/{}{}", table.name(), vault::SEALED_SUFFIX);
+        let (abs, rel) = self.place(sub.clone(), format!("batches/{}/{sub}", self.id))?;
         restrict_dir(&self.dir.join("vault"))?;
-        Ok(out)
+        let key = self.vault.key()?;
+        fsio::create_private(&abs, &vault::seal(&key, &rel, parquet)?)?;
+        Ok(rel)
     }
 
     /// Where to write a table's primary-key index.
@@ -796,6 +1083,57 @@ fn restrict_dir(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Sets the process's umask to 077, so every file and folder it creates
+/// (store files, reports, exports, temporary files) is its owner's alone
+/// (0600/0700). Called whenever a store is created or opened; front ends
+/// call it first thing too.
+pub fn private_umask() {
+    #[cfg(unix)]
+    {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    }
+}
+
+/// The process's real uid (who is running it; never `$USER`).
+pub fn real_uid() -> u32 {
+    #[cfg(unix)]
+    {
+        rustix::process::getuid().as_raw()
+    }
+    #[cfg(not(unix))]
+    {
+        0
+    }
+}
+
+/// Files and folders under `root` (and `root` itself) that other accounts
+/// may read, write or enter (any group or other permission bit), with their
+/// mode: a store copied or created with a loose umask.
+pub fn loose_modes(root: &Path) -> Vec<(PathBuf, u32)> {
+    let mut out = vec![];
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            let Ok(meta) = fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                out.push((p.clone(), mode));
+            }
+            if meta.is_dir()
+                && let Ok(rd) = fs::read_dir(&p)
+            {
+                stack.extend(rd.flatten().map(|e| e.path()));
+            }
+        }
+        out.sort();
+    }
+    out
+}
+
 /// BLAKE3 (hex) of `users.json` as [`Store::save_users`] writes `users`: the
 /// hash user changes record on the audit log, and `audit verify` checks the
 /// file against.
@@ -805,17 +1143,187 @@ pub fn users_blake3(users: &probity_policy::Users) -> String {
         .to_string()
 }
 
-/// The operating-system user running this process, as an audit actor
-/// (`os:<name>`), for actions taken without `--as`.
+/// The operating-system account running this process, as an audit actor
+/// (`os:<name>`), for actions taken without `--as`: the account of the
+/// real uid ([`probity_audit::os_account`]), never `$USER`, which the
+/// caller can set to anything.
 pub fn os_actor() -> String {
-    let name = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("os:{name}")
+    format!("os:{}", probity_audit::os_account())
+}
+
+/// Makes the review-database anchor sink of a store from its root and
+/// `[audit] anchor_database` (`None`: the store's own review database).
+/// `probity_review::anchor_sink` is one.
+pub type AnchorDatabase = fn(&Path, Option<&str>) -> Arc<dyn probity_audit::AnchorSink>;
+
+static ANCHOR_DATABASE: std::sync::OnceLock<AnchorDatabase> = std::sync::OnceLock::new();
+
+/// Installs the review-database anchor sink for this process: from then on
+/// every audit append batch of every store opened here is anchored in its
+/// review database, and [`Store::verify_audit`] reads those anchors back.
+///
+/// The store does not depend on the database driver (that would bring
+/// sqlx to every crate above it), so every program that appends to an
+/// audit log — the CLI, the web server — calls this first thing, with
+/// `probity_review::anchor_sink`. Later calls are ignored. Without it no
+/// store is anchored in a review database (only in its anchor file), except
+/// that a store whose `[audit] anchor_database` is set records every anchor
+/// there as failed and verifies as inconclusive: configured anchoring is
+/// never skipped silently.
+pub fn install_anchor_database(open: AnchorDatabase) {
+    let _ = ANCHOR_DATABASE.set(open);
+}
+
+/// The anchor sinks of the store at `root` under `config`.
+fn anchor_sinks(root: &Path, config: &Config) -> Vec<Arc<dyn probity_audit::AnchorSink>> {
+    let mut sinks: Vec<Arc<dyn probity_audit::AnchorSink>> = Vec::new();
+    let url = config.audit.anchor_database.as_deref();
+    match (ANCHOR_DATABASE.get(), url) {
+        (Some(open), _) => sinks.push(open(root, url)),
+        (None, Some(url)) => sinks.push(Arc::new(NoAnchorDatabase {
+            shown: config::redact_url(url),
+        })),
+        (None, None) => {}
+    }
+    if let Some(path) = &config.audit.anchor_file {
+        sinks.push(Arc::new(probity_audit::AnchorFile::new(path)));
+    }
+    sinks
+}
+
+/// Opens the audit log of the store at `root` with its anchor sinks. Every
+/// append to a store's log goes through here ([`Store::audit`]).
+fn open_audit(root: &Path, config: &Config) -> Result<probity_audit::AuditLog> {
+    let mut log = probity_audit::AuditLog::open(&root.join(AUDIT_DIR))?;
+    for sink in anchor_sinks(root, config) {
+        log.add_anchor_sink(sink);
+    }
+    Ok(log)
+}
+
+/// Why a configured review database cannot be reached.
+const NO_ANCHOR_DRIVER: &str = "this program has no review-database driver installed (probity_store::install_anchor_database was not called; a bug)";
+
+/// A configured review database this process cannot reach, because no
+/// sink was installed ([`install_anchor_database`]).
+#[derive(Debug)]
+struct NoAnchorDatabase {
+    shown: String,
+}
+
+impl probity_audit::AnchorSink for NoAnchorDatabase {
+    fn describe(&self) -> String {
+        format!("the review database {}", self.shown)
+    }
+
+    fn anchor(&self, _head: &probity_audit::Head) -> std::result::Result<(), String> {
+        Err(NO_ANCHOR_DRIVER.to_owned())
+    }
+
+    fn read_anchors(&self, into: &mut probity_audit::Anchors) {
+        into.problem(format!(
+            "{} cannot be read: {}",
+            self.describe(),
+            NO_ANCHOR_DRIVER
+        ));
+    }
 }
 
 /// Fills `buf` from the operating system's random source.
 fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
     use std::io::Read;
     File::open("/dev/urandom")?.read_exact(buf)
+}
+
+#[cfg(test)]
+mod audit_anchor_tests {
+    use super::*;
+    use probity_audit::{Record, TamperKind};
+
+    fn store_with_audit_config(tmp: &Path, audit: &str) -> Store {
+        let root = tmp.join("store");
+        drop(Store::init(&root).unwrap());
+        fsio::write_atomic(&root.join(CONFIG), format!("[audit]\n{audit}").as_bytes()).unwrap();
+        Store::open(&root).unwrap()
+    }
+
+    #[test]
+    fn every_append_is_anchored_in_the_anchor_file_and_verified_against_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let anchors = tmp.path().join("anchors");
+        File::create(&anchors).unwrap();
+        let store = store_with_audit_config(
+            tmp.path(),
+            &format!("anchor_file = {:?}\n", anchors.display().to_string()),
+        );
+        assert_eq!(store.anchor_sinks().len(), 1);
+        let dir = store.audit_dir();
+        let mut head_after_3 = vec![];
+        for i in 2..=4 {
+            let e = store
+                .audit()
+                .unwrap()
+                .append(Record::new("PC-1", "reveal", format!("F-{i}")))
+                .unwrap();
+            assert_eq!(e.seq, i);
+            if i == 3 {
+                head_after_3 = fs::read(dir.join(probity_audit::HEAD_FILE)).unwrap();
+            }
+        }
+        // Entries 2 to 4 anchored (entry 1, the store's creation, came
+        // before the anchor file was configured).
+        let text = fs::read_to_string(&anchors).unwrap();
+        let seqs: Vec<&str> = text.lines().map(|l| &l[..1]).collect();
+        assert_eq!(seqs, ["2", "3", "4"]);
+        let r = store.verify_audit(None).unwrap();
+        assert!(r.is_intact() && r.anchors_checked == 3, "{r}");
+        // Entry 4 removed, the head file put back as it was after entry 3.
+        let log = dir.join(probity_audit::LOG_FILE);
+        let kept: String = fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .take(3)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(&log, kept).unwrap();
+        fs::write(dir.join(probity_audit::HEAD_FILE), head_after_3).unwrap();
+        assert!(probity_audit::verify(&dir, None).unwrap().is_intact());
+        let r = store.verify_audit(None).unwrap();
+        let b = r.broken.as_ref().expect("broken");
+        assert_eq!(
+            (b.kind, b.seq),
+            (TamperKind::RewrittenAfterAnchoring, 4),
+            "{b}"
+        );
+    }
+
+    #[test]
+    fn a_configured_database_without_a_driver_fails_loudly() {
+        // No process-wide sink is installed in this test binary.
+        let tmp = tempfile::tempdir().unwrap();
+        let store = store_with_audit_config(
+            tmp.path(),
+            "anchor_database = \"postgres://probity@127.0.0.1:1/anchors\"\n",
+        );
+        let mut log = store.audit().unwrap();
+        let e = log.append(Record::new("PC-1", "reveal", "F-1")).unwrap();
+        assert_eq!(e.seq, 2);
+        assert_eq!(log.anchor_failures().len(), 1);
+        assert!(
+            log.anchor_failures()[0]
+                .error
+                .contains("install_anchor_database")
+        );
+        let r = store.verify_audit(None).unwrap();
+        assert!(r.broken.is_none() && !r.is_intact(), "{r}");
+        assert!(
+            r.anchor_problems[0]
+                .contains("the review database postgres://probity@127.0.0.1:1/anchors")
+        );
+    }
+
+    #[test]
+    fn the_os_actor_is_the_real_account() {
+        assert_eq!(os_actor(), format!("os:{}", probity_audit::os_account()));
+    }
 }
