@@ -118,6 +118,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "queue_indexes",
         include_str!("../migrations/0002_queue_indexes.sql"),
     ),
+    (
+        3,
+        "audit_anchors",
+        include_str!("../migrations/0003_audit_anchors.sql"),
+    ),
 ];
 
 /// The queue's "open" condition: findings not yet decided. Written exactly
@@ -904,15 +909,18 @@ impl ReviewDb {
         Ok((f, to))
     }
 
-    /// Takes a step the caller has authorised and audited (`audit_seq`,
-    /// `audit_hash` name the entry). Re-judged inside the transaction, and
-    /// the status is updated only if it is still the one judged, so two
-    /// reviewers acting at once cannot both move it.
+    /// Takes a step the caller has authorised from status `from` and
+    /// audited (`audit_seq`, `audit_hash` name the entry). Re-judged, and
+    /// the status is updated only if it is still `from`: who may take a
+    /// step depends on the status it is taken from ([`Step::action`]), so a
+    /// finding escalated since the caller's authorisation is refused, and
+    /// two reviewers acting at once cannot both move it.
     #[allow(clippy::too_many_arguments)]
     pub async fn transition(
         &self,
         id: &str,
         step: Step,
+        from: Status,
         actor: &str,
         reason: &str,
         dismissal: Option<Dismissal>,
@@ -921,6 +929,16 @@ impl ReviewDb {
         now: i64,
     ) -> Result<Moved> {
         let (f, to) = self.check(id, step, actor, reason, dismissal, now).await?;
+        if f.status != from {
+            return Err(Error::Refused(Refused::NotFromHere {
+                step: step.id(),
+                from: f.status.id(),
+                hint: format!(
+                    "it was {} when the step was authorised and someone else moved it a moment ago; reload the finding",
+                    from.id()
+                ),
+            }));
+        }
         let mut tx = self.pool.begin().await.map_err(q("begin decision"))?;
         let done = sqlx::query(
             "UPDATE findings SET status = $1, status_at = $2 WHERE finding_id = $3 AND status = $4",
@@ -928,7 +946,7 @@ impl ReviewDb {
         .bind(to.id())
         .bind(now)
         .bind(id)
-        .bind(f.status.id())
+        .bind(from.id())
         .execute(&mut *tx)
         .await
         .map_err(q("record decision"))?;
@@ -1438,6 +1456,271 @@ fn statements(sql: &str) -> Vec<String> {
         out.push(cur.trim().to_string());
     }
     out
+}
+
+// ------------------------------------------------------------ audit anchors
+
+/// One anchor of the audit log: its head after an append batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditAnchor {
+    /// The anchored entry's seq.
+    pub seq: i64,
+    /// Its hash, 64 lowercase hex digits.
+    pub hash: String,
+    /// Its time (µs since the epoch).
+    pub at: i64,
+}
+
+impl ReviewDb {
+    /// Records an anchor of the audit log (migration 3's `audit_anchors`).
+    /// Recording the same seq and hash again changes nothing; another hash
+    /// for a seq already anchored is kept beside it.
+    pub async fn record_anchor(&self, seq: i64, hash: &str, at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_anchors (seq, hash, at) VALUES ($1, $2, $3) ON CONFLICT (seq, hash) DO NOTHING",
+        )
+        .bind(seq)
+        .bind(hash)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(q("record an audit anchor"))?;
+        Ok(())
+    }
+
+    /// Every anchor of the audit log, by seq.
+    pub async fn audit_anchors(&self) -> Result<Vec<AuditAnchor>> {
+        let rows = sqlx::query("SELECT seq, hash, at FROM audit_anchors ORDER BY seq, hash")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read audit anchors"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditAnchor {
+                    seq: r.try_get("seq").map_err(q("read audit anchors"))?,
+                    hash: r.try_get("hash").map_err(q("read audit anchors"))?,
+                    at: r.try_get("at").map_err(q("read audit anchors"))?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// How long an append waits for the review database to record an anchor
+/// (opening and migrating the database included) before recording the
+/// anchor as failed. The driver's own waits (10 s to connect, 10 s for a
+/// busy SQLite file) come first.
+pub const ANCHOR_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// After this long without an anchor, the anchor thread closes its
+/// connection (and opens it again when needed).
+const ANCHOR_IDLE: Duration = Duration::from_secs(60);
+
+/// The review database as an audit-log anchor sink
+/// ([`probity_audit::AnchorSink`]): every append batch's head becomes a row
+/// of `audit_anchors`, and verification reads them back.
+///
+/// Appends are synchronous and come from anywhere: the CLI (no runtime,
+/// or inside one), web handlers on the server's runtime. So the database is
+/// reached from a thread of its own, with its own single-threaded runtime
+/// and connection, one per database URL per process; a caller sends the
+/// anchor and blocks until it is committed (or [`ANCHOR_TIMEOUT`]), which
+/// never nests one runtime inside another. A caller blocking a runtime's
+/// worker thread this way waits as it already waits for the log's fsync.
+/// Nothing in the workflow appends to the log while holding a database
+/// transaction, so the anchor's write never waits on its own caller.
+#[derive(Debug)]
+pub struct ReviewAnchors {
+    /// The URL, for messages (no password).
+    shown: String,
+    jobs: tokio::sync::mpsc::UnboundedSender<AnchorJob>,
+}
+
+type Reply<T> = std::sync::mpsc::Sender<std::result::Result<T, String>>;
+
+#[derive(Debug)]
+enum AnchorJob {
+    Anchor {
+        seq: i64,
+        hash: String,
+        at: i64,
+        done: Reply<()>,
+    },
+    Read {
+        done: Reply<Vec<AuditAnchor>>,
+    },
+}
+
+impl AnchorJob {
+    fn fail(self, why: String) {
+        // The caller may have stopped waiting.
+        match self {
+            AnchorJob::Anchor { done, .. } => {
+                let _ = done.send(Err(why));
+            }
+            AnchorJob::Read { done } => {
+                let _ = done.send(Err(why));
+            }
+        }
+    }
+}
+
+/// The anchor sinks of this process, one per database URL.
+static ANCHOR_SINKS: std::sync::LazyLock<Mutex<HashMap<String, std::sync::Arc<ReviewAnchors>>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The review-database anchor sink of a store: the database at `url`, or
+/// the store's own (`STORE/review.sqlite`, [`ReviewDb::store_url`]) when
+/// `url` is `None`. One per URL per process, shared; nothing is opened
+/// until the first anchor. Install this with
+/// `probity_store::install_anchor_database` in every process that appends.
+pub fn anchor_sink(
+    store_root: &std::path::Path,
+    url: Option<&str>,
+) -> std::sync::Arc<dyn probity_audit::AnchorSink> {
+    let url = url.map_or_else(|| ReviewDb::store_url(store_root), str::to_owned);
+    let mut sinks = ANCHOR_SINKS.lock().unwrap_or_else(|e| e.into_inner());
+    sinks
+        .entry(url.clone())
+        .or_insert_with(|| std::sync::Arc::new(ReviewAnchors::start(url)))
+        .clone()
+}
+
+impl ReviewAnchors {
+    /// Starts the thread that owns the connection to `url`.
+    fn start(url: String) -> ReviewAnchors {
+        let shown = redact(&url);
+        let (jobs, mut rx) = tokio::sync::mpsc::unbounded_channel::<AnchorJob>();
+        let thread = std::thread::Builder::new()
+            .name("probity-anchors".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        while let Some(job) = rx.blocking_recv() {
+                            job.fail(format!("cannot start the anchor thread's runtime: {e}"));
+                        }
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let mut db: Option<ReviewDb> = None;
+                    loop {
+                        let job = match tokio::time::timeout(ANCHOR_IDLE, rx.recv()).await {
+                            Ok(Some(job)) => job,
+                            Ok(None) => break,
+                            Err(_idle) => {
+                                if let Some(d) = db.take() {
+                                    d.close().await;
+                                }
+                                continue;
+                            }
+                        };
+                        if db.is_none() {
+                            match ReviewDb::open(&url).await {
+                                Ok(d) => db = Some(d),
+                                Err(e) => {
+                                    job.fail(e.to_string());
+                                    continue;
+                                }
+                            }
+                        }
+                        let Some(d) = db.as_ref() else { continue };
+                        match job {
+                            AnchorJob::Anchor {
+                                seq,
+                                hash,
+                                at,
+                                done,
+                            } => {
+                                let r = d.record_anchor(seq, &hash, at).await;
+                                let _ = done.send(r.map_err(|e| e.to_string()));
+                            }
+                            AnchorJob::Read { done } => {
+                                let r = d.audit_anchors().await;
+                                let _ = done.send(r.map_err(|e| e.to_string()));
+                            }
+                        }
+                    }
+                    if let Some(d) = db {
+                        d.close().await;
+                    }
+                });
+            });
+        if let Err(e) = thread {
+            // `rx` went with the closure: every send fails and says so.
+            eprintln!("probity: warning: cannot start the audit anchor thread: {e}");
+        }
+        ReviewAnchors { shown, jobs }
+    }
+
+    /// Sends a job to the thread and waits for its answer.
+    fn call<T>(&self, job: impl FnOnce(Reply<T>) -> AnchorJob) -> std::result::Result<T, String> {
+        let (done, answer) = std::sync::mpsc::channel();
+        self.jobs
+            .send(job(done))
+            .map_err(|_| "the anchor thread is not running".to_owned())?;
+        match answer.recv_timeout(ANCHOR_TIMEOUT) {
+            Ok(r) => r,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(format!("no answer within {} s", ANCHOR_TIMEOUT.as_secs()))
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err("the anchor thread stopped".to_owned())
+            }
+        }
+    }
+}
+
+impl probity_audit::AnchorSink for ReviewAnchors {
+    fn describe(&self) -> String {
+        format!("the review database {}", self.shown)
+    }
+
+    fn anchor(&self, head: &probity_audit::Head) -> std::result::Result<(), String> {
+        let seq = i64::try_from(head.seq).map_err(|_| format!("seq {} is too large", head.seq))?;
+        self.call(|done| AnchorJob::Anchor {
+            seq,
+            hash: head.hash.clone(),
+            at: head.at.as_microsecond(),
+            done,
+        })
+    }
+
+    fn read_anchors(&self, into: &mut probity_audit::Anchors) {
+        let source = self.describe();
+        let rows = match self.call(|done| AnchorJob::Read { done }) {
+            Ok(rows) => rows,
+            Err(e) => {
+                into.problem(format!(
+                    "{source} cannot be read ({e}), so the log cannot be checked against its anchors"
+                ));
+                return;
+            }
+        };
+        for r in rows {
+            let anchor = format!("{}:{}", r.seq, r.hash)
+                .parse::<probity_audit::Anchor>()
+                .ok()
+                .filter(|a| a.hash == r.hash);
+            let at = jiff::Timestamp::from_microsecond(r.at).ok();
+            match (anchor, at) {
+                (Some(anchor), Some(at)) => into.push(probity_audit::Anchored {
+                    anchor,
+                    at: Some(at),
+                    source: source.clone(),
+                    line: None,
+                }),
+                _ => into.problem(format!(
+                    "{source} holds an anchor that is not one (seq {}, hash {:?}, at {}): it was written by something other than Probity",
+                    r.seq, r.hash, r.at
+                )),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

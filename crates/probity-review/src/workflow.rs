@@ -11,6 +11,10 @@
 //!                                  │                  or the window)──▶ prevention_notice
 //!                                  └──dismiss / advise──▶ no_further_action / advice
 //! ```
+//!
+//! Who may take a step depends on the status it is taken from
+//! ([`Step::action`]): once a reviewer has escalated a finding (proposed a
+//! prevention notice), only a reviewer may close it.
 
 use probity_policy::Action;
 use serde::{Deserialize, Serialize};
@@ -84,6 +88,20 @@ impl Status {
             self,
             Status::NoFurtherAction | Status::Advice | Status::PreventionNotice | Status::Referral
         )
+    }
+
+    /// Whether only a reviewer's step ([`Action::IssueNotice`]) leads to
+    /// this status: a finding in it has been escalated by a reviewer, and
+    /// every step from it needs a reviewer too (see [`Step::action`]).
+    /// `new` is where every finding starts, so it is never escalated.
+    pub fn escalated(self) -> bool {
+        let mut into = Step::ALL
+            .iter()
+            .filter(|s| Status::ALL.iter().any(|f| s.target(*f) == Some(self)))
+            .peekable();
+        self != Status::New
+            && into.peek().is_some()
+            && into.all(|s| s.own_action() == Action::IssueNotice)
     }
 
     /// A decided outcome that upholds the finding.
@@ -209,14 +227,27 @@ impl Step {
         }
     }
 
-    /// What a user needs to take this step.
-    pub fn action(self) -> Action {
+    /// What the step needs wherever it is taken from.
+    fn own_action(self) -> Action {
         match self {
             Step::Dismiss | Step::Advise | Step::ProposeReferral => Action::Triage,
             Step::ApproveReferral
             | Step::RejectReferral
             | Step::ProposeNotice
             | Step::IssueNotice => Action::IssueNotice,
+        }
+    }
+
+    /// What a user needs to take this step from status `from`. A finding a
+    /// reviewer has escalated (a status only a reviewer's step leads to,
+    /// such as `awaiting_response`) is closed by a reviewer too: dismissing
+    /// or advising on a proposed prevention notice needs
+    /// [`Action::IssueNotice`], not [`Action::Triage`].
+    pub fn action(self, from: Status) -> Action {
+        if from.escalated() {
+            Action::IssueNotice
+        } else {
+            self.own_action()
         }
     }
 
@@ -371,6 +402,39 @@ mod tests {
         }
         assert!(ok(Step::ApproveReferral, New).is_err());
         assert!(ok(Step::IssueNotice, New).is_err());
+    }
+
+    #[test]
+    fn a_finding_a_reviewer_escalated_is_closed_by_a_reviewer() {
+        use Status::*;
+        let escalated: Vec<Status> = Status::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.escalated())
+            .collect();
+        assert_eq!(escalated, [AwaitingResponse, PreventionNotice, Referral]);
+        // From a proposed notice, closing it otherwise needs a reviewer.
+        assert_eq!(Step::Dismiss.action(AwaitingResponse), Action::IssueNotice);
+        assert_eq!(Step::Advise.action(AwaitingResponse), Action::IssueNotice);
+        // From new, an analyst may triage.
+        assert_eq!(Step::Dismiss.action(New), Action::Triage);
+        assert_eq!(Step::Advise.action(New), Action::Triage);
+        assert_eq!(Step::ProposeReferral.action(New), Action::Triage);
+        // A referral an analyst proposed is still approved by a reviewer.
+        assert_eq!(
+            Step::ApproveReferral.action(ReferralProposed),
+            Action::IssueNotice
+        );
+        // Every step that may follow an escalated status needs a reviewer.
+        for from in escalated {
+            for step in Step::ALL.iter().filter(|s| s.target(from).is_some()) {
+                assert_eq!(
+                    step.action(from),
+                    Action::IssueNotice,
+                    "{step:?} from {from:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -79,6 +79,7 @@ on_both_backends!(
     case_consents,
     case_sessions,
     case_respond_only_own,
+    case_audit_anchors,
 );
 
 /// A throwaway PostgreSQL database.
@@ -217,8 +218,23 @@ async fn take(
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let hash = format!("h{seq}");
     let audit = (seq, hash.as_str());
-    db.transition(id, step, actor, reason, dismissal, WINDOW_DAYS, audit, now)
-        .await
+    // Authorised from the status it has now (None: no such finding).
+    let from = match db.finding(id).await? {
+        Some(f) => f.status,
+        None => Status::New,
+    };
+    db.transition(
+        id,
+        step,
+        from,
+        actor,
+        reason,
+        dismissal,
+        WINDOW_DAYS,
+        audit,
+        now,
+    )
+    .await
 }
 
 /// Takes a step that must be allowed.
@@ -584,6 +600,29 @@ async fn case_workflow(db: &ReviewDb, _url: &str) {
     assert!(not_from_here(if a.is_ok() { &b } else { &a }));
     assert_eq!(trail(db, "W4").await.len(), 4);
 
+    // A step authorised from one status is refused once the finding has
+    // moved on: an analyst's dismissal authorised while it was new cannot
+    // close the prevention notice a reviewer proposed in the meantime.
+    db.import(&[simple("W9", me)], T0).await.unwrap();
+    ok(db, "W9", ProposeNotice, "u_rev1", REASON, t).await;
+    let stale = (1_000_000, "h-stale-w9");
+    let r = db
+        .transition(
+            "W9",
+            Dismiss,
+            Status::New,
+            "u_ana",
+            REASON,
+            fp,
+            WINDOW_DAYS,
+            stale,
+            t + HOUR,
+        )
+        .await;
+    assert!(not_from_here(&r), "{r:?}");
+    assert_eq!(status_of(db, "W9").await, Status::AwaitingResponse);
+    assert_eq!(trail(db, "W9").await.len(), 1);
+
     let r = take(db, "W404", Advise, "u_rev1", REASON, None, t).await;
     assert!(
         matches!(&r, Err(Error::NoFinding(id)) if id == "W404"),
@@ -775,4 +814,104 @@ async fn case_respond_only_own(db: &ReviewDb, _url: &str) {
     assert!(db.situation("F-theirs").await.unwrap().responded);
     let rs = db.responses("F-theirs").await.unwrap();
     assert_eq!((rs.len(), rs[0].by_user.as_str()), (1, "u_other"));
+}
+
+/// Every append batch of an audit log that carries the review database's
+/// anchor sink is anchored in `audit_anchors` before the append returns;
+/// verification reads the anchors back and catches a truncation that the
+/// chain and a rewritten head file cannot show.
+async fn case_audit_anchors(db: &ReviewDb, url: &str) {
+    use probity_audit::{AnchorSink, Anchors, AuditLog, Record, TamperKind};
+    let t0 = jiff::Timestamp::from_microsecond(T0).unwrap();
+    let rec = |i: i64| {
+        Record::new("u_rev1", "review.dismiss", format!("F-{i}"))
+            .at(t0 + jiff::SignedDuration::from_mins(i))
+    };
+    // Batches of 1, 3 and 2 entries: anchors of entries 1, 4 and 6.
+    let batches: [&[i64]; 3] = [&[1], &[2, 3, 4], &[5, 6]];
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("audit");
+    let sink = probity_review::anchor_sink(tmp.path(), Some(url));
+    assert!(
+        sink.describe().starts_with("the review database"),
+        "{}",
+        sink.describe()
+    );
+    let mut log = AuditLog::open(&dir).unwrap().with_anchor_sink(sink.clone());
+    let mut heads = vec![];
+    for batch in batches {
+        let entries = log.append_batch(batch.iter().map(|&i| rec(i))).unwrap();
+        let head = entries.last().unwrap().head();
+        // Anchored before the append returned.
+        let rows = db.audit_anchors().await.unwrap();
+        let last = rows.last().unwrap();
+        assert_eq!(
+            (last.seq, last.hash.as_str(), last.at),
+            (
+                head.seq as i64,
+                head.hash.as_str(),
+                head.at.as_microsecond()
+            )
+        );
+        heads.push(head);
+        assert_eq!(rows.len(), heads.len());
+    }
+    assert!(log.anchor_failures().is_empty());
+    // Recording an anchor again changes nothing.
+    db.record_anchor(4, &heads[1].hash, 0).await.unwrap();
+    assert_eq!(db.audit_anchors().await.unwrap().len(), 3);
+
+    // Read back through the sink: the log agrees with all three.
+    let read = |sink: &dyn AnchorSink| {
+        let mut a = Anchors::new();
+        a.read_from(sink);
+        a
+    };
+    let anchors = read(sink.as_ref());
+    assert!(anchors.problems.is_empty(), "{:?}", anchors.problems);
+    let seqs: Vec<u64> = anchors.anchors.iter().map(|a| a.anchor.seq).collect();
+    assert_eq!(seqs, [1, 4, 6]);
+    assert_eq!(anchors.anchors[2].at, Some(heads[2].at));
+    let r = probity_audit::verify_with_anchors(&dir, &anchors).unwrap();
+    assert!(r.is_intact() && r.anchors_checked == 3, "{r}");
+
+    // The last batch removed and the head file rewritten to match (copied
+    // from a twin log holding only the first two batches).
+    let twin = tmp.path().join("twin");
+    let mut t = AuditLog::open(&twin).unwrap();
+    for batch in &batches[..2] {
+        t.append_batch(batch.iter().map(|&i| rec(i))).unwrap();
+    }
+    let log_file = dir.join(probity_audit::LOG_FILE);
+    let text = std::fs::read_to_string(&log_file).unwrap();
+    let kept: String = text.lines().take(4).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        kept,
+        std::fs::read_to_string(twin.join(probity_audit::LOG_FILE)).unwrap()
+    );
+    std::fs::write(&log_file, kept).unwrap();
+    std::fs::copy(
+        twin.join(probity_audit::HEAD_FILE),
+        dir.join(probity_audit::HEAD_FILE),
+    )
+    .unwrap();
+    let r = probity_audit::verify(&dir, None).unwrap();
+    assert!(
+        r.is_intact(),
+        "without anchors the truncation is invisible: {r}"
+    );
+    let r = probity_audit::verify_with_anchors(&dir, &read(sink.as_ref())).unwrap();
+    let b = r.broken.as_ref().expect("broken");
+    assert_eq!(
+        (b.kind, b.seq),
+        (TamperKind::RewrittenAfterAnchoring, 5),
+        "{b}"
+    );
+    assert!(b.detail.contains("the review database"), "{b}");
+
+    // An anchor of the same entry with another hash is kept beside the
+    // first: the evidence of a rewrite.
+    db.record_anchor(6, &"ab".repeat(32), 0).await.unwrap();
+    let rows = db.audit_anchors().await.unwrap();
+    assert_eq!(rows.iter().filter(|r| r.seq == 6).count(), 2);
 }

@@ -22,6 +22,11 @@
 //! API). No request is started after the deadline; those in flight finish
 //! and count.
 //!
+//! Every queue page and API listing is a view of personal data, so each
+//! puts one entry on the audit log before it is answered (entries of views
+//! that arrive together share one write and fsync). After the run the log
+//! is read back: a successful request without its entry is an error.
+//!
 //! Think-time model: between two requests a session waits a uniformly random
 //! 0.5x to 1.5x `--think-ms` (default 1000 ms), like a person reading a page;
 //! its first request comes after a random 0..1x think time, so sessions do
@@ -310,15 +315,7 @@ fn start_server(store: &std::path::Path, database: Option<String>) -> Result<Ser
                 }
             };
             rt.block_on(async move {
-                let t = Instant::now();
-                let state = match probity_web::AppState::open(cfg).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("opening the server: {e}")));
-                        return;
-                    }
-                };
-                let import = t.elapsed();
+                // Bound first: the host check expects the port it got.
                 let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
                     Ok(l) => l,
                     Err(e) => {
@@ -333,6 +330,17 @@ fn start_server(store: &std::path::Path, database: Option<String>) -> Result<Ser
                         return;
                     }
                 };
+                let mut cfg = cfg;
+                cfg.bind = addr;
+                let t = Instant::now();
+                let state = match probity_web::AppState::open(cfg).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("opening the server: {e}")));
+                        return;
+                    }
+                };
+                let import = t.elapsed();
                 let _ = ready_tx.send(Ok((addr, import)));
                 let app = probity_web::app(state);
                 let served = axum::serve(
@@ -723,7 +731,7 @@ fn run(args: &Args) -> Result<ExitCode, BoxError> {
         .thread_name("client-worker")
         .enable_all()
         .build()?;
-    let outcome = client_rt.block_on(drive(args, server.addr));
+    let outcome = client_rt.block_on(drive(args, server.addr, &root));
     client_rt.shutdown_timeout(Duration::from_secs(2));
     let _ = server.stop.send(());
     if server.done.recv_timeout(Duration::from_secs(10)).is_err() {
@@ -733,7 +741,28 @@ fn run(args: &Args) -> Result<ExitCode, BoxError> {
     outcome
 }
 
-async fn drive(args: &Args, addr: SocketAddr) -> Result<ExitCode, BoxError> {
+/// Audit entries of queue views (pages and API listings).
+fn audited_views(root: &std::path::Path) -> Result<u64, BoxError> {
+    let store = probity_store::Store::open(root)?;
+    let mut n = 0;
+    for action in ["web.view.queue", "api.view.findings"] {
+        let f = probity_audit::Filter {
+            action: Some(action.into()),
+            ..Default::default()
+        };
+        for e in probity_audit::read(&store.audit_dir(), &f)? {
+            e?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+async fn drive(
+    args: &Args,
+    addr: SocketAddr,
+    root: &std::path::Path,
+) -> Result<ExitCode, BoxError> {
     // Sign in, a few at a time.
     let t = Instant::now();
     let permits = Arc::new(tokio::sync::Semaphore::new(SIGN_IN_CONCURRENCY));
@@ -821,6 +850,9 @@ async fn drive(args: &Args, addr: SocketAddr) -> Result<ExitCode, BoxError> {
     }
     let elapsed = start.elapsed();
     progress.abort();
+    // The sanity request above was a view too.
+    let answered = all.len() as u64 - counters.errors.load(Ordering::Relaxed) + 1;
+    let audited = audited_views(root)?;
 
     // Report.
     let requests = all.len() as u64;
@@ -866,6 +898,7 @@ async fn drive(args: &Args, addr: SocketAddr) -> Result<ExitCode, BoxError> {
         requests as f64 / elapsed.as_secs_f64()
     );
     println!("errors         {error_count}");
+    println!("audited views  {audited} (answered {answered})");
     let distinct = errors.0.lock().expect("errors").clone();
     for (msg, n) in distinct.iter().take(5) {
         println!("  {n} x {msg}");
@@ -887,6 +920,13 @@ async fn drive(args: &Args, addr: SocketAddr) -> Result<ExitCode, BoxError> {
     let mut code = ExitCode::SUCCESS;
     if error_count > 0 {
         println!("FAIL: {error_count} requests failed (target: none)");
+        code = ExitCode::from(1);
+    }
+    if audited < answered {
+        println!(
+            "FAIL: {} answered views are not on the audit log",
+            answered - audited
+        );
         code = ExitCode::from(1);
     }
     if requests == 0 {

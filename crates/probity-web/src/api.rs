@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use probity_audit::Record;
 use probity_review::{Dismissal, QueueQuery, Status, Step};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::routes::{Kind, ROUTES, Rule};
-use crate::{Error, Result, Shared, pages, workflow};
+use crate::{Error, Result, Shared, data, pages, workflow};
 
 /// `GET /api/openapi.json`: OpenAPI 3.1, from [`ROUTES`].
 pub async fn openapi() -> Json<Value> {
@@ -119,28 +120,62 @@ pub async fn me(Extension(c): Extension<Caller>) -> Json<Value> {
     }))
 }
 
-/// `GET /api/findings`.
+/// `GET /api/findings` (audited as one view listing the findings' ids).
 pub async fn findings(
     State(st): State<Shared>,
+    Extension(c): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>> {
     let query = pages::queue_query(&q)?;
     let page = st.db.queue(&query).await?;
-    Ok(Json(json!(page)))
+    let audited = st
+        .journal
+        .submit(pages::listing(&c, "api.view.findings", &query, &page.rows))
+        .await?;
+    let body = json!(page);
+    audited.durable().await?;
+    Ok(Json(body))
 }
 
-/// `GET /api/findings/{id}`.
-pub async fn finding(State(st): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>> {
+/// `GET /api/findings/{id}`: the finding, its evidence from the data
+/// categories its purpose enables only, decisions and responses (audited).
+pub async fn finding(
+    State(st): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
     let f =
         st.db.finding(&id).await?.ok_or_else(|| {
             Error::NotFound("there is no finding with that id under review".into())
         })?;
     let record: Value = serde_json::from_str(&f.record).unwrap_or(Value::Null);
+    let gov = st.store()?.governance()?;
+    let shown = data::shown_categories(&gov, &f.detector);
+    let (record, withheld) = data::evidence_shown(&record, &shown);
+    let categories: Vec<&str> = shown.iter().map(|c| c.id()).collect();
+    let audited = st
+        .journal
+        .submit(
+            Record::new(&c.user.id, "api.view.finding", &f.finding_id)
+                .person(&f.person)
+                .details(json!({
+                    "detector": f.detector,
+                    "categories": categories,
+                    "evidence_rows": record["evidence"].as_array().map_or(0, Vec::len),
+                    "evidence_withheld": withheld,
+                })),
+        )
+        .await?;
+    let history = st.db.history(&id).await?;
+    let responses = st.db.responses(&id).await?;
+    audited.durable().await?;
     Ok(Json(json!({
         "finding": f,
         "record": record,
-        "history": st.db.history(&id).await?,
-        "responses": st.db.responses(&id).await?,
+        "categories": categories,
+        "evidence_withheld": withheld,
+        "history": history,
+        "responses": responses,
     })))
 }
 
@@ -165,13 +200,7 @@ pub async fn decide(
     })?;
     let step =
         Step::from_id(&b.step).ok_or_else(|| Error::BadRequest("unknown workflow step".into()))?;
-    if !c.role().may(step.action()) {
-        return Err(Error::Forbidden(format!(
-            "your role ({}) may not take the step {}",
-            c.role(),
-            step.id()
-        )));
-    }
+    // The workflow authorises the step against the finding's status.
     let dismissal = match b.dismissal.as_deref() {
         None => None,
         Some(d) => Some(
@@ -214,6 +243,7 @@ pub async fn quality(State(st): State<Shared>) -> Result<Json<Value>> {
 /// `GET /api/audit`.
 pub async fn audit(
     State(st): State<Shared>,
+    Extension(c): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>> {
     let f = pages::audit_filter(&q)?;
@@ -226,6 +256,8 @@ pub async fn audit(
         None => 500,
     };
     let entries = pages::audit_entries(&st, &f, limit)?;
+    st.audit_view(pages::audit_read(&c, "api.view.audit", &f, entries.len()))
+        .await?;
     Ok(Json(json!({"entries": entries})))
 }
 
@@ -238,6 +270,7 @@ pub async fn me_findings(
         Error::Forbidden("your account is not linked to a member of staff".into())
     })?;
     let mut out = vec![];
+    let mut seen: Vec<String> = vec![];
     for s in Status::ALL {
         let p = st
             .db
@@ -250,11 +283,19 @@ pub async fn me_findings(
             })
             .await?;
         for f in p.rows {
+            seen.push(f.finding_id.clone());
             let responses = st.db.responses(&f.finding_id).await?;
             out.push(json!({"finding": f, "responses": responses}));
         }
     }
+    let notifications = st.db.notifications(&person).await?;
+    st.audit_view(
+        Record::new(&c.user.id, "api.view.me.findings", &person)
+            .person(&person)
+            .details(json!({"findings": seen})),
+    )
+    .await?;
     Ok(Json(
-        json!({"findings": out, "notifications": st.db.notifications(&person).await?}),
+        json!({"findings": out, "notifications": notifications}),
     ))
 }

@@ -10,12 +10,19 @@
 //!   reset.
 //! - Every POST carries the session's CSRF token (form field `csrf` or
 //!   header `x-csrf-token`); the sign-in form uses a double-submit cookie.
-//! - Failed sign-ins are counted per account and per client address;
-//!   after 5 (account) or 20 (address) in 15 minutes, sign-in is refused
-//!   for 15 minutes, and the lock-out is audited.
+//! - Sign-ins are limited per account and per client address ([`Limiter`]):
+//!   a check reserves its place before the password is verified, so
+//!   concurrent guesses count too; lock-outs are audited.
+//! - The client address is the TCP peer; `X-Forwarded-For` is believed
+//!   only from a configured trusted proxy ([`client_ip`]).
+//! - Every request must name a host the server has ([`host_check`]): a
+//!   page elsewhere that rebinds its own name to this server's address
+//!   (DNS rebinding) gets 421.
+//! - After sign-in, `next` is followed only if it is a path on this site
+//!   ([`safe_next`]).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -115,65 +122,375 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Failed sign-in counters.
-#[derive(Debug, Default)]
+/// How long failures count.
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Failures (and checks in flight) an account may have in [`WINDOW`].
+pub const PER_ACCOUNT: usize = 5;
+/// Failures (and checks in flight) an address may have in [`WINDOW`]
+/// before it is slowed down.
+pub const PER_ADDRESS: usize = 20;
+/// Accounts and addresses remembered at most (each).
+pub const KEYS: usize = 10_000;
+/// Failure times kept per key at most.
+const KEPT: usize = 64;
+
+/// Sign-in limits.
+///
+/// - **Per account**: at most [`PER_ACCOUNT`] failures in [`WINDOW`],
+///   counting the checks in flight. [`Limiter::begin`] reserves a place
+///   before the password is verified, so forty guesses sent at once are
+///   not all checked: five are, the rest are refused.
+/// - **Per address**: failures for any name count against the client
+///   address. Once an address has [`PER_ADDRESS`] (failures and checks in
+///   flight), it may still sign in to an account that has no recent
+///   failure and no check in flight, but not to an account with failures
+///   and not with a name that is no account. Made-up names thus slow their
+///   address down without locking out the real users behind it (behind a
+///   TLS proxy that is everyone), and they are never remembered by name.
+/// - **Bounded memory**: at most `capacity` accounts and `capacity`
+///   addresses are remembered; past that the least recently used is
+///   forgotten. Accounts and addresses are kept apart, so spraying
+///   addresses cannot push accounts' failures out.
+#[derive(Debug)]
 pub struct Limiter {
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+    tables: Mutex<(Lru, Lru)>,
 }
 
-const WINDOW: Duration = Duration::from_secs(15 * 60);
-const PER_ACCOUNT: usize = 5;
-const PER_ADDRESS: usize = 20;
+impl Default for Limiter {
+    fn default() -> Limiter {
+        Limiter::new(KEYS)
+    }
+}
+
+/// Keys in least-recently-used order.
+#[derive(Debug)]
+struct Lru {
+    cap: usize,
+    tick: u64,
+    slots: HashMap<String, Slot>,
+    order: BTreeMap<u64, String>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    used: u64,
+    failures: VecDeque<Instant>,
+    in_flight: usize,
+}
+
+impl Slot {
+    fn load(&self) -> usize {
+        self.failures.len() + self.in_flight
+    }
+
+    /// Seconds until the oldest failure stops counting (at least 1).
+    fn wait(&self, now: Instant) -> u64 {
+        let left = match self.failures.front() {
+            Some(first) => WINDOW.saturating_sub(now.duration_since(*first)),
+            None => Duration::ZERO,
+        };
+        left.as_secs().max(1)
+    }
+}
+
+impl Lru {
+    fn new(cap: usize) -> Lru {
+        Lru {
+            cap: cap.max(1),
+            tick: 0,
+            slots: HashMap::new(),
+            order: BTreeMap::new(),
+        }
+    }
+
+    /// The slot of `key`, created if absent (forgetting the least recently
+    /// used key when full) and marked used; failures past the window are
+    /// dropped.
+    fn touch(&mut self, key: &str, now: Instant) -> &mut Slot {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some(slot) = self.slots.get_mut(key) {
+            self.order.remove(&slot.used);
+            slot.used = tick;
+        } else {
+            while self.slots.len() >= self.cap {
+                let Some((_, oldest)) = self.order.pop_first() else {
+                    break;
+                };
+                self.slots.remove(&oldest);
+            }
+            self.slots.insert(
+                key.to_string(),
+                Slot {
+                    used: tick,
+                    failures: VecDeque::new(),
+                    in_flight: 0,
+                },
+            );
+        }
+        self.order.insert(tick, key.to_string());
+        let slot = self.slots.get_mut(key).expect("inserted above");
+        while slot
+            .failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
+            slot.failures.pop_front();
+        }
+        slot
+    }
+}
+
+/// A sign-in check holding its reserved places. Say how it went with
+/// [`Attempt::failed`] or [`Attempt::succeeded`]; dropped without either
+/// (an error, or the client went away), it frees its places and counts
+/// nothing.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    limiter: &'a Limiter,
+    account: Option<String>,
+    address: String,
+    open: bool,
+}
 
 impl Limiter {
-    fn recent(&self, key: &str) -> (usize, Option<Instant>) {
-        let mut f = self.failures.lock().expect("limiter");
-        let v = f.entry(key.to_string()).or_default();
-        v.retain(|t| t.elapsed() < WINDOW);
-        (v.len(), v.first().copied())
+    /// A limiter remembering at most `capacity` accounts and `capacity`
+    /// addresses.
+    pub fn new(capacity: usize) -> Limiter {
+        Limiter {
+            tables: Mutex::new((Lru::new(capacity), Lru::new(capacity))),
+        }
     }
 
-    /// Seconds until sign-in is allowed again, if it is locked for this
-    /// account or address.
-    pub fn locked(&self, account: &str, address: &str) -> Option<u64> {
-        for (key, max) in [
-            (format!("u:{account}"), PER_ACCOUNT),
-            (format!("a:{address}"), PER_ADDRESS),
-        ] {
-            let (n, first) = self.recent(&key);
-            if n >= max {
-                let wait = WINDOW.saturating_sub(first.map(|f| f.elapsed()).unwrap_or_default());
-                return Some(wait.as_secs().max(1));
+    /// Reserves a sign-in check from `address`, for `account` if the name
+    /// is an account (`None` for a name that is no account). Refused with
+    /// the seconds to wait when a limit is reached.
+    pub fn begin(&self, account: Option<&str>, address: &str) -> Result<Attempt<'_>, u64> {
+        let now = Instant::now();
+        let mut t = self.tables.lock().expect("limiter");
+        let (accounts, addresses) = &mut *t;
+        let a = addresses.touch(address, now);
+        let (address_over, address_wait) = (a.load() >= PER_ADDRESS, a.wait(now));
+        if let Some(name) = account {
+            let u = accounts.touch(name, now);
+            if u.load() >= PER_ACCOUNT {
+                return Err(u.wait(now));
             }
+            if address_over && u.load() > 0 {
+                return Err(address_wait);
+            }
+            u.in_flight += 1;
+        } else if address_over {
+            return Err(address_wait);
         }
-        None
+        addresses.touch(address, now).in_flight += 1;
+        Ok(Attempt {
+            limiter: self,
+            account: account.map(str::to_string),
+            address: address.to_string(),
+            open: true,
+        })
     }
 
-    /// Records a failure.
-    pub fn fail(&self, account: &str, address: &str) {
-        let mut f = self.failures.lock().expect("limiter");
-        if f.len() > 100_000 {
-            f.retain(|_, v| v.iter().any(|t| t.elapsed() < WINDOW));
-        }
-        for key in [format!("u:{account}"), format!("a:{address}")] {
-            f.entry(key).or_default().push(Instant::now());
-        }
+    /// How many accounts and addresses are remembered.
+    pub fn keys(&self) -> usize {
+        let t = self.tables.lock().expect("limiter");
+        t.0.slots.len() + t.1.slots.len()
     }
 
-    /// Clears an account's failures after a successful sign-in.
-    pub fn succeed(&self, account: &str) {
-        self.failures
-            .lock()
-            .expect("limiter")
-            .remove(&format!("u:{account}"));
+    /// Whether `address` is remembered.
+    pub fn remembers_address(&self, address: &str) -> bool {
+        let t = self.tables.lock().expect("limiter");
+        t.1.slots.contains_key(address)
+    }
+
+    fn finish(&self, account: Option<&str>, address: &str, failed: Option<bool>) {
+        let now = Instant::now();
+        let mut t = self.tables.lock().expect("limiter");
+        let (accounts, addresses) = &mut *t;
+        let settle = |slot: &mut Slot, clear: bool| {
+            slot.in_flight = slot.in_flight.saturating_sub(1);
+            if failed == Some(true) {
+                if slot.failures.len() >= KEPT {
+                    slot.failures.pop_front();
+                }
+                slot.failures.push_back(now);
+            }
+            if clear {
+                slot.failures.clear();
+            }
+        };
+        if let Some(name) = account {
+            settle(accounts.touch(name, now), failed == Some(false));
+        }
+        settle(addresses.touch(address, now), false);
     }
 }
 
-fn client(req: &Request<Body>) -> String {
-    req.extensions()
+impl Attempt<'_> {
+    /// The password was wrong (or the account disabled): one failure for
+    /// the account and the address.
+    pub fn failed(mut self) {
+        self.open = false;
+        self.limiter
+            .finish(self.account.as_deref(), &self.address, Some(true));
+    }
+
+    /// Signed in: the account's failures are forgotten (the address's stay).
+    pub fn succeeded(mut self) {
+        self.open = false;
+        self.limiter
+            .finish(self.account.as_deref(), &self.address, Some(false));
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            self.limiter
+                .finish(self.account.as_deref(), &self.address, None);
+        }
+    }
+}
+
+/// The client's address: the TCP peer, unless the peer is a trusted proxy;
+/// then the right-most `X-Forwarded-For` address that is not itself a
+/// trusted proxy (a client can put anything to the left of what the
+/// proxies append, so only the right-most untrusted hop is believed). An
+/// unreadable hop there means the proxy did not append one: the peer is
+/// used. `None` without a peer (in-process tests).
+pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = peer.map(|p| p.to_canonical())?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut last = peer;
+    for hop in hops.iter().rev() {
+        let Some(ip) = parse_hop(hop) else {
+            return Some(peer);
+        };
+        if !is_trusted(&ip) {
+            return Some(ip);
+        }
+        last = ip;
+    }
+    Some(last)
+}
+
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+fn client(state: &Shared, req: &Request<Body>) -> String {
+    let peer = req
+        .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+        .map(|c| c.0.ip());
+    client_ip(req.headers(), peer, &state.config.trusted_proxies)
+        .map(|ip| ip.to_string())
         .unwrap_or_else(|| "local".into())
+}
+
+/// Whether `name` can be a configured host name: letters, digits, `-` and
+/// `.`, or a bracketed IPv6 address, optionally with `:PORT`.
+pub fn valid_host_name(name: &str) -> bool {
+    let (host, port) = split_host(name);
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        v6.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    host_ok && port.is_none_or(|p| p.parse::<u16>().is_ok())
+}
+
+/// Splits `host[:port]` (`[v6]:port` for IPv6). Anything after `]` but a
+/// port keeps the whole text as the host, which then matches nothing.
+fn split_host(authority: &str) -> (&str, Option<&str>) {
+    if authority.starts_with('[') {
+        return match authority.find(']') {
+            Some(i) => {
+                let (h, rest) = authority.split_at(i + 1);
+                match (rest, rest.strip_prefix(':')) {
+                    ("", _) => (h, None),
+                    (_, Some(port)) => (h, Some(port)),
+                    (_, None) => (authority, None),
+                }
+            }
+            None => (authority, None),
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    }
+}
+
+/// Whether a request naming `authority` (its `Host`) is for this server:
+/// one of `hosts` (ignoring the port unless the entry names one), or, when
+/// bound to loopback, `localhost`, `127.0.0.1` or `[::1]` with the bound
+/// port (or no port when bound to 80).
+pub fn host_allowed(config: &crate::Config, authority: &str) -> bool {
+    let (host, port) = split_host(authority);
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return false;
+    }
+    for h in &config.hosts {
+        let (ch, cport) = split_host(h);
+        if ch.eq_ignore_ascii_case(host) && cport.is_none_or(|cp| Some(cp) == port) {
+            return true;
+        }
+    }
+    if config.bind.ip().is_loopback() {
+        let bound = config.bind.port();
+        let port_ok = match port {
+            Some(p) => p.parse::<u16>() == Ok(bound),
+            None => bound == 80,
+        };
+        let name_ok = ["localhost", "127.0.0.1", "[::1]"]
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(host));
+        return name_ok && port_ok;
+    }
+    false
+}
+
+/// Refuses requests for host names this server does not have (421
+/// Misdirected Request), before any route or file: a page on another site
+/// that points its own name at this address (DNS rebinding) must not reach
+/// Probity with the victim's browser. The host is the request target's
+/// authority if it has one, else the single `Host` header; none is refused.
+pub async fn host_check(State(state): State<Shared>, req: Request<Body>, next: Next) -> Response {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let authority = match (req.uri().authority(), hosts.next(), hosts.next()) {
+        (Some(a), _, _) => Some(a.as_str().to_string()),
+        (None, Some(h), None) => h.to_str().ok().map(str::to_string),
+        _ => None,
+    };
+    if authority.is_some_and(|a| host_allowed(&state.config, &a)) {
+        return next.run(req).await;
+    }
+    let msg = "This server does not answer to that host name. Use the address your administrator gave you.";
+    let kind = if req.uri().path().starts_with("/api/") {
+        Kind::Api
+    } else {
+        Kind::Page
+    };
+    deny(kind, StatusCode::MISDIRECTED_REQUEST, msg)
 }
 
 fn micros(d: Duration) -> i64 {
@@ -394,7 +711,7 @@ pub async fn login_form(
     axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
     let token = random_hex(32);
-    let next = q.get("next").map(String::as_str).unwrap_or("/");
+    let next = q.get("next").and_then(|n| safe_next(n)).unwrap_or_default();
     let mut res = pages::login_page(&token, next, None).into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
@@ -417,16 +734,25 @@ pub struct LoginForm {
     next: String,
 }
 
-fn safe_next(next: &str) -> &str {
-    if next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.starts_with("/login")
-    {
-        next
-    } else {
-        "/"
-    }
+/// Longest `next` followed after sign-in.
+pub const MAX_NEXT: usize = 2048;
+
+/// `next` if it is a path on this site to go to after signing in: exactly
+/// one leading `/` (not `//` or `/\`, which browsers read as another host),
+/// only visible ASCII (no backslash, whitespace or control character
+/// anywhere: browsers drop tabs and newlines, so `/<TAB>/example.org` is
+/// `//example.org`), not the sign-in page itself, at most [`MAX_NEXT`]
+/// bytes. Anything else is `None`, and the caller goes to the role's home.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let b = next.as_bytes();
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    let ok = b.len() <= MAX_NEXT
+        && b.first() == Some(&b'/')
+        && b.get(1).is_none_or(|c| *c != b'/' && *c != b'\\')
+        && b.iter().all(|c| (b'!'..=b'~').contains(c) && *c != b'\\')
+        && path != "/login"
+        && !path.starts_with("/login/");
+    ok.then_some(next)
 }
 
 /// `POST /login`.
@@ -438,7 +764,7 @@ pub async fn login(State(state): State<Shared>, req: Request<Body>) -> Response 
 }
 
 async fn login_inner(state: &Shared, req: Request<Body>) -> crate::Result<Response> {
-    let address = client(&req);
+    let address = client(state, &req);
     let headers = req.headers().clone();
     let bytes = axum::body::to_bytes(req.into_body(), 64 * 1024)
         .await
@@ -453,29 +779,33 @@ async fn login_inner(state: &Shared, req: Request<Body>) -> crate::Result<Respon
     } else {
         "(invalid user name)".into()
     };
-    if let Some(wait) = state.limiter.locked(&account, &address) {
-        store.audit()?.append(
-            Record::new(&audit_name, "web.login.locked", "")
-                .details(json!({"address": address, "retry_after_s": wait})),
-        )?;
-        let mut res = (
-            StatusCode::TOO_MANY_REQUESTS,
-            pages::login_page(
-                cookie(&headers, login_cookie(secure)).unwrap_or_default(),
-                &form.next,
-                Some(&format!(
-                    "Too many failed sign-ins. Try again in {} minutes, or ask an administrator.",
-                    wait.div_ceil(60)
-                )),
-            ),
-        )
-            .into_response();
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return Ok(res);
-    }
     let users = state.users()?;
     let user = users.get(&account).cloned();
+    let known = user.as_ref().map(|u| u.id.as_str());
+    let attempt = match state.limiter.begin(known, &address) {
+        Ok(a) => a,
+        Err(wait) => {
+            store.audit()?.append(
+                Record::new(&audit_name, "web.login.locked", "")
+                    .details(json!({"address": address, "retry_after_s": wait})),
+            )?;
+            let mut res = (
+                StatusCode::TOO_MANY_REQUESTS,
+                pages::login_page(
+                    cookie(&headers, login_cookie(secure)).unwrap_or_default(),
+                    safe_next(&form.next).unwrap_or_default(),
+                    Some(&format!(
+                        "Too many failed sign-ins. Try again in {} minutes, or ask an administrator.",
+                        wait.div_ceil(60)
+                    )),
+                ),
+            )
+                .into_response();
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return Ok(res);
+        }
+    };
     let password = form.password.clone();
     let u2 = user.clone();
     let ok = tokio::task::spawn_blocking(move || {
@@ -484,7 +814,7 @@ async fn login_inner(state: &Shared, req: Request<Body>) -> crate::Result<Respon
     .await
     .unwrap_or(false);
     if !ok {
-        state.limiter.fail(&account, &address);
+        attempt.failed();
         store.audit()?.append(
             Record::new(&audit_name, "web.login.failed", "").details(json!({"address": address})),
         )?;
@@ -492,14 +822,14 @@ async fn login_inner(state: &Shared, req: Request<Body>) -> crate::Result<Respon
             StatusCode::UNAUTHORIZED,
             pages::login_page(
                 cookie(&headers, login_cookie(secure)).unwrap_or_default(),
-                &form.next,
+                safe_next(&form.next).unwrap_or_default(),
                 Some("Wrong user name or password, or the account is disabled."),
             ),
         )
             .into_response());
     }
+    attempt.succeeded();
     let user = user.expect("verified users exist");
-    state.limiter.succeed(&account);
     // End whatever session the browser carried: a fixed id never survives.
     if let Some(old) = cookie(&headers, session_cookie(secure)) {
         state.db.session_end(old).await?;
@@ -515,7 +845,8 @@ async fn login_inner(state: &Shared, req: Request<Body>) -> crate::Result<Respon
         Record::new(&user.id, "web.login", "")
             .details(json!({"address": address, "role": user.role.id()})),
     )?;
-    let mut res = Redirect::to(safe_next(&form.next)).into_response();
+    let next = safe_next(&form.next).unwrap_or(pages::home_path(user.role));
+    let mut res = Redirect::to(next).into_response();
     *res.status_mut() = StatusCode::SEE_OTHER;
     res.headers_mut().append(
         header::SET_COOKIE,

@@ -1,10 +1,13 @@
 //! What the web UI reads from the store: the findings register (brought
-//! into review), people's units, and one person's activity for a timeline.
+//! into review), people's units, and one person's activity for a timeline
+//! — only from the data categories the finding's purpose enables.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::civil::Date;
+use probity_core::Table;
 use probity_govern::Register;
+use probity_policy::{Category, Governance};
 use probity_review::{Incoming, ReviewDb};
 use probity_store::Store;
 
@@ -71,6 +74,114 @@ pub async fn sync_register(
     Ok(added)
 }
 
+/// The data categories a finding of `detector` may show: those the purpose
+/// of its approval in the governance in force enables. None when the
+/// detector has no approval: then nothing beyond the finding itself is
+/// shown. (The approval's dates do not matter here: a finding made while
+/// it was in force stays under review after it lapses, for the purpose it
+/// was made for.)
+pub fn shown_categories(gov: &Governance, detector: &str) -> BTreeSet<Category> {
+    gov.detectors
+        .get(detector)
+        .and_then(|a| gov.purposes.get(&a.purpose))
+        .map(|p| {
+            p.categories
+                .iter()
+                .filter_map(|c| Category::from_id(c))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether every one of `tables` is in a category of `shown`.
+pub fn readable(tables: &[Table], shown: &BTreeSet<Category>) -> bool {
+    tables
+        .iter()
+        .all(|t| shown.contains(&Category::of_table(*t)))
+}
+
+/// The parts of a timeline, each read from its own tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Rostered shifts.
+    Shifts,
+    /// Device sessions of the person's accounts.
+    Sessions,
+    /// Badge swipes of the person's cards.
+    Swipes,
+    /// Record look-ups from the person's accounts.
+    Lookups,
+    /// Absences.
+    Absences,
+}
+
+impl Part {
+    /// Every part.
+    pub const ALL: &'static [Part] = &[
+        Part::Shifts,
+        Part::Sessions,
+        Part::Swipes,
+        Part::Lookups,
+        Part::Absences,
+    ];
+
+    /// The tables it reads.
+    pub fn tables(self) -> &'static [Table] {
+        match self {
+            Part::Shifts => &[Table::Shifts],
+            Part::Sessions => &[Table::DeviceSessions, Table::Accounts],
+            Part::Swipes => &[Table::BadgeEvents, Table::BadgeCards],
+            Part::Lookups => &[Table::SystemQueries, Table::Accounts],
+            Part::Absences => &[Table::Absences],
+        }
+    }
+
+    /// In words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Part::Shifts => "rostered shifts",
+            Part::Sessions => "device sessions",
+            Part::Swipes => "badge swipes",
+            Part::Lookups => "record look-ups",
+            Part::Absences => "absences",
+        }
+    }
+
+    /// The parts `shown` allows.
+    pub fn allowed(shown: &BTreeSet<Category>) -> Vec<Part> {
+        Part::ALL
+            .iter()
+            .copied()
+            .filter(|p| readable(p.tables(), shown))
+            .collect()
+    }
+}
+
+/// A finding record (JSON) with only the evidence rows from tables in
+/// `shown`; also returns how many rows were withheld. Evidence naming a
+/// table that is not in the contract is withheld too.
+pub fn evidence_shown(
+    record: &serde_json::Value,
+    shown: &BTreeSet<Category>,
+) -> (serde_json::Value, usize) {
+    let mut out = record.clone();
+    let mut withheld = 0;
+    if let Some(ev) = out
+        .get_mut("evidence")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        let before = ev.len();
+        ev.retain(|e| {
+            e["table"]
+                .as_str()
+                .and_then(Table::from_name)
+                .is_some_and(|t| readable(&[t], shown))
+        });
+        withheld = before - ev.len();
+    }
+    (out, withheld)
+}
+
 /// Whether a string can be a stored pseudonym (it is put into SQL text).
 pub fn is_pseudonym(p: &str) -> bool {
     !p.is_empty()
@@ -96,13 +207,15 @@ pub fn window(period_start: &str, period_end: &str) -> Option<(Date, u32)> {
 
 /// One person's shifts, absences, badge swipes, device sessions and
 /// record look-ups over `days` days from `first`, in the store's time
-/// zone. Tables the store lacks are left out.
+/// zone: only the [`Part`]s in `parts` (the others' tables are not read at
+/// all). Tables the store lacks are left out.
 pub async fn timeline(
     store: &Store,
     person: &str,
     first: Date,
     days: u32,
     highlight: Option<(u32, u32)>,
+    parts: &[Part],
 ) -> Result<Timeline> {
     let mut t = Timeline {
         first_day: first.to_string(),
@@ -183,8 +296,13 @@ pub async fn timeline(
     };
     let p = person;
     // Rows are selected by person; the period is applied here.
+    let read = |part: Part| parts.contains(&part);
     let q = format!("SELECT start AS s, \"end\" AS e, kind FROM shifts WHERE person_id = '{p}'");
-    for b in run(q).await {
+    for b in if read(Part::Shifts) {
+        run(q).await
+    } else {
+        vec![]
+    } {
         let s = probity_detect::micros(&b, "s");
         let e = probity_detect::micros(&b, "e");
         let k = probity_detect::strs(&b, "kind");
@@ -198,7 +316,11 @@ pub async fn timeline(
     let q = format!(
         "SELECT d.start AS s, d.\"end\" AS e, d.network FROM device_sessions d JOIN accounts a ON d.account_id = a.account_id WHERE a.person_id = '{p}'"
     );
-    for b in run(q).await {
+    for b in if read(Part::Sessions) {
+        run(q).await
+    } else {
+        vec![]
+    } {
         let s = probity_detect::micros(&b, "s");
         let e = probity_detect::micros(&b, "e");
         let k = probity_detect::strs(&b, "network");
@@ -212,7 +334,11 @@ pub async fn timeline(
     let q = format!(
         "SELECT e.at AS t, e.direction FROM badge_events e JOIN badge_cards c ON e.card_id = c.card_id WHERE c.person_id = '{p}'"
     );
-    for b in run(q).await {
+    for b in if read(Part::Swipes) {
+        run(q).await
+    } else {
+        vec![]
+    } {
         let at = probity_detect::micros(&b, "t");
         let k = probity_detect::strs(&b, "direction");
         for i in 0..b.num_rows() {
@@ -228,7 +354,11 @@ pub async fn timeline(
     let q = format!(
         "SELECT s.at AS t, s.system FROM system_queries s JOIN accounts a ON s.account_id = a.account_id WHERE a.person_id = '{p}'"
     );
-    for b in run(q).await {
+    for b in if read(Part::Lookups) {
+        run(q).await
+    } else {
+        vec![]
+    } {
         let at = probity_detect::micros(&b, "t");
         let k = probity_detect::strs(&b, "system");
         for i in 0..b.num_rows() {
@@ -246,7 +376,11 @@ pub async fn timeline(
     let q = format!(
         "SELECT CAST(start_date AS VARCHAR) AS a, CAST(end_date AS VARCHAR) AS b, kind FROM absences WHERE person_id = '{p}'"
     );
-    for b in run(q).await {
+    for b in if read(Part::Absences) {
+        run(q).await
+    } else {
+        vec![]
+    } {
         let a = probity_detect::strs(&b, "a");
         let e = probity_detect::strs(&b, "b");
         let k = probity_detect::strs(&b, "kind");

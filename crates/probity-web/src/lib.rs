@@ -4,9 +4,13 @@
 //! forbids scripts), over review state in SQLite or PostgreSQL
 //! (probity-review) and the store. Every route and its authorization rule
 //! is one row of [`routes::ROUTES`]; one guard enforces the rule, the
-//! session, its idle timeout and CSRF for every state change.
+//! session, its idle timeout and CSRF for every state change. Requests for
+//! a host name the server was not told it has are refused (421, against
+//! DNS rebinding), and every view of a person's records is on the audit
+//! log before it is sent ([`appender`]).
 
 pub mod api;
+pub mod appender;
 pub mod auth;
 pub mod data;
 pub mod pages;
@@ -15,7 +19,7 @@ pub mod svg;
 pub mod workflow;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -57,6 +61,9 @@ pub enum Error {
     /// The server could not start.
     #[error("{0}")]
     Start(String),
+    /// A view could not be put on the audit log, so it is not shown.
+    #[error("audit log: {0}")]
+    Journal(String),
 }
 
 /// Result with this crate's error.
@@ -72,6 +79,10 @@ impl Error {
             Error::Review(probity_review::Error::NoFinding(_)) => StatusCode::NOT_FOUND,
             Error::Govern(probity_govern::Error::Denied(_)) => StatusCode::FORBIDDEN,
             Error::Govern(probity_govern::Error::Invalid(_)) => StatusCode::BAD_REQUEST,
+            Error::Govern(probity_govern::Error::Store(
+                probity_store::Error::VaultKeyMissing { .. }
+                | probity_store::Error::VaultKeyMismatch { .. },
+            )) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -82,6 +93,10 @@ impl Error {
     pub fn public_message(&self) -> String {
         if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
             "Something went wrong on the server; the error is in the server's log.".into()
+        } else if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            "Identities cannot be read: the identity vault's key is not available on the server; \
+             an administrator must restore it from backup."
+                .into()
         } else {
             self.to_string()
         }
@@ -91,7 +106,7 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
+        if status.is_server_error() {
             eprintln!("probity serve: error: {self}");
         }
         (status, pages::error_page(status, &self.public_message())).into_response()
@@ -112,13 +127,24 @@ pub struct Config {
     /// Sessions end after this long regardless.
     pub absolute_timeout: Duration,
     /// Behind a TLS-terminating proxy: cookies are `Secure` (and
-    /// `__Host-`), HSTS is sent, and a non-loopback bind is allowed.
+    /// `__Host-`), HSTS is sent, and a non-loopback bind is allowed (with
+    /// at least one name in `hosts`).
     pub behind_tls: bool,
+    /// The host names people reach Probity by (`Host` header, with or
+    /// without a port unless the entry names one). Bound to loopback, the
+    /// server also answers to `localhost`, `127.0.0.1` and `[::1]` with
+    /// the bound port. Any other host gets 421 Misdirected Request: a page
+    /// on another site that rebinds its own name to this address gets
+    /// nothing.
+    pub hosts: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` header is believed. From any
+    /// other peer the header is ignored: the TCP peer is the client.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Config {
     /// Defaults for a store: loopback, 30-minute idle timeout, 12-hour
-    /// sessions.
+    /// sessions, no host names beyond the loopback ones, no trusted proxy.
     pub fn new(store: &Path) -> Config {
         Config {
             store: store.to_path_buf(),
@@ -127,6 +153,63 @@ impl Config {
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 3600),
             behind_tls: false,
+            hosts: vec![],
+            trusted_proxies: vec![],
+        }
+    }
+
+    /// Applies how the server is reached.
+    pub fn front(mut self, front: impl Into<Front>) -> Config {
+        let f = front.into();
+        self.behind_tls = f.behind_tls;
+        self.hosts = f.hosts;
+        self.trusted_proxies = f.trusted_proxies;
+        self
+    }
+
+    /// Checks the settings before listening: no clear-text sessions across
+    /// a network, and a TLS proxy's public name must be known.
+    pub fn check(&self) -> Result<()> {
+        if !self.bind.ip().is_loopback() && !self.behind_tls {
+            return Err(Error::Start(format!(
+                "refusing to listen on {} without TLS: sessions would cross the network in clear. Put Probity behind a TLS-terminating proxy and pass --behind-tls-proxy, or bind 127.0.0.1",
+                self.bind
+            )));
+        }
+        if self.behind_tls && self.hosts.is_empty() {
+            return Err(Error::Start(
+                "--behind-tls-proxy needs at least one --host NAME: the host name people reach Probity by through the proxy (requests naming any other host are refused, against DNS rebinding)".into(),
+            ));
+        }
+        for h in &self.hosts {
+            if !auth::valid_host_name(h) {
+                return Err(Error::Start(format!(
+                    "--host {h:?}: give a host name such as probity.force.example, optionally with :PORT"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How the server is reached, as the command line says it:
+/// `--behind-tls-proxy`, `--host NAME`, `--trusted-proxy IP`. A plain
+/// `bool` is the TLS flag alone.
+#[derive(Debug, Clone, Default)]
+pub struct Front {
+    /// Behind a TLS-terminating proxy.
+    pub behind_tls: bool,
+    /// Host names ([`Config::hosts`]).
+    pub hosts: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed ([`Config::trusted_proxies`]).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl From<bool> for Front {
+    fn from(behind_tls: bool) -> Front {
+        Front {
+            behind_tls,
+            ..Front::default()
         }
     }
 }
@@ -139,6 +222,8 @@ pub struct AppState {
     pub db: ReviewDb,
     /// Failed-login counters.
     pub limiter: auth::Limiter,
+    /// Audit entries of views, group-committed.
+    pub journal: appender::Appender,
     users: Mutex<Option<(SystemTime, u64, Arc<Users>)>>,
     register_seen: Mutex<Option<(SystemTime, u64)>>,
     units: Mutex<Option<Arc<BTreeMap<String, String>>>>,
@@ -159,6 +244,9 @@ impl AppState {
     /// Opens the store's review database (or `config.database`) and brings
     /// the register's findings into review.
     pub async fn open(config: Config) -> Result<Shared> {
+        // Every audit append of the server (views, decisions, reveals)
+        // anchors the new head in the review database too.
+        probity_store::install_anchor_database(probity_review::anchor_sink);
         let store = Store::open(&config.store)?;
         // Refuses a store whose governance file was edited by hand.
         store.governance()?;
@@ -167,16 +255,26 @@ impl AppState {
             .clone()
             .unwrap_or_else(|| ReviewDb::store_url(store.root()));
         let db = ReviewDb::open(&url).await?;
+        let journal = appender::Appender::start(store.root().to_path_buf())?;
         let state = Arc::new(AppState {
             config,
             db,
             limiter: auth::Limiter::default(),
+            journal,
             users: Mutex::new(None),
             register_seen: Mutex::new(None),
             units: Mutex::new(None),
         });
         state.sync().await?;
         Ok(state)
+    }
+
+    /// Puts a view of personal data on the audit log and returns once the
+    /// entry is durable. Entries of views that arrive together share one
+    /// write and one fsync ([`appender::Appender`]); none is dropped, and
+    /// a view that cannot be audited is not shown (the error is returned).
+    pub async fn audit_view(&self, rec: probity_audit::Record) -> Result<probity_audit::Entry> {
+        self.journal.append(rec).await
     }
 
     /// The store (opened afresh: it follows ingests and retention).
@@ -274,8 +372,9 @@ fn handler(ep: Endpoint, m: MethodFilter) -> MethodRouter<Shared> {
     }
 }
 
-/// The application: every route of [`ROUTES`] behind the guard, security
-/// headers on every response (404s included).
+/// The application: every route of [`ROUTES`] behind the guard, the host
+/// check before anything else, security headers on every response (404s
+/// and 421s included).
 pub fn app(state: Shared) -> Router {
     let mut by_path: BTreeMap<&str, MethodRouter<Shared>> = BTreeMap::new();
     for r in ROUTES {
@@ -303,6 +402,10 @@ pub fn app(state: Shared) -> Router {
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            auth::host_check,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             auth::security_headers,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
@@ -310,21 +413,20 @@ pub fn app(state: Shared) -> Router {
 }
 
 /// Runs the server until Ctrl-C. Refuses a non-loopback address unless
-/// `behind_tls` is set: session cookies must not cross a network in clear.
-pub async fn serve(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()> {
-    if !config.bind.ip().is_loopback() && !config.behind_tls {
-        return Err(Error::Start(format!(
-            "refusing to listen on {} without TLS: sessions would cross the network in clear. Put Probity behind a TLS-terminating proxy and pass --behind-tls-proxy, or bind 127.0.0.1",
-            config.bind
-        )));
-    }
-    let state = AppState::open(config.clone()).await?;
+/// `behind_tls` is set (session cookies must not cross a network in
+/// clear), and `behind_tls` without a host name ([`Config::check`]). The
+/// listener is bound first and the address it got (port 0 picks one) is
+/// the one the host check expects.
+pub async fn serve(mut config: Config, ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    config.check()?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|e| Error::Start(format!("cannot listen on {}: {e}", config.bind)))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Start(e.to_string()))?;
+    config.bind = addr;
+    let state = AppState::open(config).await?;
     ready(addr);
     let bg = state.clone();
     tokio::spawn(async move {

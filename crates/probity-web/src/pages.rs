@@ -1,15 +1,17 @@
 //! The HTML pages. Every value from data is escaped with [`esc`]; there is
 //! no JavaScript; charts are SVG from [`crate::svg`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
 use axum::Extension;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use probity_policy::{Action, Role};
+use probity_audit::Record;
+use probity_policy::{Action, Category, Role};
 use probity_review::{Dismissal, FindingRow, QueueQuery, Sort, Status, Step, display_time};
+use serde_json::json;
 
 use crate::auth::Caller;
 use crate::{Error, Result, Shared, data, svg, workflow};
@@ -127,15 +129,20 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     res
 }
 
-/// `GET /`: each role's start page.
-pub async fn home(Extension(c): Extension<Caller>) -> Redirect {
-    Redirect::to(match c.role() {
+/// A role's start page.
+pub fn home_path(role: Role) -> &'static str {
+    match role {
         Role::Analyst | Role::Reviewer => "/queue",
         Role::Auditor => "/audit",
         Role::Admin => "/admin/users",
         Role::Subject => "/me",
         Role::StaffRep => "/rep",
-    })
+    }
+}
+
+/// `GET /`: each role's start page.
+pub async fn home(Extension(c): Extension<Caller>) -> Redirect {
+    Redirect::to(home_path(c.role()))
 }
 
 fn fmt_score(s: f64) -> String {
@@ -273,6 +280,16 @@ pub fn queue_query(q: &HashMap<String, String>) -> Result<QueueQuery> {
     })
 }
 
+/// The audit entry of a listing of findings: one entry for the page, the
+/// findings' ids in its details, no person (each person's own entries are
+/// those of the pages that show their records: a finding, a case).
+pub fn listing(c: &Caller, action: &str, query: &QueueQuery, rows: &[FindingRow]) -> Record {
+    Record::new(&c.user.id, action, "").details(json!({
+        "findings": rows.iter().map(|r| r.finding_id.as_str()).collect::<Vec<_>>(),
+        "query": query,
+    }))
+}
+
 fn status_badge(s: Status) -> String {
     format!(
         "<span class=\"status {}\">{}</span>",
@@ -343,6 +360,11 @@ pub async fn queue(
     st.sync().await?;
     let query = queue_query(&q)?;
     let page = st.db.queue(&query).await?;
+    // On the log while the page is put together.
+    let audited = st
+        .journal
+        .submit(listing(&c, "web.view.queue", &query, &page.rows))
+        .await?;
     let scenarios = st
         .db
         .distinct(probity_review::FilterColumn::Scenario)
@@ -413,6 +435,7 @@ pub async fn queue(
         select("sort", Some(query.sort.id()), &sort_opts),
         finding_rows(&page.rows, true),
     );
+    audited.durable().await?;
     Ok(layout("Findings queue", Some(&c), &body))
 }
 
@@ -557,21 +580,101 @@ fn decide_forms(c: &Caller, f: &FindingRow, proposer: Option<&str>) -> String {
     s
 }
 
-async fn timeline_svg(st: &Shared, person: &str, start: &str, end: &str) -> String {
+/// What the timeline of a period reads, for the view's audit entry: its
+/// days and the parts `shown` enables.
+fn timeline_read(start: &str, end: &str, shown: &BTreeSet<Category>) -> serde_json::Value {
     let Some((first, days)) = data::window(start, end) else {
-        return String::new();
+        return serde_json::Value::Null;
     };
+    json!({
+        "from": first.to_string(),
+        "days": days,
+        "parts": data::Part::allowed(shown).iter().map(|p| p.label()).collect::<Vec<_>>(),
+    })
+}
+
+/// The timeline of a person over a period, from the parts `shown`
+/// enables (the others are not read), with a note naming what is left
+/// out.
+async fn timeline_svg(
+    st: &Shared,
+    person: &str,
+    start: &str,
+    end: &str,
+    shown: &BTreeSet<Category>,
+) -> String {
+    let parts = data::Part::allowed(shown);
+    let left_out: Vec<&str> = data::Part::ALL
+        .iter()
+        .filter(|p| !parts.contains(p))
+        .map(|p| p.label())
+        .collect();
+    let note = if left_out.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=\"note\" id=\"timeline-withheld\">Not shown (the purpose this finding serves does not enable their data categories): {}.</p>",
+            esc(&left_out.join(", "))
+        )
+    };
+    let Some((first, days)) = data::window(start, end) else {
+        return note;
+    };
+    if parts.is_empty() {
+        return note;
+    }
     let hl = data::highlight(first, days, start, end);
     let Ok(store) = st.store() else {
-        return String::new();
+        return note;
     };
-    match data::timeline(&store, person, first, days, hl).await {
+    let html = match data::timeline(&store, person, first, days, hl, &parts).await {
         Ok(t) => svg::timeline(&t),
         Err(e) => format!(
             "<p class=\"error\">Timeline unavailable: {}</p>",
             esc(&e.public_message())
         ),
+    };
+    format!("{html}{note}")
+}
+
+/// The data categories shown for findings of these detectors (each
+/// detector's purpose in the governance in force), with the purposes.
+fn categories_of<'a>(
+    st: &Shared,
+    detectors: impl IntoIterator<Item = &'a str>,
+) -> Result<(BTreeSet<Category>, BTreeSet<String>)> {
+    let gov = st.store()?.governance()?;
+    let mut shown = BTreeSet::new();
+    let mut purposes = BTreeSet::new();
+    for d in detectors {
+        shown.extend(data::shown_categories(&gov, d));
+        if let Some(a) = gov.detectors.get(d) {
+            purposes.insert(a.purpose.clone());
+        }
     }
+    Ok((shown, purposes))
+}
+
+fn category_ids(shown: &BTreeSet<Category>) -> Vec<&'static str> {
+    shown.iter().map(|c| c.id()).collect()
+}
+
+fn categories_note(shown: &BTreeSet<Category>, purposes: &BTreeSet<String>) -> String {
+    let titles: Vec<&str> = shown.iter().map(|c| c.title()).collect();
+    let purposes: Vec<&str> = purposes.iter().map(String::as_str).collect();
+    format!(
+        "<p class=\"note\" id=\"categories\">Data shown only from the categories the purpose ({}) enables: {}.</p>",
+        esc(&if purposes.is_empty() {
+            "none: the detector has no approval".to_string()
+        } else {
+            purposes.join(", ")
+        }),
+        esc(&if titles.is_empty() {
+            "none".to_string()
+        } else {
+            titles.join(", ")
+        })
+    )
 }
 
 /// `GET /findings/{id}`.
@@ -585,6 +688,8 @@ pub async fn finding(
             Error::NotFound("there is no finding with that id under review".into())
         })?;
     let record: serde_json::Value = serde_json::from_str(&f.record).unwrap_or_default();
+    let (shown, purposes) = categories_of(&st, [f.detector.as_str()])?;
+    let (record, withheld) = data::evidence_shown(&record, &shown);
     let sit = st.db.situation(&id).await?;
     let mut body = format!(
         "<section class=\"summary\"><p class=\"lead\" id=\"summary\">{}</p><dl><dt>Status</dt><dd id=\"status\">{}</dd><dt>Scenario</dt><dd>{}</dd><dt>Detector</dt><dd>{}</dd><dt>Score</dt><dd>{}</dd><dt>Period</dt><dd>{} – {}</dd><dt>Person</dt><dd><a href=\"/cases/{}\">{}</a> (pseudonym)</dd><dt>Unit</dt><dd>{}</dd></dl>",
@@ -620,16 +725,40 @@ pub async fn finding(
             url(&f.finding_id)
         );
     }
+    body.push_str(&categories_note(&shown, &purposes));
     body.push_str("</section>");
+    // What is read is known before it is read: on the log meanwhile.
+    let audited = st
+        .journal
+        .submit(
+            Record::new(&c.user.id, "web.view.finding", &f.finding_id)
+                .person(&f.person)
+                .details(json!({
+                    "detector": f.detector,
+                    "categories": category_ids(&shown),
+                    "evidence_rows": record["evidence"].as_array().map_or(0, Vec::len),
+                    "evidence_withheld": withheld,
+                    "timeline": timeline_read(&f.period_start, &f.period_end, &shown),
+                })),
+        )
+        .await?;
+    let timeline = timeline_svg(&st, &f.person, &f.period_start, &f.period_end, &shown).await;
+    let withheld_note = if withheld > 0 {
+        format!(
+            "<p class=\"note\" id=\"evidence-withheld\">{withheld} evidence rows from data categories this purpose does not enable are not shown.</p>"
+        )
+    } else {
+        String::new()
+    };
     let _ = write!(
         body,
-        "<section><h2>Why it was flagged</h2>{}</section><section><h2>Evidence</h2>{}</section><section><h2>Timeline</h2>{}</section><section><h2>Decisions and responses</h2>{}</section><section><h2>Next step</h2>{}</section>",
+        "<section><h2>Why it was flagged</h2>{}</section><section><h2>Evidence</h2>{}{withheld_note}</section><section><h2>Timeline</h2>{timeline}</section><section><h2>Decisions and responses</h2>{}</section><section><h2>Next step</h2>{}</section>",
         facts_table(&record),
         evidence_table(&record),
-        timeline_svg(&st, &f.person, &f.period_start, &f.period_end).await,
         history_html(&st, &id).await?,
         decide_forms(&c, &f, sit.proposer.as_deref()),
     );
+    audited.durable().await?;
     Ok(layout("Finding", Some(&c), &body))
 }
 
@@ -644,13 +773,8 @@ pub async fn decide(
         .get("step")
         .and_then(|s| Step::from_id(s))
         .ok_or_else(|| Error::BadRequest("unknown workflow step".into()))?;
-    if !c.role().may(step.action()) {
-        return Err(Error::Forbidden(format!(
-            "your role ({}) may not {}; a reviewer may",
-            c.role(),
-            step.label().to_lowercase()
-        )));
-    }
+    // Who may take the step depends on the finding's status: the workflow
+    // authorises it (and audits a refusal) against the status it is in.
     let dismissal = form.get("dismissal").and_then(|d| Dismissal::from_id(d));
     let reason = form.get("reason").map(String::as_str).unwrap_or("");
     let store = st.store()?;
@@ -678,6 +802,12 @@ pub async fn reveal_form(
         st.db.finding(&id).await?.ok_or_else(|| {
             Error::NotFound("there is no finding with that id under review".into())
         })?;
+    st.audit_view(
+        Record::new(&c.user.id, "web.view.reveal_form", &f.finding_id)
+            .person(&f.person)
+            .details(json!({"detector": f.detector})),
+    )
+    .await?;
     let body = format!(
         "<p>{}</p><p class=\"note\">Revealing an identity is recorded on the audit log with your reason, and appears in the person's subject access report.</p><form method=\"post\" action=\"/findings/{}/reveal\" class=\"card\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><label>Reason (at least 10 characters) <textarea name=\"reason\" id=\"reason\" required minlength=\"10\" rows=\"3\"></textarea></label><button id=\"do-reveal\">Reveal</button></form>",
         esc(&f.summary),
@@ -758,11 +888,13 @@ pub async fn case(
         .map(|f| f.period_end.clone())
         .max()
         .unwrap_or_default();
+    let (shown, purposes) = categories_of(&st, all.iter().map(|f| f.detector.as_str()))?;
     let mut body = format!(
-        "<p>{} findings about <b>{}</b> (pseudonym).</p>{}",
+        "<p>{} findings about <b>{}</b> (pseudonym).</p>{}{}",
         all.len(),
         esc(&person),
-        finding_rows(&all, false)
+        finding_rows(&all, false),
+        categories_note(&shown, &purposes)
     );
     if c.role() != Role::StaffRep {
         let reps = st.db.consents_of(&person).await?;
@@ -779,11 +911,20 @@ pub async fn case(
             }
         );
     }
-    let _ = write!(
-        body,
-        "<section><h2>Timeline</h2>{}</section>",
-        timeline_svg(&st, &person, &start, &end).await
-    );
+    let audited = st
+        .journal
+        .submit(
+            Record::new(&c.user.id, "web.view.case", &person)
+                .person(&person)
+                .details(json!({
+                    "findings": all.iter().map(|f| f.finding_id.as_str()).collect::<Vec<_>>(),
+                    "categories": category_ids(&shown),
+                    "timeline": timeline_read(&start, &end, &shown),
+                })),
+        )
+        .await?;
+    let timeline = timeline_svg(&st, &person, &start, &end, &shown).await;
+    let _ = write!(body, "<section><h2>Timeline</h2>{timeline}</section>");
     for f in &all {
         let _ = write!(
             body,
@@ -792,6 +933,7 @@ pub async fn case(
             history_html(&st, &f.finding_id).await?
         );
     }
+    audited.durable().await?;
     Ok(layout("Case", Some(&c), &body))
 }
 
@@ -961,6 +1103,24 @@ pub fn audit_filter(q: &HashMap<String, String>) -> Result<probity_audit::Filter
     })
 }
 
+/// The audit entry of reading the audit log: the filter, and the person
+/// when the filter names one (their access history was read).
+pub fn audit_read(c: &Caller, action: &str, f: &probity_audit::Filter, shown: usize) -> Record {
+    let mut rec = Record::new(&c.user.id, action, "").details(json!({
+        "actor": f.actor,
+        "action": f.action,
+        "person": f.person,
+        "object": f.object,
+        "since": f.since.map(|t| t.to_string()),
+        "until": f.until.map(|t| t.to_string()),
+        "entries": shown,
+    }));
+    if let Some(p) = &f.person {
+        rec = rec.person(p);
+    }
+    rec
+}
+
 /// Reads matching audit entries, newest first, at most `limit`.
 pub fn audit_entries(
     st: &Shared,
@@ -986,6 +1146,8 @@ pub async fn audit(
 ) -> Result<Html<String>> {
     let f = audit_filter(&q)?;
     let entries = audit_entries(&st, &f, 500)?;
+    st.audit_view(audit_read(&c, "web.view.audit", &f, entries.len()))
+        .await?;
     let v = |k: &str| esc(q.get(k).map(String::as_str).unwrap_or(""));
     let mut body = format!(
         "<form method=\"get\" action=\"/audit\" class=\"filters\"><label>Actor <input name=\"actor\" value=\"{}\"></label><label>Action (or prefix ending in .) <input name=\"action\" value=\"{}\"></label><label>Person (pseudonym) <input name=\"person\" value=\"{}\"></label><label>Since <input name=\"since\" placeholder=\"YYYY-MM-DD\" value=\"{}\"></label><label>Until <input name=\"until\" placeholder=\"YYYY-MM-DD\" value=\"{}\"></label><button>Filter</button></form><p>Newest first; at most 500 entries. Verify the chain with <code>probity audit verify</code>.</p><table class=\"audit\"><thead><tr><th>#</th><th>When</th><th>Actor</th><th>Action</th><th>Object</th><th>Person</th><th>Reason</th><th>Details</th></tr></thead><tbody>",
@@ -1039,6 +1201,7 @@ pub async fn me(State(st): State<Shared>, Extension(c): Extension<Caller>) -> Re
     }
     body.push_str("</section><section><h2>Findings about you</h2><p>You may respond to any of them. Your response becomes part of the record and is read before any decision; a prevention notice cannot be issued before you respond or the response window closes.</p>");
     let mut any = false;
+    let mut seen: Vec<String> = vec![];
     for s in Status::ALL {
         let p = st
             .db
@@ -1052,6 +1215,7 @@ pub async fn me(State(st): State<Shared>, Extension(c): Extension<Caller>) -> Re
             .await?;
         for f in &p.rows {
             any = true;
+            seen.push(f.finding_id.clone());
             let responses = st.db.responses(&f.finding_id).await?;
             let _ = write!(
                 body,
@@ -1111,6 +1275,12 @@ pub async fn me(State(st): State<Shared>, Extension(c): Extension<Caller>) -> Re
         );
     }
     body.push_str("</section>");
+    st.audit_view(
+        Record::new(&c.user.id, "web.view.me", &person)
+            .person(&person)
+            .details(json!({"findings": seen})),
+    )
+    .await?;
     Ok(layout("My record", Some(&c), &body))
 }
 

@@ -1,7 +1,9 @@
 //! The review workflow's safeguarded operations, shared by the web UI, the
-//! JSON API and `probity triage`: authorise the user's role for the step,
-//! judge the step (four-eyes, response window, reason), put it on the audit
-//! log, then record it in the review database and the store's register.
+//! JSON API and `probity triage`: authorise the user's role for the step
+//! from the finding's status (a finding a reviewer escalated is closed by a
+//! reviewer), judge the step (four-eyes, response window, reason), put it
+//! on the audit log, then record it in the review database — only if the
+//! status is still the one authorised — and the store's register.
 
 use probity_audit::Record;
 use probity_policy::{Role, Users};
@@ -24,18 +26,34 @@ pub async fn decide(
     now: i64,
 ) -> Result<Moved> {
     let audit_action = format!("review.{}", step.id());
+    let from = db
+        .finding(finding_id)
+        .await?
+        .ok_or_else(|| probity_review::Error::NoFinding(finding_id.to_string()))?
+        .status;
     probity_govern::authorise(
         store,
         user,
-        step.action(),
+        step.action(from),
         Some(reason),
         false,
         &audit_action,
         finding_id,
     )?;
-    let judged = db
+    let judged = match db
         .check(finding_id, step, user, reason, dismissal, now)
-        .await;
+        .await
+    {
+        // Moved since it was authorised: the role may no longer suffice.
+        Ok((f, _)) if f.status != from => Err(probity_review::Error::Refused(
+            probity_review::Refused::NotFromHere {
+                step: step.id(),
+                from: f.status.id(),
+                hint: "someone else moved it a moment ago; reload the finding".into(),
+            },
+        )),
+        other => other,
+    };
     let (finding, to) = match judged {
         Ok(x) => x,
         Err(e) => {
@@ -65,6 +83,7 @@ pub async fn decide(
         .transition(
             finding_id,
             step,
+            from,
             user,
             reason,
             dismissal,
@@ -101,7 +120,7 @@ pub fn steps_for(role: Role, status: Status) -> Vec<Step> {
     Step::ALL
         .iter()
         .copied()
-        .filter(|s| s.target(status).is_some() && role.may(s.action()))
+        .filter(|s| s.target(status).is_some() && role.may(s.action(status)))
         .collect()
 }
 
@@ -143,6 +162,9 @@ pub async fn respond(
 }
 
 /// Records (or withdraws) a subject's consent for a staff representative.
+/// Consent is given only to a live staff representative's account; it can
+/// always be withdrawn, whatever has become of the account since (disabled,
+/// removed, another role).
 #[allow(clippy::too_many_arguments)]
 pub async fn consent(
     store: &Store,
@@ -154,12 +176,18 @@ pub async fn consent(
     grant: bool,
     now: i64,
 ) -> Result<()> {
-    let ok = users
-        .get(rep)
-        .is_some_and(|u| u.role == Role::StaffRep && !u.disabled);
-    if !ok {
+    if grant {
+        let ok = users
+            .get(rep)
+            .is_some_and(|u| u.role == Role::StaffRep && !u.disabled);
+        if !ok {
+            return Err(Error::BadRequest(format!(
+                "{rep:?} is not a staff representative's account"
+            )));
+        }
+    } else if !db.has_consent(person, rep).await? {
         return Err(Error::BadRequest(format!(
-            "{rep:?} is not a staff representative's account"
+            "{rep:?} does not hold your consent"
         )));
     }
     let action = if grant {
