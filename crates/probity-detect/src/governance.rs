@@ -1,4 +1,40 @@
-//! Governance files generated from the detector registry.
+//! Governance files generated from the detector registry, and the
+//! approvals risk scoring needs.
+
+use probity_core::Table;
+
+/// Risk scoring is profiling: like a detector, it runs only under an
+/// approval in `governance.toml` (`[detectors.<id>]` with a purpose,
+/// lawful basis, DPIA and review date). These are its ids: the supervised
+/// risk model and the isolation-forest anomaly score.
+pub const SCORING: &[&str] = &["risk_model", "anomaly_score"];
+
+/// The purpose [`governance_approving_all`] gives scoring.
+pub const SCORING_PURPOSE: &str = "early_warning";
+
+/// The tables the scoring features can read (`probity-score`'s feature
+/// plan); the approval's purpose must enable the categories of those the
+/// store holds. `equality_monitoring` is not among them: only the fairness
+/// audit reads it.
+pub const SCORING_TABLES: &[Table] = &[
+    Table::People,
+    Table::Complaints,
+    Table::Shifts,
+    Table::Accounts,
+    Table::SystemQueries,
+    Table::RosterEdits,
+    Table::OvertimeClaims,
+    Table::Absences,
+];
+
+/// Every id a governance file may approve: the detectors and scoring.
+pub fn known_ids() -> Vec<&'static str> {
+    crate::detectors::ALL
+        .iter()
+        .map(|d| d.id)
+        .chain(SCORING.iter().copied())
+        .collect()
+}
 
 /// Plain-English purpose of each scenario, for governance files.
 pub fn scenario_purpose(s: probity_core::Scenario) -> &'static str {
@@ -63,12 +99,23 @@ pub fn governance_approving_all(
             c.join(", ")
         );
     }
-    for d in crate::detectors::ALL {
+    let scoring: Vec<String> = probity_policy::Category::read_by(SCORING_TABLES, false)
+        .iter()
+        .map(|c| format!("{:?}", c.id()))
+        .collect();
+    let _ = write!(
+        s,
+        "\n[purposes.{SCORING_PURPOSE}]\ndescription = \"Early warning: rank staff whose records suggest they may need support or supervision, for a human review.\"\ncategories = [{}]\n",
+        scoring.join(", ")
+    );
+    let ids = crate::detectors::ALL
+        .iter()
+        .map(|d| (d.id, d.scenario.id()))
+        .chain(SCORING.iter().map(|id| (*id, SCORING_PURPOSE)));
+    for (id, p) in ids {
         let _ = write!(
             s,
             "\n[detectors.{id}]\npurpose = \"{p}\"\nlawful_basis = \"Law enforcement processing for the prevention and detection of misconduct and crime by staff (DPA 2018 Part 3); synthetic data\"\ndpia = \"DPIA-DEMO-{id}\"\nalternative_considered = \"Manual sampling by supervisors: reviewed and found to miss repeated patterns while exposing more people to scrutiny.\"\napprover = {approver:?}\napproved_on = {approved_on}\nreview_by = {review}\nfindings_retention_days = 365\n",
-            id = d.id,
-            p = d.scenario.id(),
         );
     }
     s

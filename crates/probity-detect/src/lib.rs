@@ -278,7 +278,7 @@ impl Plan {
         let (gov_text, governance_hash) = store.governance_text()?;
         let governance = probity_policy::Governance::parse(&gov_text, &store.governance_path())
             .map_err(probity_store::Error::from)?;
-        let known: Vec<&str> = detectors::ALL.iter().map(|d| d.id).collect();
+        let known = governance::known_ids();
         governance
             .check_known(&known, &gov_text, &store.governance_path())
             .map_err(probity_store::Error::from)?;
@@ -341,12 +341,36 @@ impl Plan {
         let ctx = store.session_context()?;
         let tz = store.time_rules();
         run::register_functions(&ctx, &tz);
+        // Detectors that use identities need the identity vault; without its
+        // key (lost, or kept elsewhere) they are skipped with the reason and
+        // the pseudonymised analysis runs.
         let linkage = if selected.iter().any(|(d, _, _)| d.identities) {
-            Some(Linkage {
-                ctx: probity_resolve::vault_session(store)?,
-                settings: probity_resolve::settings(store),
-                dir: probity_resolve::links_dir(store.root()),
-            })
+            match probity_resolve::vault_session(store) {
+                Ok(ctx) => Some(Linkage {
+                    ctx,
+                    settings: probity_resolve::settings(store),
+                    dir: probity_resolve::links_dir(store.root()),
+                }),
+                Err(probity_resolve::Error::Store(
+                    e @ (probity_store::Error::VaultKeyMissing { .. }
+                    | probity_store::Error::VaultKeyMismatch { .. }),
+                )) => {
+                    let (keep, drop): (Vec<_>, Vec<_>) = std::mem::take(&mut selected)
+                        .into_iter()
+                        .partition(|(d, _, _)| !d.identities);
+                    selected = keep;
+                    not_selected.extend(drop.into_iter().map(|(d, _, _)| {
+                        (
+                            d,
+                            format!(
+                                "it uses identities (record links), which need the identity vault: {e}"
+                            ),
+                        )
+                    }));
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            }
         } else {
             None
         };

@@ -12,9 +12,13 @@
 //! - [`subject`]: a person's subject access report;
 //! - governance changes and user management.
 
+pub mod analysis;
+pub mod auth;
+pub mod fairness;
 pub mod notice;
 pub mod register;
 pub mod retention;
+pub mod sql;
 pub mod subject;
 
 use std::path::{Path, PathBuf};
@@ -38,12 +42,22 @@ pub enum Error {
     /// The governance file.
     #[error(transparent)]
     Policy(#[from] probity_policy::PolicyError),
+    /// The user did not prove who they are (the refusal is on the audit
+    /// log).
+    #[error("refused: {0} (recorded on the audit log)")]
+    Unauthenticated(String),
     /// The user may not do this (the refusal is on the audit log).
     #[error("refused: {0} (recorded on the audit log)")]
     Denied(Denied),
     /// A detector or query failed.
     #[error(transparent)]
     Detect(#[from] probity_detect::Error),
+    /// Record linkage failed.
+    #[error(transparent)]
+    Resolve(#[from] probity_resolve::Error),
+    /// Risk scoring or the fairness audit failed.
+    #[error(transparent)]
+    Score(#[from] probity_score::Error),
     /// A query failed.
     #[error("query failed ({what}): {source}")]
     Query {
@@ -368,6 +382,7 @@ pub fn user_add(
         password_hash: None,
         password_set_at: None,
         sso_subject: None,
+        os_uid: None,
     });
     let mut rec = Record::new(admin, "user.add", id).at(at).details(json!({
         "role": role.id(),
@@ -570,11 +585,7 @@ pub fn apply_governance(store: &Store, admin: &str, text: &str, source: &Path) -
         "governance.toml",
     )?;
     let new = probity_policy::Governance::parse(text, source)?;
-    let known: Vec<&str> = probity_detect::detectors::ALL
-        .iter()
-        .map(|d| d.id)
-        .collect();
-    new.check_known(&known, text, source)?;
+    new.check_known(&probity_detect::governance::known_ids(), text, source)?;
     // The file in force; if it cannot be read or parsed the diff says so
     // rather than pretending everything is new.
     let old = std::fs::read_to_string(store.governance_path())
@@ -630,6 +641,24 @@ pub fn governance_template() -> String {
             p = d.scenario.id(),
             desc = scenario_purpose(d.scenario),
             id = d.id,
+        );
+    }
+    let cats: Vec<String> =
+        probity_policy::Category::read_by(probity_detect::governance::SCORING_TABLES, false)
+            .iter()
+            .map(|c| format!("{:?}", c.id()))
+            .collect();
+    let _ = write!(
+        s,
+        "\n# Risk scoring is profiling: `probity score` runs only under its own approval.\n# It reads (where the store holds them): {cats}\n# [purposes.{p}]\n# description = \"Early warning: rank staff whose records suggest they may need support, for a human review.\"\n# categories = [{cats}]\n",
+        cats = cats.join(", "),
+        p = probity_detect::governance::SCORING_PURPOSE,
+    );
+    for id in probity_detect::governance::SCORING {
+        let _ = write!(
+            s,
+            "# [detectors.{id}]\n# purpose = \"{p}\"\n# lawful_basis = \"TODO\"\n# dpia = \"TODO\"\n# alternative_considered = \"TODO\"\n# approver = \"TODO\"\n# approved_on = YYYY-MM-DD\n# review_by = YYYY-MM-DD\n# findings_retention_days = 365\n",
+            p = probity_detect::governance::SCORING_PURPOSE,
         );
     }
     s
@@ -731,4 +760,76 @@ pub fn check_files_against_log(store: &Store) -> Result<Vec<String>> {
         }
     }
     Ok(problems)
+}
+
+/// Authorises a risk-scoring run (`score run`, `score eval`): scoring is
+/// profiling, so it needs its own approval in `governance.toml` under
+/// `id` (one of [`probity_detect::governance::SCORING`]), in force today,
+/// whose purpose enables the categories of every scoring table the store
+/// holds. A refusal is audited (`<audit_action>.refused`) before it is
+/// returned; the permit names the purpose for the run's audit entry.
+pub fn authorise_scoring(
+    store: &Store,
+    actor: &str,
+    id: &str,
+    audit_action: &str,
+) -> Result<probity_policy::Permit> {
+    let governance = store.governance()?;
+    let tables: Vec<probity_core::Table> = probity_detect::governance::SCORING_TABLES
+        .iter()
+        .copied()
+        .filter(|t| !store.manifest().data_files(t.name()).is_empty())
+        .collect();
+    let today = probity_detect::governance_today(store);
+    match governance.decide(id, &tables, false, today) {
+        Ok(p) => Ok(p),
+        Err(refusal) => {
+            let why = format!(
+                "risk scoring ({id}) is profiling and needs its own approval in governance.toml: {refusal}; \
+                 add [detectors.{id}] with a purpose (e.g. [purposes.{}]), lawful basis, DPIA and review date, \
+                 and apply it with `probity governance apply`",
+                probity_detect::governance::SCORING_PURPOSE
+            );
+            store.audit()?.append(
+                Record::new(actor, format!("{audit_action}.refused"), id)
+                    .details(json!({"refusal": refusal.to_string()})),
+            )?;
+            Err(Error::Invalid(why))
+        }
+    }
+}
+
+/// Explains how a reference record was linked (`probity resolve --explain`).
+/// With `reveal` (`Some(reason)`), staff members' real ids and values are
+/// shown: a reviewer with a reason only, and every staff member whose
+/// identity the explanation reveals is recorded on the audit log
+/// (`resolve.reveal`, naming the person) before it is returned, so their
+/// subject access report lists it.
+pub async fn explain_link(
+    store: &Store,
+    user: &str,
+    record: &str,
+    reveal: Option<Option<&str>>,
+) -> Result<probity_resolve::RecordExplanation> {
+    let Some(reason) = reveal else {
+        return Ok(probity_resolve::explain(store, record, false, probity_resolve::today()).await?);
+    };
+    authorise(
+        store,
+        user,
+        Action::ExportIdentities,
+        reason,
+        true,
+        "resolve.reveal",
+        record,
+    )?;
+    let x = probity_resolve::explain(store, record, true, probity_resolve::today()).await?;
+    let entries = x.pairs.iter().map(|(pseudonym, _, e)| {
+        Record::new(user, "resolve.reveal", record)
+            .person(pseudonym)
+            .reason(reason.unwrap_or_default())
+            .details(json!({"match_probability": e.probability}))
+    });
+    store.audit()?.append_batch(entries)?;
+    Ok(x)
 }

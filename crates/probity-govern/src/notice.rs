@@ -60,6 +60,29 @@ pub fn active_checks(gov: &Governance, today: Date) -> (Vec<NoticeCheck>, usize)
             Err(_) => inactive += 1,
         }
     }
+    // Risk scoring is profiling: staff are told when it runs, like any check.
+    for (id, title, what) in [
+        (
+            "risk_model",
+            "Early-warning risk score (trained model)",
+            "Ranks staff by a model trained on past complaint outcomes, so that supervisors can offer support early; a score is a prompt for a human conversation, never a finding or a sanction.",
+        ),
+        (
+            "anomaly_score",
+            "Early-warning anomaly score",
+            "Ranks staff whose records differ most from their peers', for a human review; it uses no complaint outcomes and decides nothing.",
+        ),
+    ] {
+        let tables: Vec<Table> = probity_detect::governance::SCORING_TABLES.to_vec();
+        if let Ok(p) = gov.decide(id, &tables, false, today) {
+            active.push(NoticeCheck {
+                id,
+                title,
+                what,
+                categories: p.categories,
+            });
+        }
+    }
     (active, inactive)
 }
 

@@ -362,17 +362,87 @@ pub async fn report_pseudonym(
         });
     }
 
-    let mut runs = vec![];
-    let f = Filter {
-        action: Some("analyze".into()),
-        ..Default::default()
+    // Risk scoring scores everyone employed at its date: the person's
+    // employment decides which scoring runs covered them.
+    let employed = {
+        let q = format!(
+            "SELECT CAST(start_date AS VARCHAR) AS s, CAST(end_date AS VARCHAR) AS e FROM people WHERE person_id = '{}'",
+            pseudonym.replace('\'', "''")
+        );
+        let batches = ctx
+            .sql(&q)
+            .await
+            .map_err(|e| Error::query("people", e))?
+            .collect()
+            .await
+            .map_err(|e| Error::query("people", e))?;
+        batches.iter().find(|b| b.num_rows() > 0).map(|b| {
+            let (s, e) = (probity_detect::strs(b, "s"), probity_detect::strs(b, "e"));
+            (
+                probity_detect::opt_str(&s, 0).map(str::to_string),
+                probity_detect::opt_str(&e, 0).map(str::to_string),
+            )
+        })
     };
-    for e in probity_audit::read(&store.audit_dir(), &f)? {
+    let covers = |day: &str| {
+        employed.as_ref().is_some_and(|(s, e)| {
+            s.as_deref().is_none_or(|s| s <= day) && e.as_deref().is_none_or(|e| e >= day)
+        })
+    };
+    let mut runs = vec![];
+    for e in probity_audit::read(&store.audit_dir(), &Filter::default())? {
         let e = e?;
+        let d = &e.details;
+        if e.action == "score" || e.action == "score.eval" {
+            let days: Vec<String> = match e.action.as_str() {
+                "score" => d["as_of"]
+                    .as_str()
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+                _ => d["test_cuts"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            };
+            let covered: Vec<&String> = days.iter().filter(|d| covers(d)).collect();
+            if covered.is_empty() {
+                continue;
+            }
+            runs.push(RunSeen {
+                at: e.at.to_string(),
+                actor: e.actor.clone(),
+                period: format!(
+                    "scored as of {}",
+                    covered
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                detectors: vec![format!(
+                    "risk scoring: {} ({}{})",
+                    d["method"].as_str().unwrap_or("risk_model"),
+                    if e.action == "score" {
+                        "a scoring run"
+                    } else {
+                        "an evaluation of the model"
+                    },
+                    d["purpose"]
+                        .as_str()
+                        .map(|p| format!(", purpose {p}"))
+                        .unwrap_or_default()
+                )],
+            });
+            continue;
+        }
         if e.action != "analyze" {
             continue;
         }
-        let d = &e.details;
         let detectors = d["detectors"]
             .as_array()
             .map(|a| {

@@ -8,10 +8,11 @@
 //! workflow). Every permission is one row of [`Role::may`]; nothing else
 //! grants access.
 //!
-//! The user list is `STORE/users.json`. Accounts carry no password here: the
-//! command line runs as an operating-system user who already holds the
-//! store's files, and `--as USER` names the Probity role they act in, which
-//! is checked and audited. The web UI adds credentials to the same records.
+//! The user list is `STORE/users.json`. A user proves who they are with a
+//! password (argon2id hash here, never the password) or, on the command
+//! line, by running as the operating-system account bound to them
+//! (`os_uid`, checked against the process's real uid); `probity_govern::auth`
+//! does the checking.
 
 use serde::{Deserialize, Serialize};
 
@@ -197,6 +198,12 @@ pub struct User {
     /// user may have a password, an SSO subject, or both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sso_subject: Option<String>,
+    /// The operating-system account (real uid) bound to this user: a
+    /// command run by that account proves it is this user without a
+    /// password. One account binds to at most one user, so one person
+    /// cannot be both halves of a four-eyes decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_uid: Option<u32>,
 }
 
 /// The user list (`users.json`).
@@ -316,6 +323,7 @@ mod tests {
             password_hash: None,
             password_set_at: None,
             sso_subject: None,
+            os_uid: None,
         };
         Users {
             users: vec![

@@ -1,250 +1,12 @@
-//! The fairness audit of every `analyze` and `score` run, the governance
-//! option that withholds a flagged detector's findings (or a model's
-//! scores) until a reviewer signs the disparity off, and `probity fairness`.
+//! Printing the fairness audit (`probity fairness`, and the summary after
+//! `analyze` and `score`). The audit itself, the blocking under
+//! `[fairness] block_flagged` and sign-offs are `probity_govern::fairness`'s.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
-use probity_score::fairness::{Case, Disparity, Latest, SubjectAudit};
-use probity_score::groups::Groups;
-use probity_store::Store;
-
-/// Statuses that uphold a finding (its flag was right).
-const UPHELD: [&str; 3] = ["advice", "prevention_notice", "referral"];
-
-fn now() -> String {
-    jiff::Timestamp::now().to_string()
-}
-
-/// The audit of each detector that ran in `report`: everyone active in the
-/// analysis period, flagged when a finding of the detector names them;
-/// outcomes from `truth` (synthetic data) or else from review outcomes in
-/// the findings register (a flagged person whose findings were upheld, or
-/// all closed with no further action; unflagged people have no outcome).
-pub fn detectors(
-    store: &Store,
-    report: &probity_detect::AnalysisReport,
-    truth: Option<&Path>,
-) -> Result<Vec<SubjectAudit>> {
-    let ctx = store.session_context()?;
-    let rt = crate::runtime()?;
-    let groups = rt.block_on(Groups::load(&ctx))?;
-    let (p0, p1) = (
-        probity_core::time::days_to_date(report.period.start),
-        probity_core::time::days_to_date(report.period.end),
-    );
-    let active = rt.block_on(async {
-        let b = ctx
-            .sql(&format!(
-                "SELECT person_id FROM people WHERE start_date <= DATE '{p1}' \
-                 AND (end_date IS NULL OR end_date >= DATE '{p0}')"
-            ))
-            .await?
-            .collect()
-            .await?;
-        let mut v = Vec::new();
-        for b in &b {
-            let c = probity_detect::strs(b, "person_id");
-            for i in 0..b.num_rows() {
-                v.push(c.value(i).to_owned());
-            }
-        }
-        anyhow::Ok(v)
-    })?;
-    let truth_rows = match truth {
-        None => None,
-        Some(p) => {
-            let mut t = probity_detect::eval::read_truth(p)
-                .with_context(|| format!("cannot read truth {}", p.display()))?;
-            probity_detect::eval::pseudonymise(
-                store.pseudonym_key(),
-                t.iter_mut().map(|r| &mut r.person_id),
-            );
-            Some(t)
-        }
-    };
-    let register = probity_govern::register::Register::load(store)?;
-    let persons: Vec<&str> = active.iter().map(String::as_str).collect();
-    let mut out = Vec::new();
-    for o in report.outcomes.iter().filter(|o| o.skipped.is_none()) {
-        let mut flagged: BTreeSet<&str> = BTreeSet::new();
-        for f in report.findings.iter().filter(|f| f.detector == o.detector) {
-            flagged.insert(f.person.as_str());
-        }
-        // Review outcomes by person: Some(true) if any upheld, Some(false)
-        // if every finding was closed with no further action.
-        let mut reviewed: HashMap<&str, (bool, bool)> = HashMap::new();
-        for r in register.items.values() {
-            if r.finding.detector != o.detector {
-                continue;
-            }
-            let e = reviewed
-                .entry(r.finding.person_id.as_str())
-                .or_insert((false, true));
-            e.0 |= UPHELD.contains(&r.status.as_str());
-            e.1 &= r.status == "no_further_action";
-        }
-        let positives: Option<BTreeSet<&str>> = truth_rows.as_ref().map(|t| {
-            t.iter()
-                .filter(|r| r.scenario == o.scenario)
-                .map(|r| r.person_id.as_str())
-                .collect()
-        });
-        let mut known_any = false;
-        let cases: Vec<Case> = persons
-            .iter()
-            .map(|p| {
-                let is_flagged = flagged.contains(p);
-                let outcome = match &positives {
-                    Some(pos) => Some(pos.contains(p)),
-                    None if is_flagged => match reviewed.get(p) {
-                        Some((true, _)) => Some(true),
-                        Some((false, true)) => Some(false),
-                        _ => None,
-                    },
-                    None => None,
-                };
-                known_any |= outcome.is_some();
-                Case {
-                    flagged: is_flagged,
-                    outcome,
-                }
-            })
-            .collect();
-        out.push(SubjectAudit {
-            subject: o.detector.to_owned(),
-            version: o.version,
-            run: "analyze".into(),
-            at: now(),
-            population: persons.len(),
-            flagged_people: cases.iter().filter(|c| c.flagged).count(),
-            outcomes: match (&positives, known_any) {
-                (Some(_), _) => "ground truth".into(),
-                (None, true) => "review outcomes".into(),
-                (None, false) => "none".into(),
-            },
-            attributes: groups.audit(&persons, &cases),
-        });
-    }
-    Ok(out)
-}
-
-/// The audit of a scoring run: flagged = the top `budget` share of the
-/// people scored at the run's date (no outcomes are known yet).
-pub fn scores(
-    ctx: &datafusion::prelude::SessionContext,
-    subject: &str,
-    version: u32,
-    scores: &[probity_score::run::Score],
-    budget: f64,
-) -> Result<SubjectAudit> {
-    let groups = crate::runtime()?.block_on(Groups::load(ctx))?;
-    let latest = scores.iter().map(|s| s.as_of.as_str()).max().unwrap_or("");
-    let mut at: Vec<&probity_score::run::Score> =
-        scores.iter().filter(|s| s.as_of == latest).collect();
-    at.sort_by(|a, b| {
-        b.log_odds
-            .total_cmp(&a.log_odds)
-            .then(a.person_id.cmp(&b.person_id))
-    });
-    let k = (budget * at.len() as f64).round() as usize;
-    let persons: Vec<&str> = at.iter().map(|s| s.person_id.as_str()).collect();
-    let cases: Vec<Case> = (0..at.len())
-        .map(|i| Case {
-            flagged: i < k,
-            outcome: None,
-        })
-        .collect();
-    Ok(SubjectAudit {
-        subject: subject.to_owned(),
-        version,
-        run: format!("score run as of {latest} (top {:.0}%)", budget * 100.0),
-        at: now(),
-        population: persons.len(),
-        flagged_people: k,
-        outcomes: "none".into(),
-        attributes: groups.audit(&persons, &cases),
-    })
-}
-
-/// Disparities reviewers have signed off, by (subject, version), from the
-/// audit log's `fairness.sign_off` entries (one pass over the log).
-pub fn sign_offs(store: &Store) -> Result<BTreeMap<(String, u32), BTreeSet<Disparity>>> {
-    let f = probity_audit::Filter {
-        action: Some("fairness.sign_off".into()),
-        ..Default::default()
-    };
-    let mut out: BTreeMap<(String, u32), BTreeSet<Disparity>> = BTreeMap::new();
-    for e in probity_audit::read(&store.audit_dir(), &f)? {
-        let e = e?;
-        let Some(version) = e.details["version"].as_u64() else {
-            continue;
-        };
-        if e.action != "fairness.sign_off" {
-            continue;
-        }
-        let signed = out.entry((e.object.clone(), version as u32)).or_default();
-        for d in e.details["disparities"].as_array().into_iter().flatten() {
-            if let (Some(a), Some(g), Some(m)) = (d[0].as_str(), d[1].as_str(), d[2].as_str()) {
-                signed.insert((a.to_owned(), g.to_owned(), m.to_owned()));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The flagged disparities of `a` that no reviewer has signed off.
-fn open_disparities(
-    a: &SubjectAudit,
-    signed: &BTreeMap<(String, u32), BTreeSet<Disparity>>,
-) -> Vec<Disparity> {
-    let none = BTreeSet::new();
-    let s = signed.get(&(a.subject.clone(), a.version)).unwrap_or(&none);
-    a.flagged().into_iter().filter(|d| !s.contains(d)).collect()
-}
-
-/// Subjects to withhold: with `[fairness] block_flagged`, those whose
-/// audit shows a significant disparity no reviewer has signed off, with the
-/// disparities not signed off.
-pub fn blocked(store: &Store, audits: &[SubjectAudit]) -> Result<BTreeMap<String, Vec<Disparity>>> {
-    let mut out = BTreeMap::new();
-    if !store.governance()?.fairness.block_flagged {
-        return Ok(out);
-    }
-    let signed = sign_offs(store)?;
-    for a in audits {
-        let open = open_disparities(a, &signed);
-        if !open.is_empty() {
-            out.insert(a.subject.clone(), open);
-        }
-    }
-    Ok(out)
-}
-
-/// Stores the audits as the latest and puts a summary on the audit log.
-pub fn record(
-    store: &Store,
-    audits: &[SubjectAudit],
-    withheld: &BTreeMap<String, Vec<Disparity>>,
-) -> Result<()> {
-    Latest::record(store.root(), audits)?;
-    store.audit()?.append(
-        probity_audit::Record::new(store.actor(), "fairness", "").details(serde_json::json!({
-            "subjects": audits.iter().map(|a| serde_json::json!({
-                "subject": a.subject,
-                "version": a.version,
-                "run": a.run,
-                "population": a.population,
-                "flagged_people": a.flagged_people,
-                "outcomes": a.outcomes,
-                "significant_disparities": a.flagged().len(),
-            })).collect::<Vec<_>>(),
-            "withheld": withheld.keys().collect::<Vec<_>>(),
-        })),
-    )?;
-    Ok(())
-}
+use anyhow::Result;
+use probity_score::fairness::{Disparity, Latest, SubjectAudit};
 
 /// One line per audited subject, then its significant disparities.
 pub fn print_summary(audits: &[SubjectAudit], withheld: &BTreeMap<String, Vec<Disparity>>) {
@@ -275,12 +37,12 @@ pub fn print_summary(audits: &[SubjectAudit], withheld: &BTreeMap<String, Vec<Di
 }
 
 /// `probity fairness STORE`: the latest audit of every detector and model.
-pub fn show(store_dir: &Path, json: bool, actor: Option<&str>) -> Result<()> {
+pub fn show(store_dir: &Path, json: bool, who: &crate::auth::Who) -> Result<()> {
     let s = crate::open_store(store_dir)?;
-    if let Some(a) = actor {
+    if let Some(a) = who.user(&s)? {
         probity_govern::authorise(
             &s,
-            a,
+            &a,
             probity_policy::Action::ReadQuality,
             None,
             false,
@@ -310,9 +72,9 @@ pub fn show(store_dir: &Path, json: bool, actor: Option<&str>) -> Result<()> {
         probity_score::fairness::SMALL_GROUP,
         blocking
     );
-    let signed = sign_offs(&s)?;
+    let signed = probity_govern::fairness::sign_offs(&s)?;
     for a in latest.subjects.values() {
-        let open = open_disparities(a, &signed).len();
+        let open = probity_govern::fairness::open_disparities(a, &signed).len();
         println!();
         println!(
             "{} v{} — {} at {}: {} people, {} flagged; outcomes: {}; {} significant disparit{} ({} signed off)",
@@ -378,55 +140,18 @@ pub fn print_attributes(attrs: &[probity_score::fairness::AttributeAudit]) {
 /// for exactly these disparities (a new one blocks again).
 pub fn sign_off(
     store_dir: &Path,
-    actor: Option<&str>,
+    who: &crate::auth::Who,
     subject: &str,
     reason: Option<&str>,
 ) -> Result<()> {
     let s = crate::open_store(store_dir)?;
-    let Some(user) = actor else {
-        bail!("a sign-off names its reviewer: add --as USER (a reviewer) and --reason");
-    };
-    probity_govern::authorise(
-        &s,
-        user,
-        probity_policy::Action::SignOffFairness,
-        reason,
-        true,
-        "fairness.sign_off",
-        subject,
-    )?;
-    let latest = Latest::load(s.root())?;
-    let Some(a) = latest.subjects.get(subject) else {
-        bail!(
-            "{subject}: no fairness audit of it in this store; the audited subjects are: {}",
-            latest
-                .subjects
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    };
-    let flagged = a.flagged();
-    if flagged.is_empty() {
-        bail!(
-            "{subject}: its latest audit ({}) shows no significant disparity; nothing to sign off",
-            a.at
-        );
-    }
-    s.audit()?.append(
-        probity_audit::Record::new(user, "fairness.sign_off", subject)
-            .reason(reason.unwrap_or_default())
-            .details(serde_json::json!({
-                "version": a.version,
-                "audit_at": a.at,
-                "disparities": flagged,
-            })),
-    )?;
+    let user = who.need(&s, "fairness sign-off")?;
+    let done = probity_govern::fairness::sign_off(&s, &user, subject, reason)?;
+    let a = &done.audit;
     println!(
         "signed off {} disparit{} of {subject} v{} (audit of {}):",
-        flagged.len(),
-        if flagged.len() == 1 { "y" } else { "ies" },
+        done.disparities,
+        if done.disparities == 1 { "y" } else { "ies" },
         a.version,
         a.at
     );

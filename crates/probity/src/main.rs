@@ -1,6 +1,7 @@
 //! `probity`: the command-line interface. Thin: parses arguments, calls the
 //! library crates, prints results and errors with their causes.
 
+mod auth;
 mod fairness;
 mod progress;
 mod safeguards;
@@ -19,11 +20,18 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "probity", version, about, long_about = None, propagate_version = true)]
 struct Cli {
-    /// The Probity user you act as (checked against the store's users and
-    /// recorded on the audit log). Without it, actions are recorded under
-    /// your operating-system account and gated actions are refused.
+    /// The Probity user you act as. You prove it with their password
+    /// (typed at the prompt without echo, or `--password-stdin`) or by
+    /// running as the operating-system account bound to them (`probity user
+    /// bind`); a refusal is recorded on the audit log. Without it, actions
+    /// are recorded under your operating-system account (from the real uid)
+    /// and gated actions are refused.
     #[arg(long = "as", value_name = "USER", global = true)]
     actor: Option<String>,
+    /// Read the `--as` user's password from the first line of standard
+    /// input (for scripts) instead of asking at the terminal.
+    #[arg(long, global = true)]
+    password_stdin: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -117,7 +125,10 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Run DataFusion SQL over the store; every contract table is registered by name.
+    /// Run a read-only DataFusion SQL query over the store's pseudonymised
+    /// tables (an analyst or reviewer, `--as`); no DDL, DML, COPY or SET; the
+    /// identity vault and equality monitoring are not reachable; every query
+    /// is on the audit log with its row count.
     Sql {
         /// The store.
         store: PathBuf,
@@ -235,9 +246,20 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         idle_minutes: u64,
         /// Behind a TLS-terminating proxy: Secure cookies, HSTS, and a
-        /// non-loopback --bind is allowed.
+        /// non-loopback --bind is allowed (with at least one --host).
         #[arg(long)]
         behind_tls_proxy: bool,
+        /// A host name people reach Probity by, e.g. probity.force.example
+        /// (repeatable; NAME:PORT to require a port). Requests naming any
+        /// other host get 421, against DNS rebinding. On loopback,
+        /// localhost, 127.0.0.1 and [::1] with the bound port always work.
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+        /// The address of a reverse proxy whose X-Forwarded-For header is
+        /// believed for sign-in rate limits and the audit log (repeatable);
+        /// from any other peer the header is ignored.
+        #[arg(long = "trusted-proxy", value_name = "IP")]
+        trusted_proxies: Vec<std::net::IpAddr>,
     },
     /// The tamper-evident audit log: verify the chain, show entries, print the head.
     Audit {
@@ -461,9 +483,27 @@ enum UserCommand {
         /// The store.
         #[arg(long)]
         store: PathBuf,
-        /// Read the new password from the first line of standard input.
+        /// Read the new password from standard input (the line after the
+        /// admin's own, when the admin proves who they are with
+        /// `--password-stdin` too).
         #[arg(long)]
-        password_stdin: bool,
+        new_password_stdin: bool,
+    },
+    /// Bind a user to an operating-system account (admin; audited):
+    /// commands run by that account (its real uid) act as the user without
+    /// a password. One account binds to one user.
+    Bind {
+        /// Login name.
+        id: String,
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// The account's uid (`id -u NAME` prints it).
+        #[arg(long)]
+        uid: Option<u32>,
+        /// Remove the binding instead.
+        #[arg(long)]
+        unbind: bool,
     },
 }
 
@@ -539,22 +579,51 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let actor = cli.actor.clone();
+    // Everything this process creates is its owner's alone (0600/0700).
+    probity_store::private_umask();
+    // Every audit append of this process anchors the new head in the review
+    // database too (`[audit] anchor_database`), outside the log's own files.
+    probity_store::install_anchor_database(probity_review::anchor_sink);
+    let who = auth::Who::new(cli.actor.clone(), cli.password_stdin);
     match cli.command {
         Command::Init { store, admin } => {
+            let loose = if store.is_dir() {
+                probity_store::loose_modes(&store)
+                    .into_iter()
+                    .find(|(p, _)| p == &store)
+            } else {
+                None
+            };
             probity_store::Store::init_with_admin(&store, &admin)
                 .with_context(|| format!("cannot create a store at {}", store.display()))?;
             println!("created store {}", store.display());
+            if let Some((_, mode)) = loose {
+                println!(
+                    "note: {} was open to other local users (mode {mode:o}); it is now 0700, \
+                     and every file Probity writes in it is 0600",
+                    store.display()
+                );
+            }
             println!(
                 "  governance: {} (approves nothing yet: `probity governance template` prints one to fill in, \
                  `probity governance apply FILE --store STORE --as {admin}` puts it in force)",
                 store.join("governance.toml").display()
             );
-            println!("  first admin user: {admin}");
+            println!(
+                "  first admin user: {admin} (bound to this operating-system account, uid {}; \
+                 `probity user reset {admin}` gives them a password too)",
+                probity_store::real_uid()
+            );
             println!("  configuration: {}", store.join("probity.toml").display());
             println!(
                 "  pseudonymisation key: {} (mode 0600; back it up, keep it secret)",
                 store.join("keys/pseudonym.key").display()
+            );
+            println!(
+                "  identity vault key: {} (mode 0600; back it up apart from the store: without it \
+                 identities cannot be read; set {} to keep it outside the store)",
+                probity_store::vault::key_file(&store).display(),
+                probity_store::vault::KEY_FILE_ENV
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -589,7 +658,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Score { command } => {
-            score::run(command)?;
+            score::run(command, &who)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Fairness {
@@ -605,8 +674,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         reason,
                     }),
                     _,
-                ) => fairness::sign_off(&store, actor.as_deref(), &subject, reason.as_deref())?,
-                (None, Some(store)) => fairness::show(&store, json, actor.as_deref())?,
+                ) => fairness::sign_off(&store, &who, &subject, reason.as_deref())?,
+                (None, Some(store)) => fairness::show(&store, json, &who)?,
                 (None, None) => bail!("give a store: probity fairness STORE"),
             }
             Ok(ExitCode::SUCCESS)
@@ -627,9 +696,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             mapping,
         } => {
             let mut s = open_store_for_write(&store)?;
-            if let Some(a) = &actor {
-                safeguards::check_user(&s, a, "ingest")?;
-                s.set_actor(a);
+            if let Some(a) = who.user(&s)? {
+                s.set_actor(&a);
             }
             // With a mapping, the mapped tables go to a private directory
             // inside the store (they hold names, which live only in the
@@ -663,27 +731,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             format,
         } => {
             let s = open_store(&store)?;
-            if let Some(a) = &actor {
-                probity_govern::authorise(
-                    &s,
-                    a,
-                    probity_policy::Action::ReadFindings,
-                    None,
-                    false,
-                    "sql",
-                    "",
-                )?;
-            }
-            // Ad-hoc reads of (pseudonymised) personal data are accesses too.
-            s.audit()?.append(
-                probity_audit::Record::new(
-                    actor.clone().unwrap_or_else(probity_store::os_actor),
-                    "sql",
-                    "",
-                )
-                .details(serde_json::json!({ "query": query })),
-            )?;
-            sql(&s, &query, format)
+            let user = who.need(&s, "sql")?;
+            let batches = runtime()?.block_on(probity_govern::sql::query(&s, &user, &query))?;
+            sql(&batches, format)
         }
         Command::Analyze {
             store,
@@ -695,57 +745,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
             truth,
         } => {
             let s = open_store(&store)?;
-            for id in &only {
-                if probity_detect::detectors::by_id(id).is_none() {
-                    bail!("--only {id}: no such detector; `probity detectors` lists them");
-                }
-            }
-            let who_runs =
-                safeguards::actor_for(&s, actor.as_deref(), probity_policy::Action::RunAnalysis)?;
-            if reveal {
-                safeguards::gate_identities(
-                    &s,
-                    actor.as_deref(),
-                    reason.as_deref(),
-                    &format!("analyze --reveal --out {}", out.display()),
-                )?;
-            }
-            let (mut report, gov_hash) = analyze(&s, baselines, &only)?;
-            // Fairness of every detector that ran; with `[fairness]
-            // block_flagged`, the findings of a detector with a significant
-            // disparity nobody signed off are withheld (never registered,
-            // never written).
-            let audits = fairness::detectors(&s, &report, truth.as_deref())
-                .context("fairness audit of the run")?;
-            let withheld = fairness::blocked(&s, &audits)?;
-            if !withheld.is_empty() {
-                report
-                    .findings
-                    .retain(|f| !withheld.contains_key(f.detector.as_str()));
-                for o in &mut report.outcomes {
-                    if withheld.contains_key(o.detector) {
-                        o.findings = 0;
-                        o.persons = 0;
-                    }
-                }
-            }
-            fairness::record(&s, &audits, &withheld)?;
-            let map = if reveal {
-                Some(runtime()?.block_on(probity_detect::reveal_map(&s))?)
-            } else {
-                None
+            let show_reveal_warning = reveal;
+            let req = probity_govern::analysis::Request {
+                actor: who.user(&s)?,
+                out,
+                reveal,
+                reason,
+                baselines,
+                only,
+                truth,
             };
-            let who = match &map {
-                Some(m) => probity_detect::finding::Identity::Revealed(m),
-                None => probity_detect::finding::Identity::Pseudonyms,
-            };
-            // The run is on the audit log (and its findings in the register)
-            // before any file leaves the store.
-            let (seq, merged) =
-                probity_govern::record_analysis(&s, &who_runs, &report, &gov_hash, &out, reveal)
-                    .context("cannot record the analysis (register and audit log)")?;
-            let outputs = probity_detect::write_outputs(&out, &report, &who)
-                .with_context(|| format!("cannot write findings to {}", out.display()))?;
+            let bar = progress::DetectorBar::new(probity_detect::detectors::ALL.len() as u64);
+            let run = runtime()?.block_on(probity_govern::analysis::run(&s, &req, &bar));
+            bar.finish();
+            let probity_govern::analysis::Analysis {
+                report,
+                audits,
+                withheld,
+                audit_seq: seq,
+                merged,
+                outputs,
+            } = run.with_context(|| format!("analysis of {} failed", store.display()))?;
             print_analysis(&report);
             fairness::print_summary(&audits, &withheld);
             for (d, open) in &withheld {
@@ -767,7 +787,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("baseline: {}", b.display());
             }
             println!("run:      {}", outputs.run.display());
-            if reveal {
+            if show_reveal_warning {
                 eprintln!(
                     "warning: these findings carry real person ids (--reveal); handle them as \
                      identified personal data"
@@ -783,33 +803,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             full,
             truth,
             json,
-        } => {
-            if reveal {
-                let s = open_store(&store)?;
-                safeguards::gate_identities(
-                    &s,
-                    actor.as_deref(),
-                    reason.as_deref(),
-                    &format!(
-                        "resolve --explain {} --reveal",
-                        explain.as_deref().unwrap_or("")
-                    ),
-                )?;
-            }
-            resolve(
-                &store,
-                explain.as_deref(),
-                reveal,
-                full,
-                truth.as_deref(),
-                json,
-            )
-        }
+        } => resolve(
+            &store,
+            &who,
+            explain.as_deref(),
+            reveal.then_some(reason.as_deref()),
+            full,
+            truth.as_deref(),
+            json,
+        ),
         Command::Reveal {
             finding_id,
             store,
             reason,
-        } => safeguards::reveal(&store, actor.as_deref(), &finding_id, reason.as_deref()),
+        } => safeguards::reveal(&store, &who, &finding_id, reason.as_deref()),
         Command::Triage {
             finding_id,
             store,
@@ -821,7 +828,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => web::triage(
             &store,
             database.as_deref(),
-            actor.as_deref(),
+            &who,
             &finding_id,
             step.as_deref(),
             outcome.as_deref(),
@@ -834,13 +841,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             bind,
             idle_minutes,
             behind_tls_proxy,
-        } => web::serve(&store, database, bind, idle_minutes, behind_tls_proxy),
-        Command::Audit { command } => safeguards::audit(command, actor.as_deref()),
-        Command::Governance { command } => safeguards::governance(command, actor.as_deref()),
-        Command::User { command } => safeguards::user(command, actor.as_deref()),
-        Command::Retention { command } => safeguards::retention(command, actor.as_deref()),
+            hosts,
+            trusted_proxies,
+        } => web::serve(
+            &store,
+            database,
+            bind,
+            idle_minutes,
+            probity_web::Front {
+                behind_tls: behind_tls_proxy,
+                hosts,
+                trusted_proxies,
+            },
+        ),
+        Command::Audit { command } => safeguards::audit(command, &who),
+        Command::Governance { command } => safeguards::governance(command, &who),
+        Command::User { command } => safeguards::user(command, &who),
+        Command::Retention { command } => safeguards::retention(command, &who),
         Command::Notice { store, out } => safeguards::notice(&store, &out),
-        Command::Report { command } => safeguards::report(command, actor.as_deref()),
+        Command::Report { command } => safeguards::report(command, &who),
         Command::Eval {
             findings,
             truth,
@@ -872,15 +891,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             (people, days, seed, conventions),
             (!no_serve).then_some(bind),
         ),
-        Command::Detectors { store } => detectors(store.as_deref(), actor.as_deref()),
+        Command::Detectors { store } => detectors(store.as_deref(), &who),
     }
 }
 
 /// `probity detectors [--store S]`.
-fn detectors(store: Option<&Path>, actor: Option<&str>) -> Result<ExitCode> {
+fn detectors(store: Option<&Path>, who: &auth::Who) -> Result<ExitCode> {
     let s = store.map(open_store).transpose()?;
     let (values, learned) = match &s {
         Some(s) => {
+            let actor = who.user(s)?;
             let plan = probity_detect::Plan::with_overrides(
                 s,
                 &probity_detect::detectors::ALL
@@ -894,7 +914,7 @@ fn detectors(store: Option<&Path>, actor: Option<&str>) -> Result<ExitCode> {
             // Reading the store (even its vocabulary) is an access: on the log.
             s.audit()?.append(
                 probity_audit::Record::new(
-                    actor.map_or_else(probity_store::os_actor, str::to_string),
+                    actor.unwrap_or_else(probity_store::os_actor),
                     "detectors.learn",
                     "",
                 )
@@ -987,35 +1007,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the query runtime")
 }
 
-fn analyze(
-    s: &probity_store::Store,
-    baselines: bool,
-    only: &[String],
-) -> Result<(probity_detect::AnalysisReport, String)> {
-    let mut enable: Vec<&str> = if baselines {
-        probity_detect::detectors::ALL
-            .iter()
-            .filter(|d| d.baseline)
-            .map(|d| d.id)
-            .collect()
-    } else {
-        vec![]
-    };
-    enable.extend(only.iter().map(String::as_str));
-    let mut plan = probity_detect::Plan::with_overrides(s, &enable)
-        .with_context(|| format!("cannot plan the analysis of {}", s.root().display()))?;
-    if !only.is_empty() {
-        plan.retain(|d| only.iter().any(|o| o == d.id));
-    }
-    let bar = progress::DetectorBar::new(plan.selected().count() as u64);
-    let report = runtime()?.block_on(plan.run(&bar));
-    bar.finish();
-    Ok((
-        report.context("analysis failed")?,
-        plan.governance_hash().to_string(),
-    ))
-}
-
 fn print_analysis(r: &probity_detect::AnalysisReport) {
     use probity_core::time::days_to_date;
     println!(
@@ -1096,8 +1087,9 @@ fn audit_resolve(store: &probity_store::Store, c: &probity_resolve::Current) -> 
 
 fn resolve(
     store_dir: &Path,
+    who: &auth::Who,
     explain: Option<&str>,
-    reveal: bool,
+    reveal: Option<Option<&str>>,
     full: bool,
     truth: Option<&Path>,
     json: bool,
@@ -1105,9 +1097,16 @@ fn resolve(
     use probity_resolve as resolve;
     let rt = runtime()?;
     let today = resolve::today();
+    if reveal.is_some() && explain.is_none() {
+        bail!("--reveal shows identities in an explanation: use it with --explain RECORD_ID");
+    }
     if let Some(record) = explain {
         let store = open_store(store_dir)?;
-        let x = rt.block_on(resolve::explain(&store, record, reveal, today))?;
+        let user = match reveal {
+            Some(_) => who.need(&store, "resolve --explain --reveal")?,
+            None => who.user(&store)?.unwrap_or_else(probity_store::os_actor),
+        };
+        let x = rt.block_on(probity_govern::explain_link(&store, &user, record, reveal))?;
         println!("record {}", x.record);
         println!(
             "decision: {}{}",
@@ -1126,12 +1125,26 @@ fn resolve(
             );
             print!("{e}");
         }
-        if reveal {
-            eprintln!("warning: staff identities shown (--reveal)");
+        if reveal.is_some() {
+            eprintln!(
+                "warning: staff identities shown (--reveal; recorded on the audit log for each person shown)"
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let store = open_store_for_write(store_dir)?;
+    let mut store = open_store_for_write(store_dir)?;
+    if let Some(a) = who.user(&store)? {
+        probity_govern::authorise(
+            &store,
+            &a,
+            probity_policy::Action::RunLinkage,
+            None,
+            false,
+            "resolve",
+            "",
+        )?;
+        store.set_actor(&a);
+    }
     let started = std::time::Instant::now();
     let mut current = rt.block_on(resolve::compute(&store, full, today))?;
     current.save(store.root())?;
@@ -1360,17 +1373,24 @@ fn demo(
 
     println!("4/5 analysing as analyst 'ana' (findings carry pseudonyms; the run is audited)");
     let s = open_store(&store_dir)?;
-    let (report, gov_hash) = analyze(&s, true, &[])?;
     let truth = data.join("truth.csv");
-    let audits = fairness::detectors(&s, &report, Some(&truth))?;
-    let withheld = fairness::blocked(&s, &audits)?;
-    fairness::record(&s, &audits, &withheld)?;
-    probity_govern::record_analysis(&s, "ana", &report, &gov_hash, &out, false)?;
-    let outputs = probity_detect::write_outputs(
-        &out,
-        &report,
-        &probity_detect::finding::Identity::Pseudonyms,
-    )?;
+    let req = probity_govern::analysis::Request {
+        actor: Some("ana".into()),
+        out: out.clone(),
+        baselines: true,
+        truth: Some(truth.clone()),
+        ..Default::default()
+    };
+    let bar = progress::DetectorBar::new(probity_detect::detectors::ALL.len() as u64);
+    let run = runtime()?.block_on(probity_govern::analysis::run(&s, &req, &bar));
+    bar.finish();
+    let probity_govern::analysis::Analysis {
+        report,
+        audits,
+        withheld,
+        outputs,
+        ..
+    } = run?;
     print_analysis(&report);
     fairness::print_summary(&audits, &withheld);
 
@@ -1585,34 +1605,25 @@ fn print_ingest(store: &Path, r: &probity_ingest::IngestReport) {
     }
 }
 
-fn sql(store: &probity_store::Store, query: &str, format: SqlFormat) -> Result<ExitCode> {
-    let ctx = store.session_context()?;
-    let batches = runtime()?.block_on(async {
-        let df = ctx.sql(query).await?;
-        df.collect().await
-    });
-    let batches = match batches {
-        Ok(b) => b,
-        Err(e) => bail!("query failed: {e}"),
-    };
+fn sql(batches: &[arrow::record_batch::RecordBatch], format: SqlFormat) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match format {
         SqlFormat::Table => {
-            let text = arrow::util::pretty::pretty_format_batches(&batches)?;
+            let text = arrow::util::pretty::pretty_format_batches(batches)?;
             writeln!(out, "{text}")?;
         }
         SqlFormat::Csv => {
             let mut w = arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut out);
-            for b in &batches {
+            for b in batches {
                 w.write(b)?;
             }
         }
         SqlFormat::Json => {
             let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
-            for b in &batches {
+            for b in batches {
                 w.write(b)?;
             }
             w.finish()?;

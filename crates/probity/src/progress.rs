@@ -154,8 +154,9 @@ impl DetectorBar {
 }
 
 impl probity_detect::Progress for DetectorBar {
-    fn start(&self, d: &probity_detect::Detector, _index: usize, _total: usize) {
+    fn start(&self, d: &probity_detect::Detector, _index: usize, total: usize) {
         if let Some(b) = &self.bar {
+            b.set_length(total as u64);
             b.set_message(d.id);
         }
     }

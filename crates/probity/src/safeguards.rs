@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use probity_policy::Action;
 use probity_store::Store;
 
+use crate::auth::Who;
 use crate::{
     AuditCommand, GovernanceCommand, ReportCommand, RetentionCommand, UserCommand, runtime,
 };
@@ -18,65 +19,9 @@ fn open(store: &Path) -> Result<Store> {
     crate::open_store(store)
 }
 
-fn need_actor<'a>(actor: Option<&'a str>, what: &str) -> Result<&'a str> {
-    actor.with_context(|| {
-        format!("{what} needs `--as USER` naming a Probity user with the right role (`probity user list STORE` shows them)")
-    })
-}
-
-/// The audit actor of an action that any role in `action` may take:
-/// `--as USER` if given (checked; a refusal is audited), else the
-/// operating-system account.
-pub fn actor_for(store: &Store, actor: Option<&str>, action: Action) -> Result<String> {
-    match actor {
-        Some(a) => {
-            probity_govern::authorise(store, a, action, None, false, "analyze", "")?;
-            Ok(a.to_string())
-        }
-        None => Ok(probity_store::os_actor()),
-    }
-}
-
-/// Checks that `--as USER` names an enabled user (any role) before it is
-/// recorded as the actor; a refusal is audited.
-pub fn check_user(store: &Store, user: &str, what: &str) -> Result<()> {
-    let users = store.users()?;
-    let problem = match users.get(user) {
-        None => Some(probity_policy::Denied::UnknownUser(user.to_string())),
-        Some(u) if u.disabled => Some(probity_policy::Denied::Disabled(user.to_string())),
-        Some(_) => None,
-    };
-    if let Some(denied) = problem {
-        store.audit()?.append(
-            probity_audit::Record::new(user, format!("{what}.refused"), "")
-                .details(serde_json::json!({"refusal": denied.to_string()})),
-        )?;
-        bail!("refused: {denied} (recorded on the audit log)");
-    }
-    Ok(())
-}
-
-/// Gates an export that carries identities: a reviewer with a reason.
-pub fn gate_identities(
-    store: &Store,
-    actor: Option<&str>,
-    reason: Option<&str>,
-    what: &str,
-) -> Result<()> {
-    let who = actor.map_or_else(probity_store::os_actor, str::to_string);
-    probity_govern::authorise_identities(store, &who, reason, what)
-        .context("identities may be exported only by a reviewer (`--as USER`) with `--reason`")?;
-    Ok(())
-}
-
-pub fn reveal(
-    store: &Path,
-    actor: Option<&str>,
-    finding: &str,
-    reason: Option<&str>,
-) -> Result<ExitCode> {
+pub fn reveal(store: &Path, who: &Who, finding: &str, reason: Option<&str>) -> Result<ExitCode> {
     let s = open(store)?;
-    let who = actor.map_or_else(probity_store::os_actor, str::to_string);
+    let who = who.need(&s, "reveal")?;
     let r = runtime()?.block_on(probity_govern::reveal(&s, finding, reason, &who))?;
     println!("finding   {}", r.finding_id);
     println!("detector  {}", r.detector);
@@ -106,7 +51,7 @@ fn parse_time(s: &str, end_of_day: bool) -> Result<jiff::Timestamp> {
     Ok(jiff::tz::TimeZone::UTC.to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))?)
 }
 
-pub fn audit(cmd: AuditCommand, actor: Option<&str>) -> Result<ExitCode> {
+pub fn audit(cmd: AuditCommand, who: &Who) -> Result<ExitCode> {
     match cmd {
         AuditCommand::Verify { store, anchor } => {
             let s = open(&store)?;
@@ -115,9 +60,15 @@ pub fn audit(cmd: AuditCommand, actor: Option<&str>) -> Result<ExitCode> {
                 .map(probity_audit::Head::parse_anchor)
                 .transpose()
                 .context("--anchor must be SEQ:HASH as `probity audit head` prints it")?;
-            let r = probity_audit::verify(&s.audit_dir(), anchor.as_ref())?;
+            let r = s.verify_audit(anchor.as_ref())?;
             for n in &r.notes {
                 println!("note: {n}");
+            }
+            for b in &r.anchor_breaks {
+                println!("ANCHOR DISAGREES: {b}");
+            }
+            for p in &r.anchor_problems {
+                println!("ANCHORS UNREADABLE: {p}");
             }
             if let Some(b) = &r.broken {
                 println!(
@@ -127,6 +78,12 @@ pub fn audit(cmd: AuditCommand, actor: Option<&str>) -> Result<ExitCode> {
                 println!(
                     "entries before it verify; nothing from entry {} on can be trusted",
                     b.seq
+                );
+                return Ok(ExitCode::from(1));
+            }
+            if !r.anchor_problems.is_empty() {
+                println!(
+                    "the chain and head file are consistent, but not every anchor could be read: the log is not verified"
                 );
                 return Ok(ExitCode::from(1));
             }
@@ -144,7 +101,10 @@ pub fn audit(cmd: AuditCommand, actor: Option<&str>) -> Result<ExitCode> {
                 );
             }
             match &r.head {
-                Some(h) => println!("intact: {} entries; head {h}", r.entries),
+                Some(h) => println!(
+                    "intact: {} entries; head {h}; {} anchors outside the log agree",
+                    r.entries, r.anchors_checked
+                ),
                 None => println!("intact: the log is empty"),
             }
             Ok(ExitCode::SUCCESS)
@@ -167,7 +127,8 @@ pub fn audit(cmd: AuditCommand, actor: Option<&str>) -> Result<ExitCode> {
             json,
         } => {
             let s = open(&store)?;
-            let who = need_actor(actor, "audit show")?;
+            let who = who.need(&s, "audit show")?;
+            let who = who.as_str();
             probity_govern::authorise(&s, who, Action::ReadAudit, None, false, "audit.show", "")?;
             let filter = probity_audit::Filter {
                 actor: by,
@@ -214,7 +175,7 @@ pub fn audit(cmd: AuditCommand, actor: Option<&str>) -> Result<ExitCode> {
     }
 }
 
-pub fn governance(cmd: GovernanceCommand, actor: Option<&str>) -> Result<ExitCode> {
+pub fn governance(cmd: GovernanceCommand, who: &Who) -> Result<ExitCode> {
     match cmd {
         GovernanceCommand::Template => {
             print!("{}", probity_govern::governance_template());
@@ -224,11 +185,7 @@ pub fn governance(cmd: GovernanceCommand, actor: Option<&str>) -> Result<ExitCod
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let g = probity_policy::Governance::parse(&text, &file)?;
-            let known: Vec<&str> = probity_detect::detectors::ALL
-                .iter()
-                .map(|d| d.id)
-                .collect();
-            g.check_known(&known, &text, &file)?;
+            g.check_known(&probity_detect::governance::known_ids(), &text, &file)?;
             println!(
                 "{}: valid; {} detector approval(s), {} purpose(s)",
                 file.display(),
@@ -239,10 +196,10 @@ pub fn governance(cmd: GovernanceCommand, actor: Option<&str>) -> Result<ExitCod
         }
         GovernanceCommand::Apply { file, store } => {
             let s = open(&store)?;
-            let who = need_actor(actor, "governance apply")?;
+            let who = who.need(&s, "governance apply")?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let hash = probity_govern::apply_governance(&s, who, &text, &file)?;
+            let hash = probity_govern::apply_governance(&s, &who, &text, &file)?;
             println!("governance applied (blake3 {hash}); recorded on the audit log");
             Ok(ExitCode::SUCCESS)
         }
@@ -268,7 +225,7 @@ pub fn governance(cmd: GovernanceCommand, actor: Option<&str>) -> Result<ExitCod
     }
 }
 
-pub fn user(cmd: UserCommand, actor: Option<&str>) -> Result<ExitCode> {
+pub fn user(cmd: UserCommand, who: &Who) -> Result<ExitCode> {
     match cmd {
         UserCommand::Add {
             id,
@@ -277,36 +234,66 @@ pub fn user(cmd: UserCommand, actor: Option<&str>) -> Result<ExitCode> {
             person,
         } => {
             let s = open(&store)?;
-            let who = need_actor(actor, "user add")?;
+            let who = who.need(&s, "user add")?;
             let Some(r) = probity_policy::Role::from_id(&role) else {
                 bail!(
                     "--role {role}: use one of analyst, reviewer, auditor, admin, subject, staff_rep"
                 );
             };
-            probity_govern::user_add(&s, who, &id, r, person.as_deref())?;
+            probity_govern::user_add(&s, &who, &id, r, person.as_deref())?;
             println!("added {id} ({role})");
             Ok(ExitCode::SUCCESS)
         }
         UserCommand::Disable { id, store } => {
             let s = open(&store)?;
-            let who = need_actor(actor, "user disable")?;
-            probity_govern::user_disable(&s, who, &id)?;
+            let who = who.need(&s, "user disable")?;
+            probity_govern::user_disable(&s, &who, &id)?;
             println!("disabled {id}");
             Ok(ExitCode::SUCCESS)
         }
         UserCommand::Reset {
             id,
             store,
-            password_stdin,
-        } => crate::web::user_reset(&store, actor, &id, password_stdin),
+            new_password_stdin,
+        } => crate::web::user_reset(&store, who, &id, new_password_stdin),
+        UserCommand::Bind {
+            id,
+            store,
+            uid,
+            unbind,
+        } => {
+            let s = open(&store)?;
+            let who = who.need(&s, "user bind")?;
+            let uid = match (uid, unbind) {
+                (Some(u), false) => Some(u),
+                (None, true) => None,
+                _ => bail!(
+                    "give --uid UID (the operating-system account, as `id -u` prints it) or --unbind"
+                ),
+            };
+            probity_govern::auth::user_bind(&s, &who, &id, uid)?;
+            match uid {
+                Some(u) => println!(
+                    "bound {id} to operating-system uid {u}: commands run by that account act as {id} without a password"
+                ),
+                None => println!("{id} is no longer bound to an operating-system account"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         UserCommand::List { store } => {
             let s = open(&store)?;
             for u in s.users()?.users {
                 println!(
-                    "{:<16} {:<10} {}{}",
+                    "{:<16} {:<10} {}{}{}{}",
                     u.id,
                     u.role.id(),
                     if u.disabled { "disabled " } else { "" },
+                    if u.password_hash.is_some() {
+                        "password "
+                    } else {
+                        ""
+                    },
+                    u.os_uid.map(|n| format!("uid {n} ")).unwrap_or_default(),
                     u.person.map(|p| format!("person {p}")).unwrap_or_default()
                 );
             }
@@ -315,10 +302,11 @@ pub fn user(cmd: UserCommand, actor: Option<&str>) -> Result<ExitCode> {
     }
 }
 
-pub fn retention(cmd: RetentionCommand, actor: Option<&str>) -> Result<ExitCode> {
+pub fn retention(cmd: RetentionCommand, who: &Who) -> Result<ExitCode> {
     let RetentionCommand::Apply { store, today } = cmd;
     let mut s = crate::open_store_for_write(&store)?;
-    let who = need_actor(actor, "retention apply")?;
+    let who = who.need(&s, "retention apply")?;
+    let who = who.as_str();
     let today = match today {
         Some(t) => t
             .parse()
@@ -369,7 +357,7 @@ pub fn notice(store: &Path, out: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn report(cmd: ReportCommand, actor: Option<&str>) -> Result<ExitCode> {
+pub fn report(cmd: ReportCommand, who: &Who) -> Result<ExitCode> {
     let ReportCommand::Subject {
         person_id,
         store,
@@ -377,11 +365,11 @@ pub fn report(cmd: ReportCommand, actor: Option<&str>) -> Result<ExitCode> {
         reason,
     } = cmd;
     let s = open(&store)?;
-    let who = need_actor(actor, "report subject")?;
+    let who = who.need(&s, "report subject")?;
     let w = runtime()?.block_on(probity_govern::subject::report(
         &s,
         &person_id,
-        who,
+        &who,
         reason.as_deref(),
         &out,
     ))?;
@@ -435,7 +423,7 @@ pub fn demo_tail(s: &Store, dir: &Path) -> Result<()> {
             println!("  analyst 'ana' asking to reveal finding {id}: {e}");
         }
     }
-    let v = probity_audit::verify(&s.audit_dir(), None)?;
+    let v = s.verify_audit(None)?;
     match (&v.broken, &v.head) {
         (None, Some(h)) => println!(
             "  audit log:      {} entries, chain intact; head {h}",

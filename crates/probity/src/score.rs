@@ -133,8 +133,35 @@ pub enum ScoreCommand {
     },
 }
 
+/// Who runs a scoring command (authorised to run analyses) and under which
+/// approval: scoring is profiling and needs its own in `governance.toml`.
+fn authorise(
+    s: &probity_store::Store,
+    who: &crate::auth::Who,
+    id: &str,
+    action: &str,
+) -> Result<(String, probity_policy::Permit)> {
+    let actor = match who.user(s)? {
+        Some(a) => {
+            probity_govern::authorise(
+                s,
+                &a,
+                probity_policy::Action::RunAnalysis,
+                None,
+                false,
+                action,
+                "",
+            )?;
+            a
+        }
+        None => probity_store::os_actor(),
+    };
+    let permit = probity_govern::authorise_scoring(s, &actor, id, action)?;
+    Ok((actor, permit))
+}
+
 /// Runs a `probity score` command.
-pub fn run(cmd: ScoreCommand) -> Result<()> {
+pub fn run(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
     match cmd {
         ScoreCommand::Run {
             store,
@@ -172,16 +199,30 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
                 ensemble,
             };
             let s = crate::open_store(&store)?;
+            if method == Method::Anomaly && model.is_some() {
+                bail!(
+                    "--model is a saved risk model; the anomaly score grows its forest at --as-of"
+                );
+            }
+            let id = match method {
+                Method::RiskModel => "risk_model",
+                Method::Anomaly => "anomaly_score",
+            };
+            let (actor, permit) = authorise(&s, who, id, "score")?;
             let ctx = session(&s)?;
             cfg.settle_months = settle(&ctx, settle_months, as_of)?;
             let started = std::time::Instant::now();
             if method == Method::Anomaly {
-                if model.is_some() {
-                    bail!(
-                        "--model is a saved risk model; the anomaly score grows its forest at --as-of"
-                    );
-                }
-                return anomaly_run(&s, &ctx, &cfg, &out, show, fairness_budget, started);
+                return anomaly_run(
+                    &s,
+                    (&actor, &permit),
+                    &ctx,
+                    &cfg,
+                    &out,
+                    show,
+                    fairness_budget,
+                    started,
+                );
             }
             let saved = match &model {
                 None => None,
@@ -196,26 +237,16 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
             };
             let r = crate::runtime()?.block_on(probity_score::run::run(&ctx, &cfg, saved))?;
             let secs = started.elapsed().as_secs_f64();
-            let audit = crate::fairness::scores(
+            let audit = crate::runtime()?.block_on(probity_govern::analysis::gate_scores(
+                &s,
+                &actor,
                 &ctx,
                 "risk_model",
                 probity_score::model::MODEL_VERSION,
                 &r.scores,
                 fairness_budget,
-            )?;
-            let withheld = crate::fairness::blocked(&s, std::slice::from_ref(&audit))?;
-            crate::fairness::record(&s, std::slice::from_ref(&audit), &withheld)?;
-            crate::fairness::print_summary(std::slice::from_ref(&audit), &withheld);
-            if !withheld.is_empty() {
-                bail!(
-                    "scores withheld: the risk model's fairness audit shows a disparity no reviewer \
-                     has signed off ([fairness] block_flagged); `probity fairness {}` shows it and \
-                     `probity fairness sign-off risk_model --store {} --reason …` (a reviewer) \
-                     releases it",
-                    store.display(),
-                    store.display()
-                );
-            }
+            ))?;
+            crate::fairness::print_summary(std::slice::from_ref(&audit), &Default::default());
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;
             let model_json = r.model.to_json()?;
@@ -235,6 +266,8 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
             std::fs::write(out.join("model.json"), &model_json)?;
             write_scores(&out.join("scores.jsonl"), &r.scores)?;
             let meta = serde_json::json!({
+                "method": "risk_model",
+                "purpose": permit.purpose,
                 "as_of": as_of.to_string(),
                 "horizon_months": horizon,
                 "settle_months": cfg.settle_months,
@@ -250,7 +283,7 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
             });
             std::fs::write(out.join("run.json"), serde_json::to_vec_pretty(&meta)?)?;
             s.audit()?
-                .append(probity_audit::Record::new(s.actor(), "score", "").details(meta.clone()))?;
+                .append(probity_audit::Record::new(&actor, "score", "").details(meta.clone()))?;
             println!(
                 "scored {} person-dates as of {as_of} in {secs:.1} s (model trained on {} rows, {} with the outcome; saved as {})",
                 r.scores.len(),
@@ -261,13 +294,15 @@ pub fn run(cmd: ScoreCommand) -> Result<()> {
             print_scores(&r.scores, show, &r.timings, "training", &out);
             Ok(())
         }
-        cmd @ ScoreCommand::Eval { .. } => run_eval(cmd),
+        cmd @ ScoreCommand::Eval { .. } => run_eval(cmd, who),
     }
 }
 
 /// `score run --method anomaly`.
+#[allow(clippy::too_many_arguments)]
 fn anomaly_run(
     s: &probity_store::Store,
+    (actor, permit): (&str, &probity_policy::Permit),
     ctx: &datafusion::prelude::SessionContext,
     cfg: &probity_score::run::RunConfig,
     out: &std::path::Path,
@@ -277,22 +312,21 @@ fn anomaly_run(
 ) -> Result<()> {
     let r = crate::runtime()?.block_on(probity_score::run::run_anomaly(ctx, cfg))?;
     let secs = started.elapsed().as_secs_f64();
-    let audit = crate::fairness::scores(ctx, "anomaly", 1, &r.scores, fairness_budget)?;
-    let withheld = crate::fairness::blocked(s, std::slice::from_ref(&audit))?;
-    crate::fairness::record(s, std::slice::from_ref(&audit), &withheld)?;
-    crate::fairness::print_summary(std::slice::from_ref(&audit), &withheld);
-    if !withheld.is_empty() {
-        bail!(
-            "scores withheld: the anomaly score's fairness audit shows a disparity no reviewer \
-             has signed off ([fairness] block_flagged); `probity fairness sign-off anomaly \
-             --store {} --reason …` (a reviewer) releases it",
-            s.root().display()
-        );
-    }
+    let audit = crate::runtime()?.block_on(probity_govern::analysis::gate_scores(
+        s,
+        actor,
+        ctx,
+        "anomaly",
+        1,
+        &r.scores,
+        fairness_budget,
+    ))?;
+    crate::fairness::print_summary(std::slice::from_ref(&audit), &Default::default());
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     write_scores(&out.join("scores.jsonl"), &r.scores)?;
     let meta = serde_json::json!({
         "method": "anomaly",
+        "purpose": permit.purpose,
         "as_of": cfg.as_of.to_string(),
         "trees": probity_score::anomaly::TREES,
         "sample": r.forest.sample,
@@ -303,7 +337,7 @@ fn anomaly_run(
     });
     std::fs::write(out.join("run.json"), serde_json::to_vec_pretty(&meta)?)?;
     s.audit()?
-        .append(probity_audit::Record::new(s.actor(), "score", "").details(meta))?;
+        .append(probity_audit::Record::new(actor, "score", "").details(meta))?;
     println!(
         "scored {} person-dates as of {} in {secs:.1} s with an isolation forest ({} trees of {} people; no outcomes used)",
         r.scores.len(),
@@ -392,7 +426,7 @@ fn print_scores(
     );
 }
 
-fn run_eval(cmd: ScoreCommand) -> Result<()> {
+fn run_eval(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
     match cmd {
         ScoreCommand::Run { .. } => unreachable!("only Eval comes here"),
         ScoreCommand::Eval {
@@ -439,13 +473,19 @@ fn run_eval(cmd: ScoreCommand) -> Result<()> {
                 ensemble,
             };
             let s = crate::open_store(&store)?;
+            let (actor, permit) = authorise(&s, who, "risk_model", "score.eval")?;
             let ctx = session(&s)?;
             cfg.settle_months = settle(&ctx, settle_months, first_test)?;
             let rt = crate::runtime()?;
             let started = std::time::Instant::now();
             let report = rt.block_on(eval::evaluate(&ctx, &cfg))?;
             let audit = report.fairness_audit(jiff::Timestamp::now().to_string());
-            crate::fairness::record(&s, std::slice::from_ref(&audit), &Default::default())?;
+            probity_govern::fairness::record(
+                &s,
+                &actor,
+                std::slice::from_ref(&audit),
+                &Default::default(),
+            )?;
             // The evaluation reads every person's complaint history: it goes
             // on the audit log like a scoring run, with what it concluded.
             let disparities: usize = report
@@ -455,8 +495,9 @@ fn run_eval(cmd: ScoreCommand) -> Result<()> {
                 .filter(|g| !g.disparities.is_empty())
                 .count();
             s.audit()?.append(
-                probity_audit::Record::new(s.actor(), "score.eval", "")
-                .details(serde_json::json!({
+                probity_audit::Record::new(&actor, "score.eval", "").details(serde_json::json!({
+                    "method": "risk_model",
+                    "purpose": permit.purpose,
                     "test_cuts": cfg.test_cuts.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "train_from": cfg.first_train.to_string(),
                     "horizon_months": cfg.horizon_months,

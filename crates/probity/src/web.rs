@@ -1,7 +1,6 @@
 //! `probity serve`, `probity triage`, `probity user reset` and the demo's
 //! web part: the binary edge of probity-web and probity-review.
 
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,22 +17,22 @@ fn open(store: &Path) -> Result<Store> {
     crate::open_store(store)
 }
 
-/// `probity serve`.
+/// `probity serve`. `front` is how the server is reached: TLS proxy, host
+/// names, trusted proxies (a `bool` is the TLS flag alone).
 pub fn serve(
     store: &Path,
     database: Option<String>,
     bind: SocketAddr,
     idle_minutes: u64,
-    behind_tls: bool,
+    front: impl Into<probity_web::Front>,
 ) -> Result<ExitCode> {
     if idle_minutes == 0 || idle_minutes > 24 * 60 {
         bail!("--idle-minutes {idle_minutes}: use 1 to 1440");
     }
-    let mut cfg = probity_web::Config::new(store);
+    let mut cfg = probity_web::Config::new(store).front(front);
     cfg.database = database;
     cfg.bind = bind;
     cfg.idle_timeout = Duration::from_secs(idle_minutes * 60);
-    cfg.behind_tls = behind_tls;
     runtime()?
         .block_on(probity_web::serve(cfg, |addr| {
             println!(
@@ -51,7 +50,7 @@ pub fn serve(
 pub fn triage(
     store: &Path,
     database: Option<&str>,
-    actor: Option<&str>,
+    who: &crate::auth::Who,
     finding: &str,
     step: Option<&str>,
     outcome: Option<&str>,
@@ -59,9 +58,8 @@ pub fn triage(
     reason: Option<&str>,
 ) -> Result<ExitCode> {
     let s = open(store)?;
-    let who = actor.context(
-        "triage needs `--as USER` naming a Probity user with the right role (`probity user list STORE` shows them)",
-    )?;
+    let who = who.need(&s, "triage")?;
+    let who = who.as_str();
     let step = match (step, outcome) {
         (Some(st), _) => Step::from_id(st).with_context(|| {
             format!(
@@ -119,13 +117,12 @@ pub fn triage(
 }
 
 /// `probity user reset`.
-pub fn user_reset(store: &Path, actor: Option<&str>, id: &str, stdin: bool) -> Result<ExitCode> {
+pub fn user_reset(store: &Path, who: &crate::auth::Who, id: &str, stdin: bool) -> Result<ExitCode> {
     let s = open(store)?;
-    let who = actor.context("user reset needs `--as ADMIN`")?;
+    let who = who.need(&s, "user reset")?;
+    let who = who.as_str();
     let (password, generated) = if stdin {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        (line.trim_end_matches(['\r', '\n']).to_string(), false)
+        (crate::auth::stdin_line()?, false)
     } else {
         (probity_govern::generate_password()?, true)
     };

@@ -30,8 +30,93 @@ fn refused(out: Output) -> String {
     String::from_utf8(out.stderr).unwrap()
 }
 
+/// Runs probity as a person would: `--as USER` is proved by the admin who
+/// created the store through their operating-system account (the tests run
+/// as that account), and by anyone else with their password on standard
+/// input (`--password-stdin`). An unknown user has no password to give.
 fn run(args: &[&str]) -> Output {
-    probity().args(args).output().unwrap()
+    run_env(args, &[])
+}
+
+/// [`run`] with environment variables (failpoints).
+fn run_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let user = args.windows(2).find(|w| w[0] == "--as").map(|w| w[1]);
+    match user.and_then(|u| password_for(args, u)) {
+        None => probity()
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap(),
+        Some(p) => with_password(args, env, &p),
+    }
+}
+
+/// Runs probity with `--password-stdin` and `password` on standard input.
+fn with_password(args: &[&str], env: &[(&str, &str)], password: &str) -> Output {
+    use std::io::Write;
+    let mut child = probity()
+        .args(args)
+        .envs(env.iter().copied())
+        .arg("--password-stdin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The store a command names: after `--store`, or a directory argument
+/// holding a manifest.
+fn store_arg(args: &[&str]) -> Option<PathBuf> {
+    if let Some(w) = args.windows(2).find(|w| w[0] == "--store") {
+        return Some(PathBuf::from(w[1]));
+    }
+    args.iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("manifest.json").is_file())
+}
+
+/// `user`'s password: the demo's (`demo-logins.json` beside the store), or
+/// one the admin sets (once per store and user). `None` for the admin, who
+/// is bound to this account, and for users the store does not have.
+fn password_for(args: &[&str], user: &str) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static SET: Mutex<Option<HashMap<(PathBuf, String), String>>> = Mutex::new(None);
+    if user == "admin" {
+        return None;
+    }
+    let store = store_arg(args)?;
+    if let Ok(text) = std::fs::read_to_string(store.parent()?.join("demo-logins.json")) {
+        let logins: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        if let Some(l) = logins.iter().find(|l| l["user"] == user) {
+            return Some(l["password"].as_str().unwrap().to_string());
+        }
+    }
+    let users = std::fs::read_to_string(store.join("users.json")).ok()?;
+    if !users.contains(&format!("\"id\": \"{user}\"")) {
+        return None;
+    }
+    let mut set = SET.lock().unwrap();
+    let key = (store.clone(), user.to_string());
+    if let Some(p) = set.get_or_insert_with(HashMap::new).get(&key) {
+        return Some(p.clone());
+    }
+    let out = probity()
+        .args(["user", "reset", user, "--store"])
+        .arg(&store)
+        .args(["--as", "admin"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let p = text
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("password for {user}: ")))?
+        .to_string();
+    set.get_or_insert_with(HashMap::new).insert(key, p.clone());
+    Some(p)
 }
 
 struct Demo {
@@ -171,7 +256,42 @@ fn reveals_are_for_reviewers_with_a_reason_and_every_attempt_is_audited() {
         "--reason",
         "checking the roster pattern",
     ]));
-    assert!(e.contains("no user \"os:"), "{e}");
+    assert!(e.contains("needs `--as USER`"), "{e}");
+    // Naming a reviewer proves nothing: without their password (or their
+    // operating-system account) the reveal is refused, and so is a wrong one.
+    let e = refused(
+        probity()
+            .args([
+                "reveal",
+                f,
+                "--store",
+                s,
+                "--reason",
+                "PSD case 2026/041 triage",
+                "--as",
+                "rev",
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    assert!(e.contains("must prove who they are"), "{e}");
+    let e = refused(with_password(
+        &[
+            "reveal",
+            f,
+            "--store",
+            s,
+            "--reason",
+            "PSD case 2026/041 triage",
+            "--as",
+            "rev",
+        ],
+        &[],
+        "not the password",
+    ));
+    assert!(e.contains("wrong password"), "{e}");
+    assert!(!e.contains("person "), "{e}");
     // Exports with identities need the same.
     let out = d.dir.join("revealed");
     let e = refused(run(&[
@@ -208,8 +328,29 @@ fn reveals_are_for_reviewers_with_a_reason_and_every_attempt_is_audited() {
         .iter()
         .filter(|e| e["action"] == "reveal.refused")
         .collect();
-    // The demo's own refused attempt plus the five above.
-    assert_eq!(refusals.len(), 6, "{refusals:#?}");
+    // The demo's own refused attempt plus the four role and reason
+    // refusals above; the unproved attempts are refused before that.
+    assert_eq!(refusals.len(), 5, "{refusals:#?}");
+    let unproved: Vec<_> = log
+        .iter()
+        .filter(|e| e["action"] == "auth.refused")
+        .collect();
+    assert!(
+        unproved
+            .iter()
+            .any(|e| e["actor"] == "rev" && e["details"]["proof"] == "none"),
+        "{unproved:#?}"
+    );
+    assert!(
+        unproved
+            .iter()
+            .any(|e| e["actor"] == "rev" && e["details"]["refusal"] == "wrong password"),
+        "{unproved:#?}"
+    );
+    assert!(
+        unproved.iter().any(|e| e["details"]["command"] == "reveal"),
+        "{unproved:#?}"
+    );
     assert!(
         refusals
             .iter()
@@ -321,8 +462,8 @@ fn an_edited_audit_entry_is_named_and_a_crash_mid_append_is_recovered() {
     // A crash half-way through writing the reveal's entry: the identity is
     // never shown, the log verifies (with a torn tail noted), and the next
     // append records the recovery.
-    let out = probity()
-        .args([
+    let out = run_env(
+        &[
             "reveal",
             f,
             "--store",
@@ -331,10 +472,9 @@ fn an_edited_audit_entry_is_named_and_a_crash_mid_append_is_recovered() {
             "PSD case 2026/041 triage",
             "--as",
             "rev",
-        ])
-        .env("PROBITY_FAILPOINT", "audit.mid-append")
-        .output()
-        .unwrap();
+        ],
+        &[("PROBITY_FAILPOINT", "audit.mid-append")],
+    );
     assert!(!out.status.success());
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("person "),
@@ -364,8 +504,8 @@ fn an_edited_audit_entry_is_named_and_a_crash_mid_append_is_recovered() {
 
     // Killed after the entry is durable but before the identity is shown:
     // the log says a reveal was attempted; it stays consistent.
-    let out = probity()
-        .args([
+    let out = run_env(
+        &[
             "reveal",
             f,
             "--store",
@@ -374,10 +514,9 @@ fn an_edited_audit_entry_is_named_and_a_crash_mid_append_is_recovered() {
             "PSD case 2026/041 triage",
             "--as",
             "rev",
-        ])
-        .env("PROBITY_FAILPOINT", "audit.after-append")
-        .output()
-        .unwrap();
+        ],
+        &[("PROBITY_FAILPOINT", "audit.after-append")],
+    );
     assert!(!out.status.success());
     let v = ok(run(&["audit", "verify", s]));
     assert!(v.contains(&format!("intact: {} entries", n + 1)), "{v}");
@@ -429,7 +568,7 @@ fn an_edited_audit_entry_is_named_and_a_crash_mid_append_is_recovered() {
 }
 
 fn sql_count(store: &str, q: &str) -> u64 {
-    let out = ok(run(&["sql", store, q, "--format", "csv"]));
+    let out = ok(run(&["sql", store, q, "--format", "csv", "--as", "ana"]));
     out.lines().nth(1).unwrap().trim().parse().unwrap()
 }
 
@@ -886,6 +1025,49 @@ fn a_flagged_disparity_withholds_scores_until_a_reviewer_signs_it_off() {
     let none = ok(run(&["fairness", s]));
     assert!(none.contains("no fairness audit yet"), "{none}");
 
+    // Scoring is profiling: refused (and audited) until governance.toml
+    // approves it like a detector.
+    let unapproved = refused(run(&[
+        "score",
+        "run",
+        s,
+        "--method",
+        "anomaly",
+        "--as-of",
+        "2020-01-01",
+        "--out",
+        tmp.path().join("out0").to_str().unwrap(),
+    ]));
+    assert!(
+        unapproved.contains("needs its own approval in governance.toml"),
+        "{unapproved}"
+    );
+    assert!(!tmp.path().join("out0").exists());
+    let log = std::fs::read_to_string(store.join("audit/audit.jsonl")).unwrap();
+    assert!(log.contains("\"action\":\"score.refused\""), "{log}");
+    let gov = std::fs::read_to_string(store.join("governance.toml")).unwrap();
+    let approve = tmp.path().join("approve.toml");
+    std::fs::write(
+        &approve,
+        gov + "\n[purposes.early_warning]\ndescription = \"Early warning for supervision\"\n\
+               categories = [\"staff_records\", \"complaints\"]\n\
+               [detectors.anomaly_score]\npurpose = \"early_warning\"\n\
+               lawful_basis = \"DPA 2018 Part 3, prevention of misconduct\"\ndpia = \"DPIA-2026-07\"\n\
+               alternative_considered = \"Supervisor review alone missed repeated patterns.\"\n\
+               approver = \"Head of PSD\"\napproved_on = 2026-01-01\nreview_by = 2030-12-31\n\
+               findings_retention_days = 365\n",
+    )
+    .unwrap();
+    ok(run(&[
+        "governance",
+        "apply",
+        approve.to_str().unwrap(),
+        "--store",
+        s,
+        "--as",
+        "admin",
+    ]));
+
     let score = |out: &str| {
         run(&[
             "score",
@@ -984,4 +1166,298 @@ fn a_flagged_disparity_withholds_scores_until_a_reviewer_signs_it_off() {
         audits, 3,
         "every scoring run's audit is logged, the withheld one too"
     );
+}
+
+/// The real operating-system account running the tests (`id -un`).
+fn os_name() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn an_insider_cannot_borrow_a_name_write_files_or_query_what_sql_must_not_reach() {
+    let d = demo();
+    let s = d.store.as_str();
+    // `sql` names a user who proves it.
+    let e = refused(run(&["sql", s, "SELECT 1"]));
+    assert!(e.contains("needs `--as USER`"), "{e}");
+    // Only queries: nothing is written, nothing in the session changes.
+    let leak = d.dir.join("leak.csv");
+    for q in [
+        format!(
+            "COPY (SELECT person_id FROM people) TO '{}' STORED AS CSV",
+            leak.display()
+        ),
+        "CREATE EXTERNAL TABLE pw (line VARCHAR) STORED AS CSV LOCATION '/etc/passwd'".into(),
+        "CREATE TABLE t AS SELECT 1 AS x".into(),
+        "INSERT INTO people SELECT * FROM people".into(),
+        "SET datafusion.execution.batch_size = 1".into(),
+    ] {
+        let e = refused(run(&["sql", s, &q, "--as", "ana"]));
+        assert!(e.contains("query failed"), "{q}: {e}");
+    }
+    assert!(!leak.exists(), "COPY wrote a file");
+    // The identity vault and equality monitoring are not in the session.
+    for t in [
+        "equality_monitoring",
+        "vault_people",
+        "vault_reference_records",
+    ] {
+        let e = refused(run(&[
+            "sql",
+            s,
+            &format!("SELECT count(*) FROM {t}"),
+            "--as",
+            "ana",
+        ]));
+        assert!(e.contains("not found"), "{t}: {e}");
+    }
+    let n = ok(run(&[
+        "sql",
+        s,
+        "SELECT person_id FROM people LIMIT 7",
+        "--format",
+        "csv",
+        "--as",
+        "ana",
+    ]));
+    assert_eq!(n.lines().count(), 8);
+    let log = audit_lines(&d);
+    let last = log.iter().rev().find(|e| e["action"] == "sql").unwrap();
+    assert_eq!(last["actor"], "ana");
+    assert_eq!(
+        last["details"]["query"],
+        "SELECT person_id FROM people LIMIT 7"
+    );
+    assert_eq!(last["details"]["rows"], 7);
+    assert!(
+        log.iter().any(|e| e["action"] == "sql.failed"
+            && e["details"]["query"].as_str().unwrap().starts_with("COPY")),
+        "a refused query is on the log too"
+    );
+
+    // Unknown and disabled users are refused by every command that takes
+    // `--as`, and the refusal names who was claimed.
+    let out = d.dir.join("x");
+    let o = out.to_str().unwrap();
+    for args in [
+        vec!["resolve", s, "--as", "nosuchuser"],
+        vec!["analyze", s, "--out", o, "--as", "ghost"],
+        vec![
+            "score",
+            "run",
+            s,
+            "--out",
+            o,
+            "--as-of",
+            "2026-02-01",
+            "--method",
+            "anomaly",
+            "--as",
+            "ghost",
+        ],
+        vec!["detectors", "--store", s, "--as", "ghost"],
+        vec!["ingest", o, "--store", s, "--as", "ghost"],
+    ] {
+        let e = refused(run(&args));
+        assert!(e.contains("there is no user"), "{args:?}: {e}");
+    }
+    ok(run(&[
+        "user", "disable", "aud", "--store", s, "--as", "admin",
+    ]));
+    let e = refused(run(&["audit", "show", s, "--as", "aud"]));
+    assert!(e.contains("is disabled"), "{e}");
+    let log = audit_lines(&d);
+    for who in ["nosuchuser", "ghost", "aud"] {
+        assert!(
+            log.iter()
+                .any(|e| e["action"] == "auth.refused" && e["actor"] == who),
+            "no audited refusal for {who}"
+        );
+    }
+
+    // Without `--as`, the actor is the real operating-system account, not
+    // whatever $USER says.
+    let shown = probity()
+        .args(["detectors", "--store", s])
+        .env("USER", "mallory")
+        .env("LOGNAME", "mallory")
+        .output()
+        .unwrap();
+    ok(shown);
+    let log = audit_lines(&d);
+    let learn = log
+        .iter()
+        .rev()
+        .find(|e| e["action"] == "detectors.learn")
+        .unwrap();
+    assert_eq!(
+        learn["actor"],
+        format!("os:{}", os_name()).as_str(),
+        "{learn}"
+    );
+    assert!(!learn.to_string().contains("mallory"), "{learn}");
+
+    // One operating-system account binds to one user: the admin's account
+    // cannot also be a reviewer's, so it cannot be both halves of a
+    // four-eyes decision.
+    let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
+    let e = refused(run(&[
+        "user",
+        "bind",
+        "rev",
+        "--store",
+        s,
+        "--uid",
+        uid.trim(),
+        "--as",
+        "admin",
+    ]));
+    assert!(e.contains("already bound to user \"admin\""), "{e}");
+}
+
+#[test]
+fn every_reveal_and_scoring_run_reaches_the_subject_report() {
+    let d = demo();
+    let s = d.store.as_str();
+    // A linkage explanation with identities shown: each staff member shown
+    // is recorded by name of pseudonym.
+    let links = std::fs::read_to_string(d.dir.join("data/reference_links.csv")).unwrap();
+    let first = links.lines().nth(1).unwrap();
+    let (record, person) = first.split_once(',').unwrap();
+    let person = person.split(',').next().unwrap().to_string();
+    let why = "Checking a register match for PSD case 2026/052";
+    let shown = ok(run(&[
+        "resolve",
+        s,
+        "--explain",
+        record,
+        "--reveal",
+        "--reason",
+        why,
+        "--as",
+        "rev",
+    ]));
+    assert!(shown.contains(&person), "{shown}");
+    let log = audit_lines(&d);
+    let revealed: Vec<_> = log
+        .iter()
+        .filter(|e| e["action"] == "resolve.reveal")
+        .collect();
+    assert!(!revealed.is_empty());
+    assert!(
+        revealed
+            .iter()
+            .all(|e| e["person"].as_str().is_some_and(|p| p.starts_with("p-")))
+    );
+    // A scoring run (the demo's governance approves it) covers everyone
+    // employed at its date.
+    let out = d.dir.join("scores");
+    ok(run(&[
+        "score",
+        "run",
+        s,
+        "--method",
+        "anomaly",
+        "--as-of",
+        "2026-02-01",
+        "--out",
+        out.to_str().unwrap(),
+        "--as",
+        "ana",
+    ]));
+    let sar = d.dir.join("sar");
+    ok(run(&[
+        "report",
+        "subject",
+        &person,
+        "--store",
+        s,
+        "--out",
+        sar.to_str().unwrap(),
+        "--reason",
+        "Subject access request SAR-2026-117",
+        "--as",
+        "rev",
+    ]));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sar.join("subject-report.json")).unwrap())
+            .unwrap();
+    let accesses = json["accesses"].as_array().unwrap();
+    assert!(
+        accesses
+            .iter()
+            .any(|a| a["action"] == "resolve.reveal" && a["actor"] == "rev" && a["reason"] == why),
+        "{accesses:#?}"
+    );
+    let runs = json["runs"].as_array().unwrap();
+    assert!(
+        runs.iter().any(|r| r["period"] == "scored as of 2026-02-01"
+            && r["detectors"][0].as_str().unwrap().contains("anomaly")),
+        "{runs:#?}"
+    );
+}
+
+#[test]
+fn a_store_and_everything_probity_writes_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = demo();
+    let mut files = vec![];
+    files_under(&d.dir, &mut files);
+    assert!(files.len() > 50);
+    let open: Vec<String> = files
+        .iter()
+        .chain(std::iter::once(&d.dir))
+        .filter_map(|f| {
+            let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+            (mode & 0o077 != 0).then(|| format!("{} {mode:o}", f.display()))
+        })
+        .collect();
+    assert!(open.is_empty(), "readable by others: {open:#?}");
+    // A folder made open to others before `init` is closed, and `init` says so.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = ok(run(&["init", store.to_str().unwrap()]));
+    assert!(
+        text.contains("was open to other local users (mode 755)"),
+        "{text}"
+    );
+    let mode = std::fs::metadata(&store).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}
+
+#[test]
+fn rewriting_the_log_and_its_head_together_is_caught_by_the_anchors() {
+    let d = demo();
+    let s = d.store.as_str();
+    let f = &finding_ids(&d)[0];
+    let audit = Path::new(s).join("audit");
+    let (log_before, head_before) = (
+        std::fs::read(audit.join("audit.jsonl")).unwrap(),
+        std::fs::read(audit.join("head")).unwrap(),
+    );
+    // A reveal someone would like to take back.
+    ok(run(&[
+        "reveal",
+        f,
+        "--store",
+        s,
+        "--reason",
+        "Curiosity dressed as PSD case 2026/099",
+        "--as",
+        "rev",
+    ]));
+    let v = ok(run(&["audit", "verify", s]));
+    assert!(v.starts_with("intact:"), "{v}");
+    // The log and its head put back as they were: a consistent chain, so
+    // the log alone cannot tell; the head anchored in the review database
+    // at the reveal can.
+    std::fs::write(audit.join("audit.jsonl"), &log_before).unwrap();
+    std::fs::write(audit.join("head"), &head_before).unwrap();
+    let out = run(&["audit", "verify", s]);
+    let v = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert!(v.contains("rewritten after anchoring"), "{v}");
 }
