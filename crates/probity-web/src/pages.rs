@@ -1305,9 +1305,15 @@ pub async fn me_report(
     Ok(Html(html).into_response())
 }
 
+/// A new private folder (0700, an unguessable name, never one that exists
+/// already) for a report written and read back within one request.
 fn tempfile_dir() -> Result<TempDir> {
-    let p = std::env::temp_dir().join(format!("probity-report-{}", crate::auth::random_hex(8)));
-    std::fs::create_dir_all(&p).map_err(|e| Error::Start(format!("{}: {e}", p.display())))?;
+    let p = std::env::temp_dir().join(format!("probity-report-{}", crate::auth::random_hex(16)));
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(&p)
+        .map_err(|e| Error::Start(format!("{}: {e}", p.display())))?;
     Ok(TempDir(p))
 }
 
