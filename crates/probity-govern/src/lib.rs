@@ -346,6 +346,19 @@ pub fn user_add(
     role: Role,
     person_id: Option<&str>,
 ) -> Result<()> {
+    let person = person_id.map(|p| store.person_pseudonym(p));
+    user_add_person(store, admin, id, role, person)
+}
+
+/// [`user_add`] with the person already as their pseudonym (from
+/// [`find_person`], which accepts either form and checks they exist).
+pub fn user_add_person(
+    store: &Store,
+    admin: &str,
+    id: &str,
+    role: Role,
+    person: Option<String>,
+) -> Result<()> {
     authorise(
         store,
         admin,
@@ -365,12 +378,11 @@ pub fn user_add(
     if users.get(id).is_some() {
         return Err(Error::Invalid(format!("user {id:?} exists already")));
     }
-    if role == Role::Subject && person_id.is_none() {
+    if role == Role::Subject && person.is_none() {
         return Err(Error::Invalid(
             "a subject user needs --person PERSON_ID (their own staff id)".into(),
         ));
     }
-    let person = person_id.map(|p| store.person_pseudonym(p));
     let at = jiff::Timestamp::now();
     users.users.push(User {
         id: id.to_string(),
@@ -832,4 +844,39 @@ pub async fn explain_link(
     });
     store.audit()?.append_batch(entries)?;
     Ok(x)
+}
+
+/// A person as a user typed them: their staff id (as in the source data)
+/// or the pseudonym findings and the audit log show (`p-…`). Returns the
+/// pseudonym and which of the two was given; a person the store's staff
+/// list does not hold is an error here, where they were named.
+pub async fn find_person(store: &Store, given: &str) -> Result<(String, &'static str)> {
+    let given = given.trim();
+    let as_id = store.person_pseudonym(given);
+    let q = format!(
+        "SELECT person_id FROM people WHERE person_id IN ('{}', '{}')",
+        as_id.replace('\'', "''"),
+        given.replace('\'', "''")
+    );
+    let ctx = store.session_context()?;
+    let batches = async { ctx.sql(&q).await?.collect().await }
+        .await
+        .map_err(|e| Error::query("people", e))?;
+    let mut found = std::collections::BTreeSet::new();
+    for b in &batches {
+        let c = probity_detect::strs(b, "person_id");
+        for i in 0..b.num_rows() {
+            found.insert(c.value(i).to_string());
+        }
+    }
+    if found.contains(&as_id) {
+        Ok((as_id, "staff id"))
+    } else if found.contains(given) {
+        Ok((given.to_string(), "pseudonym"))
+    } else {
+        Err(Error::Invalid(format!(
+            "no person {given:?} in this store's staff list: give their staff id (as in the source data) \
+             or the pseudonym findings and the audit log show (p-…)"
+        )))
+    }
 }

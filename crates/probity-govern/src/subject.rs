@@ -283,7 +283,13 @@ pub async fn report(
     reason: Option<&str>,
     out: &Path,
 ) -> Result<Written> {
-    let pseudonym = store.person_pseudonym(person_id);
+    // A staff id or a pseudonym; an unknown person is refused after the
+    // authorisation below, so the answer does not tell the unauthorised
+    // who exists.
+    let pseudonym = match crate::find_person(store, person_id).await {
+        Ok((p, _)) => p,
+        Err(_) => store.person_pseudonym(person_id),
+    };
     report_pseudonym(store, &pseudonym, user, reason, out).await
 }
 

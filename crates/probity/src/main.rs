@@ -570,8 +570,17 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {err}");
+            // A wrapper that only passes its cause on says the same words:
+            // print each distinct text once.
+            let mut said = err.to_string();
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let text = cause.to_string();
+                if said.contains(&text) {
+                    continue;
+                }
+                eprintln!("  caused by: {text}");
+                said.push('\n');
+                said.push_str(&text);
             }
             ExitCode::from(2)
         }
@@ -1069,6 +1078,17 @@ fn evaluate(
         let key = s.pseudonym_key();
         probity_detect::eval::pseudonymise(key, t.iter_mut().map(|r| &mut r.person_id));
         probity_detect::eval::pseudonymise(key, c.iter_mut().map(|r| &mut r.person_id));
+    } else if f.iter().any(|x| x.person_id.starts_with("p-"))
+        && !t.iter().any(|r| r.person_id.starts_with("p-"))
+    {
+        // Findings carry the store's pseudonyms and the truth real ids:
+        // every comparison would miss, and the scores would all be 0.
+        bail!(
+            "{} holds pseudonymised findings (p-…) and {} real staff ids: give the store they came \
+             from with --store STORE, so the truth is pseudonymised with its key",
+            findings.display(),
+            truth.display()
+        );
     }
     Ok(probity_detect::eval::evaluate(&f, &t, &c))
 }

@@ -38,13 +38,31 @@ pub fn reveal(store: &Path, who: &Who, finding: &str, reason: Option<&str>) -> R
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_time(s: &str, end_of_day: bool) -> Result<jiff::Timestamp> {
+fn parse_time(
+    s: &str,
+    end_of_day: bool,
+    rules: &probity_core::time::TimeRules,
+) -> Result<jiff::Timestamp> {
     if let Ok(t) = s.parse::<jiff::Timestamp>() {
         return Ok(t);
     }
-    let d: jiff::civil::Date = s
-        .parse()
-        .with_context(|| format!("{s:?} is neither RFC 3339 nor YYYY-MM-DD"))?;
+    // A date and time without a zone is the store's local time (said, so
+    // nobody wonders which clock it meant); never silently cut to a date.
+    if s.len() > 10
+        && let Ok(dt) = s.parse::<jiff::civil::DateTime>()
+    {
+        let t = rules.zone().to_timestamp(dt)?;
+        eprintln!(
+            "note: {s} has no zone: read as {} local time, {t}",
+            rules.zone_name()
+        );
+        return Ok(t);
+    }
+    let d: jiff::civil::Date = s.parse().with_context(|| {
+        format!(
+            "{s:?} is neither RFC 3339, a local date and time (YYYY-MM-DDTHH:MM:SS) nor YYYY-MM-DD"
+        )
+    })?;
     // A date names the whole UTC day: --until YYYY-MM-DD is the start of
     // the next day, which the filter excludes.
     let d = if end_of_day { d.tomorrow()? } else { d };
@@ -130,13 +148,23 @@ pub fn audit(cmd: AuditCommand, who: &Who) -> Result<ExitCode> {
             let who = who.need(&s, "audit show")?;
             let who = who.as_str();
             probity_govern::authorise(&s, who, Action::ReadAudit, None, false, "audit.show", "")?;
+            let person = match &person {
+                Some(p) => Some(runtime()?.block_on(probity_govern::find_person(&s, p))?.0),
+                None => None,
+            };
             let filter = probity_audit::Filter {
                 actor: by,
                 action,
-                person: person.as_deref().map(|p| s.person_pseudonym(p)),
+                person,
                 object: None,
-                since: since.as_deref().map(|t| parse_time(t, false)).transpose()?,
-                until: until.as_deref().map(|t| parse_time(t, true)).transpose()?,
+                since: since
+                    .as_deref()
+                    .map(|t| parse_time(t, false, &s.time_rules()))
+                    .transpose()?,
+                until: until
+                    .as_deref()
+                    .map(|t| parse_time(t, true, &s.time_rules()))
+                    .transpose()?,
             };
             s.audit()?.append(
                 probity_audit::Record::new(who, "audit.show", "").details(serde_json::json!({
@@ -240,8 +268,21 @@ pub fn user(cmd: UserCommand, who: &Who) -> Result<ExitCode> {
                     "--role {role}: use one of analyst, reviewer, auditor, admin, subject, staff_rep"
                 );
             };
-            probity_govern::user_add(&s, &who, &id, r, person.as_deref())?;
-            println!("added {id} ({role})");
+            let person = match &person {
+                Some(p) => {
+                    let (pseudonym, given_as) =
+                        runtime()?.block_on(probity_govern::find_person(&s, p))?;
+                    println!("person {p} (a {given_as}) is {pseudonym} in this store");
+                    Some(pseudonym)
+                }
+                None => None,
+            };
+            probity_govern::user_add_person(&s, &who, &id, r, person)?;
+            println!(
+                "added {id} ({role}); they sign in once an admin sets a password with \
+                 `probity user reset {id} --store {}` (or binds an OS account with `probity user bind`)",
+                store.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         UserCommand::Disable { id, store } => {
@@ -373,14 +414,15 @@ pub fn report(cmd: ReportCommand, who: &Who) -> Result<ExitCode> {
         reason.as_deref(),
         &out,
     ))?;
+    let n = |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
     println!(
-        "subject access report: {} and {} ({} data categories, {} runs, {} findings, {} accesses)",
+        "subject access report: {} and {} ({}, {}, {}, {})",
         w.html.display(),
         w.json.display(),
-        w.report.held.len(),
-        w.report.runs.len(),
-        w.report.findings.len(),
-        w.report.accesses.len()
+        n(w.report.held.len(), "data category", "data categories"),
+        n(w.report.runs.len(), "run", "runs"),
+        n(w.report.findings.len(), "finding", "findings"),
+        n(w.report.accesses.len(), "access", "accesses")
     );
     Ok(ExitCode::SUCCESS)
 }

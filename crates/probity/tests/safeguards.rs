@@ -1461,3 +1461,124 @@ fn rewriting_the_log_and_its_head_together_is_caught_by_the_anchors() {
     assert_eq!(out.status.code(), Some(1), "{v}");
     assert!(v.contains("rewritten after anchoring"), "{v}");
 }
+
+#[test]
+fn people_are_named_by_staff_id_or_pseudonym_and_unknown_ones_are_refused() {
+    let d = demo();
+    let s = d.store.as_str();
+    let f = &finding_ids(&d)[0];
+    let shown = ok(run(&[
+        "reveal",
+        f,
+        "--store",
+        s,
+        "--reason",
+        "PSD case 2026/041 triage",
+        "--as",
+        "rev",
+    ]));
+    let line = shown.lines().find(|l| l.starts_with("person ")).unwrap();
+    let staff_id = line.split_whitespace().nth(1).unwrap().to_string();
+    let pseudonym = shown
+        .lines()
+        .find(|l| l.starts_with("pseudonym"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    // The audit log, by either form of the person: the same entries.
+    let by_id = ok(run(&[
+        "audit", "show", s, "--as", "aud", "--person", &staff_id,
+    ]));
+    let by_pseudonym = ok(run(&[
+        "audit", "show", s, "--as", "aud", "--person", &pseudonym,
+    ]));
+    assert!(by_id.contains("reveal"), "{by_id}");
+    assert_eq!(by_id, by_pseudonym);
+    let e = refused(run(&[
+        "audit", "show", s, "--as", "aud", "--person", "P99999",
+    ]));
+    assert!(
+        e.contains("no person \"P99999\" in this store's staff list"),
+        "{e}"
+    );
+    // A subject report by pseudonym is the same person's.
+    let out = d.dir.join("sar-p");
+    let text = ok(run(&[
+        "report",
+        "subject",
+        &pseudonym,
+        "--store",
+        s,
+        "--out",
+        out.to_str().unwrap(),
+        "--reason",
+        "Subject access request SAR-2026-120",
+        "--as",
+        "rev",
+    ]));
+    assert!(!text.contains(" 1 runs"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("subject-report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["person_id"], staff_id.as_str());
+    assert_eq!(json["pseudonym"], pseudonym.as_str());
+    // A subject user for someone the store does not hold is refused where
+    // the person is named.
+    let e = refused(run(&[
+        "user", "add", "ghost", "--store", s, "--role", "subject", "--person", "12345", "--as",
+        "admin",
+    ]));
+    assert!(e.contains("no person \"12345\""), "{e}");
+    let added = ok(run(&[
+        "user", "add", "pat2", "--store", s, "--role", "subject", "--person", &pseudonym, "--as",
+        "admin",
+    ]));
+    assert!(
+        added.contains("(a pseudonym)") && added.contains("user reset pat2"),
+        "{added}"
+    );
+    // A time without a zone is the store's local time, and says so.
+    let out = run(&[
+        "audit",
+        "show",
+        s,
+        "--as",
+        "aud",
+        "--since",
+        "2099-01-01T03:22:03",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("has no zone: read as Europe/London local time"),
+        "{err}"
+    );
+    assert!(text.trim().is_empty(), "entries before 2099 shown: {text}");
+}
+
+#[test]
+fn eval_of_pseudonymised_findings_without_the_store_says_so() {
+    let d = demo();
+    let e = refused(run(&[
+        "eval",
+        "--findings",
+        d.dir.join("findings/findings.jsonl").to_str().unwrap(),
+        "--truth",
+        d.dir.join("data/truth.csv").to_str().unwrap(),
+    ]));
+    assert!(
+        e.contains("give the store they came from with --store STORE"),
+        "{e}"
+    );
+    // One error, each cause said once.
+    let lines: Vec<&str> = e.lines().collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for l in &lines {
+        let text = l
+            .trim_start_matches("error: ")
+            .trim_start_matches("  caused by: ");
+        assert!(seen.insert(text), "said twice: {text}\n{e}");
+    }
+}
