@@ -166,8 +166,19 @@ impl IngestReport {
 ///
 /// On any error the batch is discarded and the store is left as it was.
 pub fn ingest(store: &mut Store, dir: &Path, progress: &dyn Progress) -> Result<IngestReport> {
+    ingest_with(store, dir, progress, false)
+}
+
+/// [`ingest`], with `allow_extra_files`: `.csv`/`.parquet` files that name
+/// no contract table are ignored with a warning instead of refused.
+pub fn ingest_with(
+    store: &mut Store,
+    dir: &Path,
+    progress: &dyn Progress,
+    allow_extra_files: bool,
+) -> Result<IngestReport> {
     let started = Instant::now();
-    let found = source::discover(dir)?;
+    let found = source::discover(dir, allow_extra_files)?;
     let mut report = IngestReport {
         warnings: found.warnings,
         ..Default::default()

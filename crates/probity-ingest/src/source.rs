@@ -36,6 +36,22 @@ pub struct SourceInfo {
     pub bytes: u64,
 }
 
+/// Files `probity synth` writes beside the tables (the ground truth), which
+/// a data directory may hold and ingest leaves alone.
+pub const GROUND_TRUTH_FILES: &[&str] = &["truth", "confounders", "reference_links"];
+
+/// The contract table whose file name `stem` most likely meant (a typo or a
+/// singular), if one is close.
+pub fn did_you_mean(stem: &str) -> Option<&'static str> {
+    let stem = stem.to_ascii_lowercase();
+    Table::ALL
+        .iter()
+        .map(|t| (strsim::levenshtein(&stem, t.name()), t.name()))
+        .filter(|(d, name)| *d <= 2.max(name.len() / 5))
+        .min()
+        .map(|(_, name)| name)
+}
+
 /// The table files of a directory, and warnings about everything else in it.
 #[derive(Debug, Default)]
 pub struct Discovery {
@@ -45,8 +61,48 @@ pub struct Discovery {
     pub warnings: Vec<String>,
 }
 
-/// Lists the table files of `dir`.
-pub fn discover(dir: &Path) -> Result<Discovery> {
+/// How a text file ends its lines, judged from its first 64 KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineEnding {
+    /// `\n` (or no line break seen).
+    Lf,
+    /// `\r\n`.
+    CrLf,
+    /// `\r` alone (old Mac exports).
+    Cr,
+}
+
+impl LineEnding {
+    /// Of the file at `path`.
+    pub fn of(path: &Path) -> std::io::Result<LineEnding> {
+        use std::io::Read;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut f = File::open(path)?;
+        let mut n = 0;
+        while n < buf.len() {
+            let k = f.read(&mut buf[n..])?;
+            if k == 0 {
+                break;
+            }
+            n += k;
+        }
+        let head = &buf[..n];
+        Ok(if head.windows(2).any(|w| w == b"\r\n") {
+            LineEnding::CrLf
+        } else if head.contains(&b'\r') && !head.contains(&b'\n') {
+            LineEnding::Cr
+        } else {
+            LineEnding::Lf
+        })
+    }
+}
+
+/// Lists the table files of `dir`. A `.csv` or `.parquet` file that names
+/// no contract table is an error (with the table it most likely meant),
+/// unless `allow_extra` (a folder holding other exports too) or it is the
+/// synthetic ground truth; files of other kinds (a README) are noted and
+/// ignored.
+pub fn discover(dir: &Path, allow_extra: bool) -> Result<Discovery> {
     if !dir.is_dir() {
         return Err(Error::Input {
             file: dir.display().to_string(),
@@ -84,10 +140,41 @@ pub fn discover(dir: &Path) -> Result<Discovery> {
             }
         };
         let Some(table) = Table::from_name(stem) else {
-            out.warnings.push(format!(
-                "{name}: {stem:?} is not a table of the data contract, ignored"
-            ));
-            continue;
+            if GROUND_TRUTH_FILES.contains(&stem) {
+                out.warnings.push(format!(
+                    "{name}: ground truth of a synthetic force, not ingested (give it to `probity eval`)"
+                ));
+                continue;
+            }
+            if allow_extra {
+                out.warnings.push(format!(
+                    "{name}: {stem:?} is not a table of the data contract, ignored (--allow-extra-files)"
+                ));
+                continue;
+            }
+            let ext = if format == Format::Csv {
+                "csv"
+            } else {
+                "parquet"
+            };
+            return Err(Error::Input {
+                file: name.clone(),
+                message: match did_you_mean(stem) {
+                    Some(t) => format!(
+                        "{stem:?} is not a table of the data contract: did you mean {t}.{ext}? Rename the file \
+                         (or pass --allow-extra-files to ingest the tables and ignore files that are not tables)"
+                    ),
+                    None => format!(
+                        "{stem:?} is not a table of the data contract (the tables: {}); rename the file, \
+                         or pass --allow-extra-files to ignore files that are not tables",
+                        Table::ALL
+                            .iter()
+                            .map(|t| t.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
+            });
         };
         if let Some(other) = out.files.iter().find(|f| f.table == table) {
             return Err(Error::Input {
@@ -123,6 +210,10 @@ pub enum RowReader {
         record: csv::ByteRecord,
         /// Header fields.
         header: Vec<Vec<u8>>,
+        /// How the file ends its lines (the CSV reader counts `\n` only).
+        ending: LineEnding,
+        /// Records read so far (the header included).
+        records: u64,
     },
     /// Parquet rows, each column cast to text.
     Parquet {
@@ -204,8 +295,11 @@ impl RowReader {
                         f.trim_ascii().to_vec()
                     })
                     .collect();
+                let ending = LineEnding::of(&src.path).map_err(|e| Error::io(&src.path, e))?;
                 Ok(Some(RowReader::Csv {
                     reader,
+                    ending,
+                    records: 1,
                     record,
                     header,
                 }))
@@ -283,8 +377,26 @@ impl RowReader {
     /// number (Parquet, 1-based), or `None` at the end.
     pub fn next_row(&mut self) -> Result<Option<u64>> {
         match self {
-            RowReader::Csv { reader, record, .. } => match reader.read_byte_record(record) {
-                Ok(true) => Ok(Some(record.position().map_or(0, csv::Position::line))),
+            RowReader::Csv {
+                reader,
+                record,
+                ending,
+                records,
+                ..
+            } => match reader.read_byte_record(record) {
+                Ok(true) => {
+                    *records += 1;
+                    let counted = record.position().map_or(0, csv::Position::line);
+                    // The reader counts `\n`: at the start of a record after
+                    // `\r\n` it has not yet counted that `\n`, and `\r` alone
+                    // it never counts (a quoted field's own line breaks are
+                    // then not counted either).
+                    Ok(Some(match ending {
+                        LineEnding::Lf => counted,
+                        LineEnding::CrLf => counted + 1,
+                        LineEnding::Cr => *records,
+                    }))
+                }
                 Ok(false) => Ok(None),
                 Err(e) => Err(Error::Internal(format!("reading CSV: {e}"))),
             },

@@ -701,11 +701,30 @@ fn empty_files_and_non_table_files_only_warn() {
         "absence_id,person_id,kind,start_date,end_date\n",
     );
     write(tmp.path(), "notes.txt", "hello");
+    write(
+        tmp.path(),
+        "truth.csv",
+        "person_id,scenario,period_start,period_end\n",
+    );
     write(tmp.path(), "payroll.csv", "a,b\n1,2\n");
+    // A .csv that names no table is refused (it may be a misnamed table)...
     let (_, r, _t) = run(tmp.path());
-    let r = r.unwrap();
+    let e = r.unwrap_err().to_string();
+    assert!(
+        e.contains("payroll.csv") && e.contains("--allow-extra-files"),
+        "{e}"
+    );
+    // ... unless the folder is declared to hold other exports too.
+    let store_dir = tempfile::tempdir().unwrap();
+    let mut store = new_store(store_dir.path());
+    let r = probity_ingest::ingest_with(&mut store, tmp.path(), &Silent, true).unwrap();
     assert!(r.warnings.iter().any(|w| w.contains("notes.txt")));
     assert!(r.warnings.iter().any(|w| w.contains("payroll.csv")));
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("truth.csv") && w.contains("ground truth"))
+    );
     assert!(table(&r, "complaints").notes[0].contains("empty file"));
     assert_eq!(table(&r, "absences").rows_read, 0);
 }

@@ -90,6 +90,11 @@ enum Command {
         /// files to contract tables first, then ingest those.
         #[arg(long, value_name = "MAPPING.toml")]
         mapping: Option<PathBuf>,
+        /// Ignore .csv/.parquet files that name no contract table (a folder
+        /// holding other exports too); without it they are an error, with
+        /// the table the name most likely meant.
+        #[arg(long)]
+        allow_extra_files: bool,
     },
     /// Risk scores: early warning from person-period features.
     Score {
@@ -703,6 +708,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             data_dir,
             store,
             mapping,
+            allow_extra_files,
         } => {
             let mut s = open_store_for_write(&store)?;
             if let Some(a) = who.user(&s)? {
@@ -723,7 +729,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let data_dir = mapped.as_ref().map_or(data_dir, |d| d.0.clone());
             let bars = progress::IngestBars::new();
-            let report = probity_ingest::ingest(&mut s, &data_dir, &bars);
+            let report = probity_ingest::ingest_with(&mut s, &data_dir, &bars, allow_extra_files);
             bars.finish();
             let report = report.with_context(|| {
                 format!(

@@ -653,3 +653,107 @@ fn a_reader_that_stops_early_is_not_a_crash() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(done.status.success(), "{:?} {err}", done.status);
 }
+
+#[test]
+fn a_misnamed_table_file_is_an_error_with_the_table_it_meant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, store) = (tmp.path().join("d"), tmp.path().join("s"));
+    std::fs::create_dir(&data).unwrap();
+    ok(probity().arg("init").arg(&store).output().unwrap());
+    let sites = "site_id,name,lat,lon,radius_m\nS1,Station,51.5,-0.1,200\n";
+    std::fs::write(data.join("site.csv"), sites).unwrap();
+    std::fs::write(data.join("README.md"), "notes\n").unwrap();
+    let out = ingest(&data, &store, None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("site.csv") && err.contains("did you mean sites.csv?"),
+        "{err}"
+    );
+    // Told to ignore other exports, it ingests the tables it knows.
+    let out = probity()
+        .args([
+            "ingest",
+            data.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "--allow-extra-files",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn line_numbers_are_right_whatever_the_line_endings() {
+    for (name, eol) in [("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (data, store) = (tmp.path().join("d"), tmp.path().join("s"));
+        std::fs::create_dir(&data).unwrap();
+        ok(probity().arg("init").arg(&store).output().unwrap());
+        // A quoted field spanning two lines (LF and CRLF files) pushes the
+        // last row to line 6.
+        let multi = if eol == "\r" { "\"one line\"" } else { "\"two" }.to_string()
+            + if eol == "\r" { "" } else { eol }
+            + if eol == "\r" { "" } else { "lines\"" };
+        let rows = [
+            "site_id,name,lat,lon,radius_m".to_string(),
+            "S1,Station,51.5,-0.1,200".into(),
+            "S2,Bad,xx,-0.1,200".into(),
+            format!("S3,{multi},51.5,-0.1,200"),
+            "S4,Bad,yy,-0.1,200".into(),
+        ];
+        std::fs::write(data.join("sites.csv"), rows.join(eol) + eol).unwrap();
+        let text = ok(ingest(&data, &store, None));
+        let last = if eol == "\r" { 5 } else { 6 };
+        assert!(
+            text.contains("sites.csv line 3: lat \"xx\""),
+            "{name}: {text}"
+        );
+        assert!(
+            text.contains(&format!("sites.csv line {last}: lat \"yy\"")),
+            "{name}: {text}"
+        );
+    }
+}
+
+#[test]
+fn the_commented_examples_of_probity_toml_work_when_uncommented() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    ok(probity().arg("init").arg(&store).output().unwrap());
+    let path = store.join("probity.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    let mut in_detectors = false;
+    for line in text.lines() {
+        if line.starts_with("# [detectors.") {
+            in_detectors = true;
+        } else if !line.starts_with("# ")
+            || line.starts_with("# [") && !line.starts_with("# [detectors.")
+        {
+            in_detectors = false;
+        }
+        if in_detectors && line.starts_with("# ") {
+            out.push_str(&line[2..]);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    assert!(
+        out.contains("\n[detectors.overtime_without_presence]\n"),
+        "{out}"
+    );
+    std::fs::write(&path, out).unwrap();
+    // Every command that opens the store checks probity.toml against the
+    // detector registry (ids, parameter names, types).
+    ok(probity()
+        .args(["detectors", "--store", store.to_str().unwrap()])
+        .output()
+        .unwrap());
+}
