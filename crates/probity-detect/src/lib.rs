@@ -304,7 +304,16 @@ impl Plan {
             let (enabled, params) = Params::resolve(d, section)?;
             let enabled = (enabled.unwrap_or(!d.baseline)) || also_enable.contains(&d.id);
             if !enabled {
-                not_selected.push((*d, "disabled in probity.toml".to_string()));
+                let why = if d.baseline && section.is_none() {
+                    format!(
+                        "a baseline rule for evaluation: it runs only with `analyze --baselines` \
+                         (or `[detectors.{}] enabled = true` in probity.toml)",
+                        d.id
+                    )
+                } else {
+                    "disabled in probity.toml".to_string()
+                };
+                not_selected.push((*d, why));
                 continue;
             }
             if let Some(missing) = d.needs.iter().find(|t| !present.contains(t)) {
@@ -419,6 +428,12 @@ impl Plan {
     /// The detectors that will run.
     pub fn selected(&self) -> impl Iterator<Item = &Detector> {
         self.selected.iter().map(|(d, _, _)| d)
+    }
+
+    /// The detectors that will not run, each with the reason (probity.toml,
+    /// an absent table, governance, the identity vault).
+    pub fn not_selected(&self) -> impl Iterator<Item = (&Detector, &str)> {
+        self.not_selected.iter().map(|(d, why)| (d, why.as_str()))
     }
 
     /// Runs the selected detectors one after another (each uses every core

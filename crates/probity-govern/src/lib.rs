@@ -786,14 +786,7 @@ pub fn authorise_scoring(
     id: &str,
     audit_action: &str,
 ) -> Result<probity_policy::Permit> {
-    let governance = store.governance()?;
-    let tables: Vec<probity_core::Table> = probity_detect::governance::SCORING_TABLES
-        .iter()
-        .copied()
-        .filter(|t| !store.manifest().data_files(t.name()).is_empty())
-        .collect();
-    let today = probity_detect::governance_today(store);
-    match governance.decide(id, &tables, false, today) {
+    match scoring_decision(store, id)? {
         Ok(p) => Ok(p),
         Err(refusal) => {
             let why = format!(
@@ -879,4 +872,21 @@ pub async fn find_person(store: &Store, given: &str) -> Result<(String, &'static
              or the pseudonym findings and the audit log show (p-…)"
         )))
     }
+}
+
+/// Whether governance approves risk scoring under `id` today, over the
+/// scoring tables the store holds (what [`authorise_scoring`] decides, for
+/// `governance status`).
+pub fn scoring_decision(
+    store: &Store,
+    id: &str,
+) -> Result<std::result::Result<probity_policy::Permit, probity_policy::Refusal>> {
+    let governance = store.governance()?;
+    let tables: Vec<probity_core::Table> = probity_detect::governance::SCORING_TABLES
+        .iter()
+        .copied()
+        .filter(|t| !store.manifest().data_files(t.name()).is_empty())
+        .collect();
+    let today = probity_detect::governance_today(store);
+    Ok(governance.decide(id, &tables, false, today))
 }

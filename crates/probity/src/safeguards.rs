@@ -234,18 +234,39 @@ pub fn governance(cmd: GovernanceCommand, who: &Who) -> Result<ExitCode> {
         GovernanceCommand::Status { store } => {
             let s = open(&store)?;
             let g = s.governance()?;
-            let today = probity_detect::governance_today(&s);
+            // The same answer `analyze` acts on: the plan decides (probity.toml,
+            // tables present, governance, the identity vault).
+            let plan = probity_detect::Plan::new(&s)
+                .with_context(|| format!("cannot plan the analysis of {}", store.display()))?;
+            let runs: std::collections::BTreeSet<&str> = plan.selected().map(|d| d.id).collect();
+            let why: std::collections::BTreeMap<&str, &str> =
+                plan.not_selected().map(|(d, w)| (d.id, w)).collect();
             for d in probity_detect::detectors::ALL {
-                let tables: Vec<probity_core::Table> =
-                    d.needs.iter().chain(d.uses).copied().collect();
-                match g.decide(d.id, &tables, d.identities, today) {
-                    Ok(p) => println!(
+                if runs.contains(d.id) {
+                    let a = &g.detectors[d.id];
+                    println!(
                         "runs     {:<28} purpose {} until {}",
                         d.id,
+                        a.purpose,
+                        a.review_date()
+                    );
+                } else {
+                    println!(
+                        "skipped  {:<28} {}",
+                        d.id,
+                        why.get(d.id).copied().unwrap_or("not selected")
+                    );
+                }
+            }
+            for id in probity_detect::governance::SCORING {
+                match probity_govern::scoring_decision(&s, id)? {
+                    Ok(p) => println!(
+                        "approved {:<28} purpose {} until {} (risk scoring: `probity score`)",
+                        id,
                         p.purpose,
-                        g.detectors[d.id].review_date()
+                        g.detectors[*id].review_date()
                     ),
-                    Err(r) => println!("skipped  {:<28} {r}", d.id),
+                    Err(r) => println!("refused  {id:<28} {r} (risk scoring: `probity score`)"),
                 }
             }
             Ok(ExitCode::SUCCESS)

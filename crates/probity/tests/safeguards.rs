@@ -1582,3 +1582,52 @@ fn eval_of_pseudonymised_findings_without_the_store_says_so() {
         assert!(seen.insert(text), "said twice: {text}\n{e}");
     }
 }
+
+#[test]
+fn governance_status_and_analyze_give_one_answer_about_what_runs() {
+    let d = demo();
+    let s = d.store.as_str();
+    let status = ok(run(&["governance", "status", s]));
+    // The demo approves the baseline rule, but it runs only when asked for.
+    let line = status
+        .lines()
+        .find(|l| l.contains("complaint_threshold"))
+        .unwrap();
+    assert!(
+        line.starts_with("skipped") && line.contains("analyze --baselines"),
+        "{status}"
+    );
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("runs ") && l.contains("overtime_without_presence")),
+        "{status}"
+    );
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("approved") && l.contains("risk_model")),
+        "{status}"
+    );
+    let out = d.dir.join("again");
+    let text = ok(run(&[
+        "analyze",
+        s,
+        "--out",
+        out.to_str().unwrap(),
+        "--as",
+        "ana",
+    ]));
+    let ran: Vec<&str> = status
+        .lines()
+        .filter(|l| l.starts_with("runs "))
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    for id in &ran {
+        assert!(
+            text.contains(id),
+            "{id} said to run, absent from analyze: {text}"
+        );
+    }
+    assert!(!text.contains("complaint_threshold  "), "{text}");
+}
