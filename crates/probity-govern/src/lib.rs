@@ -778,16 +778,25 @@ pub fn check_files_against_log(store: &Store) -> Result<Vec<String>> {
 /// profiling, so it needs its own approval in `governance.toml` under
 /// `id` (one of [`probity_detect::governance::SCORING`]), in force today,
 /// whose purpose enables the categories of every scoring table the store
-/// holds. A refusal is audited (`<audit_action>.refused`) before it is
-/// returned; the permit names the purpose for the run's audit entry.
+/// holds. A named `user` must also be allowed to run analyses; without
+/// one the run is the operating-system account's. A refusal is audited
+/// (`<audit_action>.refused`) before it is returned; the actor and the
+/// permit (its purpose) are for the run's audit entry.
 pub fn authorise_scoring(
     store: &Store,
-    actor: &str,
+    user: Option<&str>,
     id: &str,
     audit_action: &str,
-) -> Result<probity_policy::Permit> {
+) -> Result<(String, probity_policy::Permit)> {
+    let actor = match user {
+        Some(u) => {
+            authorise(store, u, Action::RunAnalysis, None, false, audit_action, "")?;
+            u.to_string()
+        }
+        None => probity_store::os_actor(),
+    };
     match scoring_decision(store, id)? {
-        Ok(p) => Ok(p),
+        Ok(p) => Ok((actor, p)),
         Err(refusal) => {
             let why = format!(
                 "risk scoring ({id}) is profiling and needs its own approval in governance.toml: {refusal}; \
@@ -796,7 +805,7 @@ pub fn authorise_scoring(
                 probity_detect::governance::SCORING_PURPOSE
             );
             store.audit()?.append(
-                Record::new(actor, format!("{audit_action}.refused"), id)
+                Record::new(&actor, format!("{audit_action}.refused"), id)
                     .details(json!({"refusal": refusal.to_string()})),
             )?;
             Err(Error::Invalid(why))

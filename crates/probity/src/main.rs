@@ -770,9 +770,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 only,
                 truth,
             };
-            let bar = progress::DetectorBar::new(probity_detect::detectors::ALL.len() as u64);
-            let run = runtime()?.block_on(probity_govern::analysis::run(&s, &req, &bar));
-            bar.finish();
             let probity_govern::analysis::Analysis {
                 report,
                 audits,
@@ -780,7 +777,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 audit_seq: seq,
                 merged,
                 outputs,
-            } = run.with_context(|| format!("analysis of {} failed", store.display()))?;
+            } = run_analysis(&s, &req)
+                .with_context(|| format!("analysis of {} failed", store.display()))?;
             print_analysis(&report);
             fairness::print_summary(&audits, &withheld);
             for (d, open) in &withheld {
@@ -1020,6 +1018,17 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the query runtime")
+}
+
+/// The library's analysis pipeline, with a progress bar over its detectors.
+fn run_analysis(
+    s: &probity_store::Store,
+    req: &probity_govern::analysis::Request,
+) -> Result<probity_govern::analysis::Analysis> {
+    let bar = progress::DetectorBar::new(probity_detect::detectors::ALL.len() as u64);
+    let run = runtime()?.block_on(probity_govern::analysis::run(s, req, &bar));
+    bar.finish();
+    Ok(run?)
 }
 
 fn print_analysis(r: &probity_detect::AnalysisReport) {
@@ -1407,16 +1416,13 @@ fn demo(
         truth: Some(truth.clone()),
         ..Default::default()
     };
-    let bar = progress::DetectorBar::new(probity_detect::detectors::ALL.len() as u64);
-    let run = runtime()?.block_on(probity_govern::analysis::run(&s, &req, &bar));
-    bar.finish();
     let probity_govern::analysis::Analysis {
         report,
         audits,
         withheld,
         outputs,
         ..
-    } = run?;
+    } = run_analysis(&s, &req)?;
     print_analysis(&report);
     fairness::print_summary(&audits, &withheld);
 

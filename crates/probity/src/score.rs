@@ -141,23 +141,13 @@ fn authorise(
     id: &str,
     action: &str,
 ) -> Result<(String, probity_policy::Permit)> {
-    let actor = match who.user(s)? {
-        Some(a) => {
-            probity_govern::authorise(
-                s,
-                &a,
-                probity_policy::Action::RunAnalysis,
-                None,
-                false,
-                action,
-                "",
-            )?;
-            a
-        }
-        None => probity_store::os_actor(),
-    };
-    let permit = probity_govern::authorise_scoring(s, &actor, id, action)?;
-    Ok((actor, permit))
+    let user = who.user(s)?;
+    Ok(probity_govern::authorise_scoring(
+        s,
+        user.as_deref(),
+        id,
+        action,
+    )?)
 }
 
 /// Runs a `probity score` command.

@@ -27,44 +27,45 @@ fn add_analyst(store: &Path) {
         ])
         .output()
         .unwrap());
-    let mut child = probity()
-        .args([
-            "user",
-            "reset",
-            ANALYST.0,
-            "--store",
-            s,
-            "--new-password-stdin",
-            "--as",
-            "admin",
-        ])
+    let mut reset = probity();
+    reset.args([
+        "user",
+        "reset",
+        ANALYST.0,
+        "--store",
+        s,
+        "--new-password-stdin",
+        "--as",
+        "admin",
+    ]);
+    ok(spawn_with_line(reset, ANALYST.1)
+        .wait_with_output()
+        .unwrap());
+}
+
+/// Starts `cmd` with its output piped and `line` on its standard input.
+fn spawn_with_line(mut cmd: Command, line: &str) -> std::process::Child {
+    use std::io::Write;
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    use std::io::Write;
-    writeln!(child.stdin.take().unwrap(), "{}", ANALYST.1).unwrap();
-    ok(child.wait_with_output().unwrap());
+    writeln!(child.stdin.take().unwrap(), "{line}").unwrap();
+    child
 }
 
 /// `probity sql STORE QUERY …` as the analyst, their password on standard
 /// input; `stdout` piped or captured.
 fn sql_child(store: &Path, args: &[&str]) -> std::process::Child {
     add_analyst(store);
-    let mut child = probity()
-        .arg("sql")
+    let mut cmd = probity();
+    cmd.arg("sql")
         .arg(store)
         .args(args)
-        .args(["--as", ANALYST.0, "--password-stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    writeln!(child.stdin.take().unwrap(), "{}", ANALYST.1).unwrap();
-    child
+        .args(["--as", ANALYST.0, "--password-stdin"]);
+    spawn_with_line(cmd, ANALYST.1)
 }
 
 fn sql(store: &Path, args: &[&str]) -> Output {
