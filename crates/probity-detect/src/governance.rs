@@ -36,6 +36,39 @@ pub fn known_ids() -> Vec<&'static str> {
         .collect()
 }
 
+/// What each id a governance file may approve reads: every detector (the
+/// categories of the tables it needs or uses, and identities if it reads
+/// the vault: the plan checks all of them) and scoring (the categories of
+/// people and complaints always, of the other [`SCORING_TABLES`] where the
+/// store holds them, as `authorise_scoring` decides). `governance check`
+/// and `apply` require an approval's purpose to enable them.
+pub fn registry() -> Vec<probity_policy::Reads> {
+    use probity_policy::{Category, Reads};
+    let always_scored = [Table::People, Table::Complaints];
+    crate::detectors::ALL
+        .iter()
+        .map(|d| {
+            let tables: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
+            Reads {
+                id: d.id,
+                always: Category::read_by(&tables, d.identities),
+                where_held: vec![],
+            }
+        })
+        .chain(SCORING.iter().map(|id| {
+            let always = Category::read_by(&always_scored, false);
+            Reads {
+                id,
+                where_held: Category::read_by(SCORING_TABLES, false)
+                    .into_iter()
+                    .filter(|c| !always.contains(c))
+                    .collect(),
+                always,
+            }
+        }))
+        .collect()
+}
+
 /// Plain-English purpose of each scenario, for governance files.
 pub fn scenario_purpose(s: probity_core::Scenario) -> &'static str {
     use probity_core::Scenario::*;

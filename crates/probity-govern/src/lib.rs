@@ -42,6 +42,9 @@ pub enum Error {
     /// The governance file.
     #[error(transparent)]
     Policy(#[from] probity_policy::PolicyError),
+    /// Every problem of a governance file, in file order.
+    #[error("{}", problems_text(.0))]
+    GovernanceProblems(Vec<probity_policy::PolicyError>),
     /// The user did not prove who they are (the refusal is on the audit
     /// log).
     #[error("refused: {0} (recorded on the audit log)")]
@@ -219,6 +222,8 @@ pub struct Revealed {
     pub rank: Option<String>,
     /// Unit id.
     pub unit_id: Option<String>,
+    /// The unit's name, where the store holds units.
+    pub unit_name: Option<String>,
     /// The finding's sentence.
     pub summary: String,
     /// The audit entry that records the reveal.
@@ -270,6 +275,7 @@ pub async fn reveal(
         name: who.name,
         rank: who.rank,
         unit_id: who.unit_id,
+        unit_name: who.unit_name,
         summary: f.finding.summary.clone(),
         audit_seq: entry.seq,
     })
@@ -290,6 +296,8 @@ pub struct PersonIdentity {
     pub role: Option<String>,
     /// Unit id.
     pub unit_id: Option<String>,
+    /// The unit's name, where the store holds the units table.
+    pub unit_name: Option<String>,
 }
 
 /// Reads one person's identity (vault) and staff record by pseudonym.
@@ -329,12 +337,35 @@ pub(crate) async fn person_identity(store: &Store, pseudonym: &str) -> Result<Pe
             date_of_birth: s("dob"),
             rank: s("rank"),
             role: s("role"),
+            unit_name: match s("unit_id") {
+                Some(u) => unit_name(store, &ctx, &u).await,
+                None => None,
+            },
             unit_id: s("unit_id"),
         });
     }
     Err(Error::Invalid(format!(
         "no person with pseudonym {pseudonym} in the identity vault"
     )))
+}
+
+/// A unit's name, if the store holds the units table and the unit.
+async fn unit_name(
+    store: &Store,
+    ctx: &datafusion::prelude::SessionContext,
+    unit: &str,
+) -> Option<String> {
+    if store.manifest().rows_stored("units") == 0 {
+        return None;
+    }
+    let q = format!(
+        "SELECT name FROM units WHERE unit_id = '{}' LIMIT 1",
+        unit.replace('\'', "''")
+    );
+    let batches = ctx.sql(&q).await.ok()?.collect().await.ok()?;
+    let b = batches.iter().find(|b| b.num_rows() > 0)?;
+    let names = probity_detect::strs(b, "name");
+    probity_detect::opt_str(&names, 0).map(str::to_string)
 }
 
 /// Adds a user (admin only; audited). A subject's person id is stored as
@@ -551,42 +582,237 @@ pub fn user_disable(store: &Store, admin: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// What changed between two governance files, for the audit entry.
+fn problems_text(problems: &[probity_policy::PolicyError]) -> String {
+    let mut s = match problems.first() {
+        Some(p) => format!(
+            "{} problem{} in {}:",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" },
+            p.path.display()
+        ),
+        None => "no problems".to_string(),
+    };
+    for p in problems {
+        s.push_str(&format!(
+            "\n  {}{}: {}",
+            p.line.map(|l| format!("line {l}, ")).unwrap_or_default(),
+            p.field,
+            p.reason
+        ));
+    }
+    s
+}
+
+/// Validates a governance file against the registry of what can be
+/// approved (detectors and scoring, each with the categories it reads):
+/// every problem at once, in file order, each with its line, field and fix.
+/// With a store, scoring's optional categories are checked against the
+/// tables it holds.
+pub fn check_governance(
+    text: &str,
+    source: &Path,
+    store: Option<&Store>,
+) -> Result<probity_policy::Governance> {
+    let held = store.map(|s| {
+        let tables: Vec<probity_core::Table> = probity_core::Table::ALL
+            .iter()
+            .copied()
+            .filter(|t| !s.manifest().data_files(t.name()).is_empty())
+            .collect();
+        probity_policy::Category::read_by(&tables, false)
+    });
+    probity_policy::Governance::check(
+        text,
+        source,
+        &probity_detect::governance::registry(),
+        held.as_deref(),
+    )
+    .map_err(Error::GovernanceProblems)
+}
+
+/// What a new governance file changes, for the audit log and in words.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GovernanceChange {
+    /// Approvals that are new: (id, purpose, review_by).
+    pub approved: Vec<(String, String, String)>,
+    /// Approvals removed.
+    pub withdrawn: Vec<String>,
+    /// Approvals changed: (id, the fields that changed, as `field: old → new`).
+    pub changed: Vec<(String, Vec<String>)>,
+    /// Purposes added, removed or changed: (id, what happened).
+    pub purposes: Vec<(String, String)>,
+    /// Other sections that changed (organisation, minimisation, retention,
+    /// review, fairness).
+    pub sections: Vec<String>,
+    /// The file in force could not be read, so everything counts as new.
+    pub previous_unreadable: Option<String>,
+}
+
+impl GovernanceChange {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.approved.is_empty()
+            && self.withdrawn.is_empty()
+            && self.changed.is_empty()
+            && self.purposes.is_empty()
+            && self.sections.is_empty()
+    }
+
+    /// One line per change, in words.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![];
+        if let Some(p) = &self.previous_unreadable {
+            out.push(format!(
+                "the file in force could not be read ({p}); all of it is new"
+            ));
+        }
+        for (id, purpose, until) in &self.approved {
+            out.push(format!("approved  {id} (purpose {purpose}, until {until})"));
+        }
+        for id in &self.withdrawn {
+            out.push(format!("withdrawn {id} (it no longer runs)"));
+        }
+        for (id, fields) in &self.changed {
+            out.push(format!("changed   {id}: {}", fields.join("; ")));
+        }
+        for (id, what) in &self.purposes {
+            out.push(format!("purpose   {id}: {what}"));
+        }
+        for s in &self.sections {
+            out.push(format!("changed   [{s}]"));
+        }
+        if out.is_empty() {
+            out.push("no change: the file says what the one in force says".into());
+        }
+        out
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "approved": self.approved.iter().map(|(id, _, _)| id).collect::<Vec<_>>(),
+            "withdrawn": self.withdrawn,
+            "changed": self.changed.iter().map(|(id, f)| json!({"id": id, "fields": f})).collect::<Vec<_>>(),
+            "purposes": self.purposes.iter().map(|(id, w)| json!({"id": id, "change": w})).collect::<Vec<_>>(),
+            "sections": self.sections,
+            "previous_unreadable": self.previous_unreadable,
+        })
+    }
+}
+
+/// What changes from the governance in force (`old`, if readable) to `new`.
 pub fn governance_diff(
     old: Option<&probity_policy::Governance>,
     new: &probity_policy::Governance,
-) -> serde_json::Value {
-    let empty = Default::default();
-    let old_d = old.map_or(&empty, |g| &g.detectors);
-    let added: Vec<&String> = new
-        .detectors
-        .keys()
-        .filter(|k| !old_d.contains_key(*k))
-        .collect();
-    let removed: Vec<&String> = old_d
+) -> GovernanceChange {
+    let mut c = GovernanceChange::default();
+    let empty_d = Default::default();
+    let empty_p = Default::default();
+    let old_d = old.map_or(&empty_d, |g| &g.detectors);
+    let old_p = old.map_or(&empty_p, |g| &g.purposes);
+    for (id, a) in &new.detectors {
+        match old_d.get(id) {
+            None => c
+                .approved
+                .push((id.clone(), a.purpose.clone(), a.review_date().to_string())),
+            Some(o) if o != a => {
+                let (ov, nv) = (
+                    serde_json::to_value(o).unwrap_or_default(),
+                    serde_json::to_value(a).unwrap_or_default(),
+                );
+                let mut fields = vec![];
+                if let (Some(om), Some(nm)) = (ov.as_object(), nv.as_object()) {
+                    for (k, v) in nm {
+                        let before = om.get(k).map(plain).unwrap_or_default();
+                        let after = plain(v);
+                        if before != after {
+                            fields.push(format!("{k}: {before} → {after}"));
+                        }
+                    }
+                }
+                c.changed.push((id.clone(), fields));
+            }
+            Some(_) => {}
+        }
+    }
+    c.withdrawn = old_d
         .keys()
         .filter(|k| !new.detectors.contains_key(*k))
+        .cloned()
         .collect();
-    let changed: Vec<&String> = new
-        .detectors
-        .iter()
-        .filter(|(k, v)| old_d.get(*k).is_some_and(|o| o != *v))
-        .map(|(k, _)| k)
-        .collect();
-    json!({
-        "approved": added,
-        "withdrawn": removed,
-        "changed": changed,
-        "minimisation_changed": old.is_some_and(|o| o.minimisation != new.minimisation),
-        "retention_changed": old.is_some_and(|o| o.retention != new.retention),
-        "purposes_changed": old.is_some_and(|o| o.purposes != new.purposes),
-    })
+    for (id, p) in &new.purposes {
+        match old_p.get(id) {
+            None => c.purposes.push((
+                id.clone(),
+                format!("added, enabling {}", p.categories.join(", ")),
+            )),
+            Some(o) if o != p => {
+                let added: Vec<&str> = p
+                    .categories
+                    .iter()
+                    .filter(|x| !o.categories.contains(x))
+                    .map(String::as_str)
+                    .collect();
+                let removed: Vec<&str> = o
+                    .categories
+                    .iter()
+                    .filter(|x| !p.categories.contains(x))
+                    .map(String::as_str)
+                    .collect();
+                let mut what = vec![];
+                if !added.is_empty() {
+                    what.push(format!("now enables {}", added.join(", ")));
+                }
+                if !removed.is_empty() {
+                    what.push(format!("no longer enables {}", removed.join(", ")));
+                }
+                if o.description != p.description {
+                    what.push("description reworded".to_string());
+                }
+                c.purposes.push((id.clone(), what.join("; ")));
+            }
+            Some(_) => {}
+        }
+    }
+    for id in old_p.keys().filter(|k| !new.purposes.contains_key(*k)) {
+        c.purposes.push((id.clone(), "removed".into()));
+    }
+    if let Some(o) = old {
+        for (name, differs) in [
+            ("organisation", o.organisation != new.organisation),
+            ("minimisation", o.minimisation != new.minimisation),
+            ("review", o.review != new.review),
+            ("fairness", o.fairness != new.fairness),
+            ("retention", o.retention != new.retention),
+        ] {
+            if differs {
+                c.sections.push(name.to_string());
+            }
+        }
+    }
+    c
+}
+
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        // A TOML date, as toml's serde bridge spells it.
+        serde_json::Value::Object(m) if m.len() == 1 => match m.values().next() {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => v.to_string(),
+        },
+        other => other.to_string(),
+    }
 }
 
 /// Applies a new governance file (admin only): validated against the
-/// detector registry, recorded on the audit log with its hash and what
-/// changed, then installed.
-pub fn apply_governance(store: &Store, admin: &str, text: &str, source: &Path) -> Result<String> {
+/// registry ([`check_governance`]), recorded on the audit log with its hash
+/// and what changed, then installed. Returns the hash and the change.
+pub fn apply_governance(
+    store: &Store,
+    admin: &str,
+    text: &str,
+    source: &Path,
+) -> Result<(String, GovernanceChange)> {
     authorise(
         store,
         admin,
@@ -596,8 +822,7 @@ pub fn apply_governance(store: &Store, admin: &str, text: &str, source: &Path) -
         "governance.apply",
         "governance.toml",
     )?;
-    let new = probity_policy::Governance::parse(text, source)?;
-    new.check_known(&probity_detect::governance::known_ids(), text, source)?;
+    let new = check_governance(text, source, Some(store))?;
     // The file in force; if it cannot be read or parsed the diff says so
     // rather than pretending everything is new.
     let old = std::fs::read_to_string(store.governance_path())
@@ -610,68 +835,129 @@ pub fn apply_governance(store: &Store, admin: &str, text: &str, source: &Path) -
         Ok(g) => (Some(g), None),
         Err(e) => (None, Some(e)),
     };
+    let mut change = governance_diff(old.as_ref(), &new);
+    change.previous_unreadable = old_problem;
     let hash = blake3::hash(text.as_bytes()).to_hex().to_string();
     store.audit()?.append(
         Record::new(admin, "governance.apply", "governance.toml").details(json!({
             "blake3": hash,
             "source": source.display().to_string(),
-            "changes": governance_diff(old.as_ref(), &new),
-            "previous_unreadable": old_problem,
+            "changes": change.json(),
+            "previous_unreadable": change.previous_unreadable,
         })),
     )?;
     store.install_governance(text)?;
-    Ok(hash)
+    Ok((hash, change))
 }
 
 pub use probity_detect::governance::{governance_approving_all, scenario_purpose};
 
-/// A governance file for editing: the head, then every detector's purpose
-/// and approval with placeholders that fail validation until filled in.
-pub fn governance_template() -> String {
+/// A governance file for editing: the head (organisation, minimisation,
+/// retention: valid as written), then one commented block per purpose
+/// followed by the commented approvals of the detectors that serve it, with
+/// `approved_on` set to `today` and `review_by` a year later. Uncommenting a
+/// block (removing the leading `# ` of its lines) gives valid TOML; its
+/// `TODO` fields fail `governance check` until filled in. Notes inside a
+/// block start with `## ` and stay comments when it is uncommented.
+pub fn governance_template(today: jiff::civil::Date) -> String {
+    use std::collections::{BTreeMap, BTreeSet};
     use std::fmt::Write;
+    let review = today
+        .checked_add(jiff::Span::new().years(1))
+        .unwrap_or(today);
     let mut s = String::from(probity_policy::TEMPLATE_HEAD);
-    s.push_str("\n# Purposes enable data categories. The categories are:\n");
+    s.push_str(
+        "\n# Purposes enable data categories; a detector runs only under an approval\n\
+         # whose purpose enables every category it reads. The categories are:\n",
+    );
     for c in probity_policy::Category::ALL {
         let _ = writeln!(s, "#   {:<20} {}", c.id(), c.title());
     }
-    for d in probity_detect::detectors::ALL {
-        let tables: Vec<probity_core::Table> = d.needs.iter().chain(d.uses).copied().collect();
-        let cats: Vec<String> = probity_policy::Category::read_by(&tables, d.identities)
-            .iter()
-            .map(|c| format!("{:?}", c.id()))
-            .collect();
-        let _ = write!(
-            s,
-            "\n# {title}{base}\n# It reads: {cats}\n# [purposes.{p}]\n# description = {desc:?}\n# categories = [{cats}]\n# [detectors.{id}]\n# purpose = \"{p}\"\n# lawful_basis = \"TODO\"\n# dpia = \"TODO\"\n# alternative_considered = \"TODO\"\n# approver = \"TODO\"\n# approved_on = YYYY-MM-DD\n# review_by = YYYY-MM-DD\n# findings_retention_days = 365\n",
-            title = d.title,
-            base = if d.baseline {
-                " (a baseline rule for evaluation)"
-            } else {
-                ""
-            },
-            cats = cats.join(", "),
-            p = d.scenario.id(),
-            desc = scenario_purpose(d.scenario),
-            id = d.id,
-        );
-    }
-    let cats: Vec<String> =
-        probity_policy::Category::read_by(probity_detect::governance::SCORING_TABLES, false)
-            .iter()
-            .map(|c| format!("{:?}", c.id()))
-            .collect();
     let _ = write!(
         s,
-        "\n# Risk scoring is profiling: `probity score` runs only under its own approval.\n# It reads (where the store holds them): {cats}\n# [purposes.{p}]\n# description = \"Early warning: rank staff whose records suggest they may need support, for a human review.\"\n# categories = [{cats}]\n",
-        cats = cats.join(", "),
-        p = probity_detect::governance::SCORING_PURPOSE,
+        "#\n# To approve a detector: uncomment its purpose's block and its own block\n\
+         # (remove the leading \"# \" of each line), fill in every \"TODO\", set the\n\
+         # real approval and review dates (written {today} and {review}), then run\n\
+         # `probity governance check FILE` (it lists every problem at once) and\n\
+         # `probity governance apply FILE --store STORE --as ADMIN`.\n"
     );
-    for id in probity_detect::governance::SCORING {
+    let registry: BTreeMap<&str, Vec<probity_policy::Category>> =
+        probity_detect::governance::registry()
+            .into_iter()
+            .map(|r| (r.id, r.always))
+            .collect();
+    let quoted = |cats: &mut dyn Iterator<Item = &str>| -> String {
+        cats.map(|c| format!("{c:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let approval = |s: &mut String, id: &str, purpose: &str| {
         let _ = write!(
             s,
-            "# [detectors.{id}]\n# purpose = \"{p}\"\n# lawful_basis = \"TODO\"\n# dpia = \"TODO\"\n# alternative_considered = \"TODO\"\n# approver = \"TODO\"\n# approved_on = YYYY-MM-DD\n# review_by = YYYY-MM-DD\n# findings_retention_days = 365\n",
-            p = probity_detect::governance::SCORING_PURPOSE,
+            "# [detectors.{id}]\n# purpose = \"{purpose}\"\n# lawful_basis = \"TODO\"\n\
+             # dpia = \"TODO\"\n# alternative_considered = \"TODO\"\n# approver = \"TODO\"\n\
+             # approved_on = {today}\n# review_by = {review}\n# findings_retention_days = 365\n"
         );
+    };
+    for sc in probity_core::Scenario::ALL {
+        let detectors: Vec<&probity_detect::Detector> = probity_detect::detectors::ALL
+            .iter()
+            .filter(|d| d.scenario == sc)
+            .collect();
+        if detectors.is_empty() {
+            continue;
+        }
+        let cats: BTreeSet<&str> = detectors
+            .iter()
+            .flat_map(|d| registry[d.id].iter().map(|c| c.id()))
+            .collect();
+        let _ = write!(
+            s,
+            "\n# ---- purpose {p} ({n} detector{pl}) ----\n# [purposes.{p}]\n# description = {desc:?}\n# categories = [{cats}]\n",
+            p = sc.id(),
+            n = detectors.len(),
+            pl = if detectors.len() == 1 { "" } else { "s" },
+            desc = scenario_purpose(sc),
+            cats = quoted(&mut cats.iter().copied()),
+        );
+        for d in detectors {
+            let _ = write!(
+                s,
+                "#\n## {title}{base}\n## It reads: {cats}\n",
+                title = d.title,
+                base = if d.baseline {
+                    " (a baseline rule: it runs only with `analyze --baselines`, for comparison)"
+                } else {
+                    ""
+                },
+                cats = registry[d.id]
+                    .iter()
+                    .map(|c| c.id())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            approval(&mut s, d.id, sc.id());
+        }
+    }
+    let p = probity_detect::governance::SCORING_PURPOSE;
+    let cats = quoted(
+        &mut probity_policy::Category::read_by(probity_detect::governance::SCORING_TABLES, false)
+            .iter()
+            .map(|c| c.id()),
+    );
+    let _ = write!(
+        s,
+        "\n# ---- purpose {p} (risk scoring: `probity score`) ----\n\
+         ## Risk scoring is profiling: it runs only under its own approval. It reads\n\
+         ## (where the store holds them): {plain}\n\
+         # [purposes.{p}]\n\
+         # description = \"Early warning: rank staff whose records suggest they may need support, for a human review.\"\n\
+         # categories = [{cats}]\n",
+        plain = cats.replace('"', ""),
+    );
+    for id in probity_detect::governance::SCORING {
+        s.push_str("#\n");
+        approval(&mut s, id, p);
     }
     s
 }

@@ -43,21 +43,36 @@ pub struct NoticeCheck {
     pub categories: Vec<Category>,
 }
 
-/// The detectors that would run today under `gov` (approved, not lapsed,
-/// categories enabled), and how many others exist but do not run.
-pub fn active_checks(gov: &Governance, today: Date) -> (Vec<NoticeCheck>, usize) {
+/// The detectors `analyze` runs on `store` today: the same plan it acts
+/// on (governance, probity.toml, the tables held, the identity vault), so
+/// the notice, `governance status` and `analyze` give one answer. Baseline
+/// rules, which run only with `analyze --baselines` and raise nothing
+/// against anyone, are not among them.
+pub fn running(store: &probity_store::Store) -> crate::Result<std::collections::BTreeSet<String>> {
+    let plan = probity_detect::Plan::new(store)?;
+    Ok(plan.selected().map(|d| d.id.to_string()).collect())
+}
+
+/// The detectors that run today under `gov` (approved, not lapsed,
+/// categories enabled) and are in `runs` (see [`running`]), and how many
+/// others exist but do not run.
+pub fn active_checks(
+    gov: &Governance,
+    today: Date,
+    runs: &std::collections::BTreeSet<String>,
+) -> (Vec<NoticeCheck>, usize) {
     let mut active = vec![];
     let mut inactive = 0;
     for d in probity_detect::detectors::ALL {
         let tables: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
         match gov.decide(d.id, &tables, d.identities, today) {
-            Ok(p) => active.push(NoticeCheck {
+            Ok(p) if runs.contains(d.id) => active.push(NoticeCheck {
                 id: d.id,
                 title: d.title,
                 what: d.purpose,
                 categories: p.categories,
             }),
-            Err(_) => inactive += 1,
+            _ => inactive += 1,
         }
     }
     // Risk scoring is profiling: staff are told when it runs, like any check.
@@ -87,8 +102,8 @@ pub fn active_checks(gov: &Governance, today: Date) -> (Vec<NoticeCheck>, usize)
 }
 
 /// Renders the notice.
-pub fn render(gov: &Governance, today: Date) -> String {
-    let (checks, inactive) = active_checks(gov, today);
+pub fn render(gov: &Governance, today: Date, runs: &std::collections::BTreeSet<String>) -> String {
+    let (checks, inactive) = active_checks(gov, today, runs);
     let org = &gov.organisation;
     let mut h = String::new();
     h.push_str(&format!(

@@ -58,6 +58,9 @@ pub(crate) struct JobOutput {
     pub devices: Vec<(u64, u64, i32, i32)>,
 }
 
+/// The columns a quarantine file starts with, before the row as read.
+pub(crate) const QUARANTINE_PREFIX: [&str; 4] = ["_source_file", "_line", "_field", "_reason"];
+
 pub(crate) fn run(
     src: &SourceInfo,
     batch: &StagedBatch,
@@ -89,6 +92,16 @@ pub(crate) fn run(
     let provenance = header
         .iter()
         .position(|h| h.as_slice() == probity_core::SOURCE_COLUMN.as_bytes());
+    // A quarantine file being retried (`probity ingest --retry-quarantine`):
+    // its first columns say where each row was first read and why it was
+    // refused; the rest is the row as read. Rows refused again keep their
+    // original file and line.
+    let retry = header.len() > QUARANTINE_PREFIX.len()
+        && header
+            .iter()
+            .zip(QUARANTINE_PREFIX)
+            .all(|(h, q)| h.as_slice() == q.as_bytes());
+    let skip = if retry { QUARANTINE_PREFIX.len() } else { 0 };
     let mut seen_names: HashMap<&[u8], usize> = HashMap::new();
     for (i, h) in header.iter().enumerate() {
         if let Some(j) = seen_names.insert(h.as_slice(), i) {
@@ -137,7 +150,9 @@ pub(crate) fn run(
         .iter()
         .filter(|h| {
             let h = String::from_utf8_lossy(h);
-            h != probity_core::SOURCE_COLUMN && def.column(&h).is_none()
+            h != probity_core::SOURCE_COLUMN
+                && def.column(&h).is_none()
+                && !(retry && QUARANTINE_PREFIX.contains(&h.as_ref()))
         })
         .map(|h| String::from_utf8_lossy(h).into_owned())
         .collect();
@@ -428,14 +443,27 @@ pub(crate) fn run(
             Err(e) => {
                 let q = match quarantine.as_mut() {
                     Some(q) => q,
-                    None => quarantine.insert(QuarantineWriter::create(&q_abs, &header)?),
+                    None => quarantine.insert(QuarantineWriter::create(&q_abs, &header[skip..])?),
+                };
+                // Where the row was first read (a retried quarantine row
+                // keeps its original file and line).
+                let (first_file, first_line) = if retry {
+                    (
+                        String::from_utf8_lossy(reader.field(0).unwrap_or_default()).into_owned(),
+                        std::str::from_utf8(reader.field(1).unwrap_or_default())
+                            .ok()
+                            .and_then(|l| l.parse().ok())
+                            .unwrap_or(line),
+                    )
+                } else {
+                    (src.name.clone(), line)
                 };
                 q.write(
-                    &src.name,
-                    line,
+                    &first_file,
+                    first_line,
                     e.field,
                     &e.reason,
-                    reader.raw().into_iter(),
+                    reader.raw().into_iter().skip(skip),
                 )?;
                 report.rows_quarantined += 1;
                 let key = if e.field.is_empty() {
@@ -454,6 +482,10 @@ pub(crate) fn run(
                                 src.name,
                                 String::from_utf8_lossy(p),
                                 e.reason
+                            ),
+                            _ if retry => format!(
+                                "{first_file} {unit} {first_line} (retried from {}): {}",
+                                src.name, e.reason
                             ),
                             _ => format!("{} {unit} {line}: {}", src.name, e.reason),
                         });

@@ -236,6 +236,78 @@ pub fn ingest_with(
     }
 }
 
+/// Ingests again the rows batch `batch_id` quarantined, as a new batch:
+/// rows whose reason has gone (a parent table ingested since, a fixed
+/// vocabulary) are stored, the others quarantined again with their
+/// original file, line and new reason. The quarantine files are read where
+/// the store keeps them; a batch's quarantine retried once is skipped the
+/// second time (same content), and the new batch's own quarantine can be
+/// retried in turn.
+pub fn retry_quarantine(
+    store: &mut Store,
+    batch_id: &str,
+    progress: &dyn Progress,
+) -> Result<IngestReport> {
+    let with_quarantine: Vec<(String, u64)> = store
+        .manifest()
+        .batches
+        .iter()
+        .map(|b| {
+            (
+                b.id.clone(),
+                b.tables.values().map(|t| t.rows_quarantined).sum::<u64>(),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let Some(batch) = store.manifest().batches.iter().find(|b| b.id == batch_id) else {
+        return Err(Error::Input {
+            file: batch_id.to_string(),
+            message: format!(
+                "no batch {batch_id} in this store; batches with quarantined rows: {}",
+                list_or_none(&with_quarantine)
+            ),
+        });
+    };
+    let files: Vec<&str> = batch
+        .tables
+        .values()
+        .filter_map(|t| t.quarantine_file.as_deref())
+        .collect();
+    if files.is_empty() {
+        return Err(Error::Input {
+            file: batch_id.to_string(),
+            message: format!(
+                "batch {batch_id} has no quarantined rows left (none were quarantined, or retention deleted them); batches with quarantined rows: {}",
+                list_or_none(&with_quarantine)
+            ),
+        });
+    }
+    let dir = store.root().join("quarantine").join(batch_id);
+    for f in &files {
+        let p = store.root().join(f);
+        if p.parent() != Some(dir.as_path()) || !p.is_file() {
+            return Err(Error::Input {
+                file: f.to_string(),
+                message: "the quarantine file the manifest names is missing; it cannot be retried"
+                    .into(),
+            });
+        }
+    }
+    ingest_with(store, &dir, progress, false)
+}
+
+fn list_or_none(batches: &[(String, u64)]) -> String {
+    if batches.is_empty() {
+        return "none".into();
+    }
+    batches
+        .iter()
+        .map(|(b, n)| format!("{b} ({n} row{})", if *n == 1 { "" } else { "s" }))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn hash_file(path: &Path) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut h = blake3::Hasher::new();

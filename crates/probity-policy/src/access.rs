@@ -236,9 +236,7 @@ pub enum Denied {
         what: &'static str,
     },
     /// A reason is required and was missing or too short.
-    #[error(
-        "a reason is required to {0}: say why, in at least 10 characters (it is recorded on the audit log)"
-    )]
+    #[error("a reason is required to {0}: say why, in at least 10 characters")]
     NoReason(&'static str),
 }
 

@@ -247,6 +247,18 @@ impl Approval {
     }
 }
 
+/// What an approvable id (a detector, or risk scoring) reads, for
+/// [`Governance::check`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reads {
+    /// The id.
+    pub id: &'static str,
+    /// Categories it reads whatever the store holds.
+    pub always: Vec<Category>,
+    /// Categories it reads only where the store holds their tables.
+    pub where_held: Vec<Category>,
+}
+
 /// Why a detector may not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -320,21 +332,71 @@ impl Governance {
     }
 
     /// Parses and validates governance text; `path` names the file in errors.
+    /// Returns the first problem in file order ([`Governance::check`] lists
+    /// them all).
     pub fn parse(text: &str, path: &Path) -> Result<Governance, PolicyError> {
-        let g: Governance = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+        let g = Governance::from_toml(text, path)?;
+        let mut problems = g.problems(text, path);
+        problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+        match problems.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(g),
+        }
+    }
+
+    fn from_toml(text: &str, path: &Path) -> Result<Governance, PolicyError> {
+        toml::from_str(text).map_err(|e| {
+            let span = e.span();
+            let line = span
+                .as_ref()
+                .map(|s| text[..s.start].matches('\n').count() + 1);
+            let message = e.message().trim_end().to_string();
+            // toml says "duplicate key" without the key: name it from the
+            // span (a `[table]` header defined twice, or a repeated key).
+            let snippet = span
+                .and_then(|s| text.get(s))
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty() && t.len() < 200);
+            let (field, reason) = match snippet {
+                Some(t)
+                    if message.starts_with("duplicate key")
+                        || message.starts_with("duplicate table") =>
+                {
+                    // A `[table]` header defined twice: name the whole table
+                    // and the line of its first definition.
+                    let here = line
+                        .and_then(|l| text.lines().nth(l - 1))
+                        .map(str::trim)
+                        .filter(|l| l.starts_with('['));
+                    let (name, first) = match here {
+                        Some(h) => (
+                            h.trim_matches(['[', ']']).trim().to_string(),
+                            text.lines()
+                                .position(|l| l.trim() == h)
+                                .filter(|i| Some(i + 1) != line)
+                                .map(|i| format!(" (first defined on line {})", i + 1))
+                                .unwrap_or_default(),
+                        ),
+                        None => (t.trim_matches(['[', ']']).trim().to_string(), String::new()),
+                    };
+                    (
+                        name.clone(),
+                        format!("{message}: `{name}` is defined twice{first}; keep one and merge what the two say"),
+                    )
+                }
+                _ => ("(syntax)".to_string(), message),
+            };
             PolicyError {
                 path: path.to_path_buf(),
                 line,
-                field: "(syntax)".into(),
-                reason: e.message().to_string(),
+                field,
+                reason,
             }
-        })?;
-        g.validate(text, path)?;
-        Ok(g)
+        })
     }
 
-    fn validate(&self, text: &str, path: &Path) -> Result<(), PolicyError> {
+    fn problems(&self, text: &str, path: &Path) -> Vec<PolicyError> {
+        let mut problems = vec![];
         let err = |section: &str, key: &str, reason: String| PolicyError {
             path: path.to_path_buf(),
             line: locate(text, section, key),
@@ -351,11 +413,13 @@ impl Governance {
             ("contact", &o.contact),
             ("subject_access", &o.subject_access),
         ] {
-            filled(v).map_err(|r| err("organisation", key, r))?;
+            if let Err(r) = filled(v) {
+                problems.push(err("organisation", key, r));
+            }
         }
         let m = &self.minimisation;
         if m.location_grace_minutes > 12 * 60 {
-            return Err(err(
+            problems.push(err(
                 "minimisation",
                 "location_grace_minutes",
                 format!(
@@ -365,7 +429,7 @@ impl Governance {
             ));
         }
         if m.raw_location_days == 0 {
-            return Err(err(
+            problems.push(err(
                 "minimisation",
                 "raw_location_days",
                 "must be at least 1 day".into(),
@@ -373,7 +437,7 @@ impl Governance {
         }
         let w = self.review.response_window_days;
         if !(1..=90).contains(&w) {
-            return Err(err(
+            problems.push(err(
                 "review",
                 "response_window_days",
                 format!("{w} days: a member of staff needs a fair chance to respond; use 1 to 90"),
@@ -383,7 +447,7 @@ impl Governance {
         for (table, days) in &r.tables {
             let ok = Table::from_name(table).filter(|t| retention_column(*t).is_some());
             if ok.is_none() {
-                return Err(err(
+                problems.push(err(
                     "retention.tables",
                     table,
                     format!(
@@ -398,7 +462,7 @@ impl Governance {
                 ));
             }
             if *days == 0 {
-                return Err(err(
+                problems.push(err(
                     "retention.tables",
                     table,
                     "must be at least 1 day".into(),
@@ -406,7 +470,7 @@ impl Governance {
             }
         }
         if r.quarantine_days == 0 {
-            return Err(err(
+            problems.push(err(
                 "retention",
                 "quarantine_days",
                 "must be at least 1 day".into(),
@@ -414,7 +478,7 @@ impl Governance {
         }
         for (status, days) in &r.findings {
             if !FINDING_STATUSES.contains(&status.as_str()) {
-                return Err(err(
+                problems.push(err(
                     "retention.findings",
                     status,
                     format!(
@@ -424,7 +488,7 @@ impl Governance {
                 ));
             }
             if *days == 0 {
-                return Err(err(
+                problems.push(err(
                     "retention.findings",
                     status,
                     "must be at least 1 day".into(),
@@ -433,9 +497,11 @@ impl Governance {
         }
         for (id, p) in &self.purposes {
             let section = format!("purposes.{id}");
-            filled(&p.description).map_err(|r| err(&section, "description", r))?;
+            if let Err(r) = filled(&p.description) {
+                problems.push(err(&section, "description", r));
+            }
             if p.categories.is_empty() {
-                return Err(err(
+                problems.push(err(
                     &section,
                     "categories",
                     "enable at least one data category".into(),
@@ -443,7 +509,7 @@ impl Governance {
             }
             for c in &p.categories {
                 if Category::from_id(c).is_none() {
-                    return Err(err(
+                    problems.push(err(
                         &section,
                         "categories",
                         format!(
@@ -467,10 +533,12 @@ impl Governance {
                 ("alternative_considered", &a.alternative_considered),
                 ("approver", &a.approver),
             ] {
-                filled(v).map_err(|r| err(&section, key, r))?;
+                if let Err(r) = filled(v) {
+                    problems.push(err(&section, key, r));
+                }
             }
-            if !self.purposes.contains_key(&a.purpose) {
-                return Err(err(
+            if filled(&a.purpose).is_ok() && !self.purposes.contains_key(&a.purpose) {
+                problems.push(err(
                     &section,
                     "purpose",
                     format!(
@@ -481,30 +549,105 @@ impl Governance {
                     ),
                 ));
             }
-            let approved = a
-                .approved_on
-                .parse()
-                .map_err(|r| err(&section, "approved_on", r))?;
-            let review = a
-                .review_by
-                .parse()
-                .map_err(|r| err(&section, "review_by", r))?;
-            if review < approved {
-                return Err(err(
+            let approved = a.approved_on.parse();
+            let review = a.review_by.parse();
+            if let Err(r) = &approved {
+                problems.push(err(&section, "approved_on", r.clone()));
+            }
+            if let Err(r) = &review {
+                problems.push(err(&section, "review_by", r.clone()));
+            }
+            if let (Ok(approved), Ok(review)) = (approved, review)
+                && review < approved
+            {
+                problems.push(err(
                     &section,
                     "review_by",
                     format!("{review} is before approved_on {approved}"),
                 ));
             }
             if a.findings_retention_days == 0 {
-                return Err(err(
+                problems.push(err(
                     &section,
                     "findings_retention_days",
                     "must be at least 1 day".into(),
                 ));
             }
         }
-        Ok(())
+        problems
+    }
+
+    /// Every problem of the file against the registry of what can be
+    /// approved: `registry` lists each approvable id with the data
+    /// categories it always reads and those it reads only where the store
+    /// holds them (risk scoring's optional feature tables). Besides
+    /// [`Governance::parse`]'s checks, an approval must name a known id, and
+    /// its purpose must enable every category that id always reads, and,
+    /// when `held` gives the categories a store holds, every optional one
+    /// the store holds (otherwise it would be refused when it runs). The
+    /// problems come in file order; none means the file is valid. A syntax
+    /// error stops the reading, so it comes alone.
+    pub fn check(
+        text: &str,
+        path: &Path,
+        registry: &[Reads],
+        held: Option<&[Category]>,
+    ) -> Result<Governance, Vec<PolicyError>> {
+        let g = Governance::from_toml(text, path).map_err(|e| vec![e])?;
+        let mut problems = g.problems(text, path);
+        let known: Vec<&str> = registry.iter().map(|r| r.id).collect();
+        if let Err(e) = g.check_known(&known, text, path) {
+            problems.push(e);
+        }
+        for (id, a) in &g.detectors {
+            let Some(reads) = registry.iter().find(|r| r.id == id) else {
+                continue;
+            };
+            let Some(purpose) = g.purposes.get(&a.purpose) else {
+                continue;
+            };
+            let needed = reads.always.iter().chain(
+                reads
+                    .where_held
+                    .iter()
+                    .filter(|c| held.is_some_and(|h| h.contains(c))),
+            );
+            let mut missing: Vec<&str> = needed
+                .map(|c| c.id())
+                .filter(|c| !purpose.categories.iter().any(|p| p == c))
+                .collect();
+            missing.dedup();
+            if !missing.is_empty() {
+                problems.push(PolicyError {
+                    path: path.to_path_buf(),
+                    line: locate(text, &format!("detectors.{id}"), "purpose"),
+                    field: format!("detectors.{id}.purpose"),
+                    reason: format!(
+                        "{id} reads {}{} which purpose {:?} does not enable, so it would be refused when it runs; \
+                         add {} to [purposes.{}] categories (line {}) or choose a purpose that enables {}",
+                        missing.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", "),
+                        if reads.always.iter().all(|c| !missing.contains(&c.id())) {
+                            " (held in this store)"
+                        } else {
+                            ""
+                        },
+                        a.purpose,
+                        missing.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", "),
+                        a.purpose,
+                        locate(text, &format!("purposes.{}", a.purpose), "categories")
+                            .map_or("?".into(), |l| l.to_string()),
+                        if missing.len() == 1 { "it" } else { "them" },
+                    ),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(g)
+        } else {
+            problems.sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.field.clone()));
+            problems.dedup();
+            Err(problems)
+        }
     }
 
     /// Checks that every approval names a detector that exists.

@@ -20,7 +20,7 @@ pub mod governance;
 
 pub use access::{Action, Denied, Role, User, Users};
 pub use category::Category;
-pub use governance::{Approval, Governance, Permit, PolicyError, Refusal};
+pub use governance::{Approval, Governance, Permit, PolicyError, Reads, Refusal};
 
 /// The head of a governance file: organisation and the default
 /// minimisation and retention, with no purposes or approvals. `probity init`

@@ -70,6 +70,36 @@ use probity_core::{PseudonymKey, Table, TimeRules};
 pub use config::{Config, DetectorSection, ParamValue};
 pub use manifest::{BatchEntry, Manifest, SourceFile, TableOutput};
 
+/// What to do about a path that is not a store: the store next to it whose
+/// name is closest (a typo), or how to create one.
+fn not_a_store_hint(path: &Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let parent = match path.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
+        None => Path::new("."),
+    };
+    let close = name.as_deref().and_then(|name| {
+        fs::read_dir(parent)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join(MANIFEST).is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .map(|other| (strsim::levenshtein(name, &other), other))
+            .filter(|(d, other)| *d <= 2.max(other.len() / 4))
+            .min()
+            .map(|(_, other)| other)
+    });
+    match close {
+        Some(other) => format!("did you mean {}?", path.with_file_name(other).display()),
+        None if path.exists() => format!(
+            "if it should be one, create it with `probity init {}` (a new folder, or an empty one)",
+            path.display()
+        ),
+        None => format!("create one with `probity init {}`", path.display()),
+    }
+}
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -82,7 +112,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The directory is not a Probity store.
-    #[error("{0} is not a Probity store (no manifest.json); create one with `probity init {0}`")]
+    #[error("{} is not a Probity store ({}); {}", .0.display(), if .0.exists() { "no manifest.json in it" } else { "no such folder" }, not_a_store_hint(.0))]
     NotAStore(PathBuf),
     /// `init` on a directory that is not empty.
     #[error("{0} already exists and is not empty; choose a new directory for the store")]

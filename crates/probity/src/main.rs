@@ -82,7 +82,8 @@ enum Command {
     Ingest {
         /// Directory holding <table>.csv or <table>.parquet files (with
         /// --mapping: the mapping's source files).
-        data_dir: PathBuf,
+        #[arg(required_unless_present = "retry_quarantine")]
+        data_dir: Option<PathBuf>,
         /// The store (created by `probity init`).
         #[arg(long)]
         store: PathBuf,
@@ -95,6 +96,11 @@ enum Command {
         /// the table the name most likely meant.
         #[arg(long)]
         allow_extra_files: bool,
+        /// Ingest again the rows batch BATCH quarantined (e.g. rows whose
+        /// parent table has been ingested since): those that now pass are
+        /// stored, the rest quarantined again with their original line.
+        #[arg(long, value_name = "BATCH", conflicts_with_all = ["data_dir", "mapping", "allow_extra_files"])]
+        retry_quarantine: Option<String>,
     },
     /// Risk scores: early warning from person-period features.
     Score {
@@ -437,12 +443,21 @@ enum GovernanceCommand {
         #[arg(long)]
         store: PathBuf,
     },
-    /// Validate a governance file without applying it.
+    /// Validate a governance file without applying it: every problem at
+    /// once, in file order, each with its line, field and fix.
     Check {
         /// The file.
         file: PathBuf,
     },
-    /// Print a template with every detector's approval to fill in.
+    /// Write a governance file to fill in: valid as written (approving
+    /// nothing), with every purpose and detector approval as a commented
+    /// block to uncomment, dated today and a year from today.
+    Init {
+        /// The file to write (refused if it exists).
+        #[arg(default_value = "governance.toml")]
+        file: PathBuf,
+    },
+    /// Print the template `governance init` writes.
     Template,
     /// Which detectors would run today, and why the others would not.
     Status {
@@ -619,7 +634,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             println!(
-                "  governance: {} (approves nothing yet: `probity governance template` prints one to fill in, \
+                "  governance: {} (approves nothing yet: `probity governance init governance.toml` writes one to fill in, \
                  `probity governance apply FILE --store STORE --as {admin}` puts it in force)",
                 store.join("governance.toml").display()
             );
@@ -709,11 +724,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             store,
             mapping,
             allow_extra_files,
+            retry_quarantine,
         } => {
             let mut s = open_store_for_write(&store)?;
             if let Some(a) = who.user(&s)? {
                 s.set_actor(&a);
             }
+            if let Some(batch) = retry_quarantine {
+                let bars = progress::IngestBars::new();
+                let report = probity_ingest::retry_quarantine(&mut s, &batch, &bars);
+                bars.finish();
+                let report = report.with_context(|| {
+                    format!(
+                        "retrying the quarantine of batch {batch} failed; the store is unchanged"
+                    )
+                })?;
+                print_ingest(&s, &store, &report);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let data_dir = data_dir.expect("clap requires DATA_DIR without --retry-quarantine");
             // With a mapping, the mapped tables go to a private directory
             // inside the store (they hold names, which live only in the
             // identity vault once ingested) and are removed afterwards.
@@ -737,7 +766,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     data_dir.display()
                 )
             })?;
-            print_ingest(&store, &report);
+            print_ingest(&s, &store, &report);
             Ok(ExitCode::SUCCESS)
         }
         Command::Sql {
@@ -779,7 +808,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 outputs,
             } = run_analysis(&s, &req)
                 .with_context(|| format!("analysis of {} failed", store.display()))?;
-            print_analysis(&report);
+            print_analysis(&report, &req.only);
             fairness::print_summary(&audits, &withheld);
             for (d, open) in &withheld {
                 eprintln!(
@@ -933,7 +962,19 @@ fn detectors(store: Option<&Path>, who: &auth::Who) -> Result<ExitCode> {
                 )
                 .details(serde_json::json!({ "detectors": learned.keys().collect::<Vec<_>>() })),
             )?;
-            (Some(plan.parameters()), learned)
+            // What runs today: the plan `analyze` and `governance status`
+            // act on (the one above also enables baselines, to show their
+            // parameters).
+            let today = probity_detect::Plan::new(s)
+                .with_context(|| format!("cannot plan the analysis of {}", s.root().display()))?;
+            let mut why: std::collections::BTreeMap<&str, String> = today
+                .not_selected()
+                .map(|(d, w)| (d.id, format!("does not run: {w}")))
+                .collect();
+            for d in today.selected() {
+                why.insert(d.id, "runs (`probity analyze`)".into());
+            }
+            (Some((plan.parameters(), why)), learned)
         }
         None => (None, Default::default()),
     };
@@ -957,9 +998,9 @@ fn detectors(store: Option<&Path>, who: &auth::Who) -> Result<ExitCode> {
         if !d.uses.is_empty() {
             println!("  uses:     {}", names(d.uses));
         }
-        let in_force = values.as_ref().and_then(|v| v.get(d.id));
-        if values.is_some() && in_force.is_none() {
-            println!("  not run on this store (see `probity governance status`)");
+        let in_force = values.as_ref().and_then(|(v, _)| v.get(d.id));
+        if let Some(w) = values.as_ref().and_then(|(_, w)| w.get(d.id)) {
+            println!("  on this store: {w}");
         }
         for p in d.params {
             let default = match p.default {
@@ -1031,7 +1072,7 @@ fn run_analysis(
     Ok(run?)
 }
 
-fn print_analysis(r: &probity_detect::AnalysisReport) {
+fn print_analysis(r: &probity_detect::AnalysisReport, only: &[String]) {
     use probity_core::time::days_to_date;
     println!(
         "analysed {} to {} in {:.2}s",
@@ -1039,10 +1080,22 @@ fn print_analysis(r: &probity_detect::AnalysisReport) {
         days_to_date(r.period.end),
         r.elapsed.as_secs_f64()
     );
+    // With --only, the detectors not asked for are one line, not one each.
+    let mut not_asked = 0;
     for o in &r.outcomes {
         if let Some(why) = &o.skipped {
-            println!("skipped {}: {why}", o.detector);
+            if only.is_empty() || only.iter().any(|id| id == o.detector) {
+                println!("skipped {}: {why}", o.detector);
+            } else {
+                not_asked += 1;
+            }
         }
+    }
+    if not_asked > 0 {
+        println!(
+            "({not_asked} other detector{} not run: --only)",
+            if not_asked == 1 { "" } else { "s" }
+        );
     }
     println!(
         "{:<22} {:<28} {:>8} {:>9} {:>8}",
@@ -1423,7 +1476,7 @@ fn demo(
         outputs,
         ..
     } = run_analysis(&s, &req)?;
-    print_analysis(&report);
+    print_analysis(&report, &[]);
     fairness::print_summary(&audits, &withheld);
 
     println!("5/5 evaluating against the planted truth (truth pseudonymised with the store key)");
@@ -1570,12 +1623,33 @@ fn print_map(out: &Path, r: &probity_map::Report) {
     }
 }
 
-fn print_ingest(store: &Path, r: &probity_ingest::IngestReport) {
+fn print_ingest(s: &probity_store::Store, store: &Path, r: &probity_ingest::IngestReport) {
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }
+    let quarantined_in = |b: &str| -> u64 {
+        s.manifest()
+            .batches
+            .iter()
+            .filter(|e| e.id == b)
+            .flat_map(|e| e.tables.values())
+            .filter(|t| t.quarantine_file.is_some())
+            .map(|t| t.rows_quarantined)
+            .sum()
+    };
     for (f, b) in &r.already_ingested {
-        println!("skipped {f}: the same content was already ingested in batch {b}");
+        let q = quarantined_in(b);
+        if q > 0 {
+            println!(
+                "skipped {f}: the same content was already ingested in batch {b}, which quarantined \
+                 {q} row{}; to store those whose reason has gone, run\n  \
+                 probity ingest --retry-quarantine {b} --store {}",
+                if q == 1 { "" } else { "s" },
+                store.display()
+            );
+        } else {
+            println!("skipped {f}: the same content was already ingested in batch {b}");
+        }
     }
     let Some(batch) = &r.batch_id else {
         println!("nothing new to ingest; the store is unchanged");
@@ -1613,16 +1687,19 @@ fn print_ingest(store: &Path, r: &probity_ingest::IngestReport) {
         "committed batch {batch}: {:.0} rows/s",
         read as f64 / secs.max(1e-9)
     );
+    let mut parent_missing = false;
     for t in &r.tables {
         for n in &t.notes {
             eprintln!("warning: {n}");
         }
         if t.rows_quarantined > 0 {
             let reasons: Vec<String> = t.reasons.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+            parent_missing |= t.reasons.keys().any(|k| k.ends_with("unknown reference"));
             println!(
-                "quarantined {} {} rows ({}): {}",
+                "quarantined {} {} row{} ({}): {}",
                 t.rows_quarantined,
                 t.table.name(),
+                if t.rows_quarantined == 1 { "" } else { "s" },
                 reasons.join(", "),
                 store
                     .join("quarantine")
@@ -1635,6 +1712,27 @@ fn print_ingest(store: &Path, r: &probity_ingest::IngestReport) {
             }
         }
     }
+    // What to do next.
+    println!("next:");
+    if q > 0 {
+        println!(
+            "  {q} row{} quarantined: fix the source (each quarantine file gives file, line, field \
+             and reason) and ingest the corrected files, or, once what they refer to is ingested{}, run\n    \
+             probity ingest --retry-quarantine {batch} --store {}",
+            if q == 1 { " was" } else { "s were" },
+            if parent_missing {
+                " (some refer to people, units or records not yet in the store)"
+            } else {
+                ""
+            },
+            store.display()
+        );
+    }
+    println!(
+        "  probity resolve {s}   (link register entries to staff), then\n  \
+         probity analyze {s} --out DIR   (the approved detectors; `probity governance status {s}` says which)",
+        s = store.display()
+    );
 }
 
 fn sql(batches: &[arrow::record_batch::RecordBatch], format: SqlFormat) -> Result<ExitCode> {

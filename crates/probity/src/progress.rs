@@ -8,6 +8,10 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use probity_core::Table;
 use probity_ingest::{Progress, TableReport};
 
+/// Without a terminal, work taking at least this long gets a line on
+/// standard error as it finishes.
+const SLOW: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn is_tty() -> bool {
     std::io::stderr().is_terminal()
 }
@@ -101,14 +105,14 @@ impl Progress for IngestBars {
         {
             bar.finish_and_clear();
         }
-        if self.multi.is_none() && !self.quiet {
+        // Without a terminal, a line only for a table slow enough that a
+        // log should show the batch is alive: the summary table on
+        // standard output already gives every table's counts.
+        if self.multi.is_none() && !self.quiet && report.elapsed >= SLOW {
             eprintln!(
-                "ingested {}: {} read, {} stored, {} quarantined, {} minimised in {:.2}s",
+                "ingested {} ({} rows) in {:.0}s",
                 report.file,
                 report.rows_read,
-                report.rows_stored,
-                report.rows_quarantined,
-                report.rows_minimised,
                 report.elapsed.as_secs_f64()
             );
         }
@@ -167,12 +171,11 @@ impl probity_detect::Progress for DetectorBar {
         }
         match &self.bar {
             Some(b) => b.inc(1),
-            None => eprintln!(
-                "ran {}: {} findings in {:.2}s",
-                o.detector,
-                o.findings,
-                o.elapsed.as_secs_f64()
-            ),
+            // The summary table says the rest.
+            None if o.elapsed >= SLOW => {
+                eprintln!("ran {} in {:.0}s", o.detector, o.elapsed.as_secs_f64())
+            }
+            None => {}
         }
     }
 }

@@ -31,8 +31,10 @@ pub fn reveal(store: &Path, who: &Who, finding: &str, reason: Option<&str>) -> R
     if let Some(rank) = &r.rank {
         println!("rank      {rank}");
     }
-    if let Some(u) = &r.unit_id {
-        println!("unit      {u}");
+    match (&r.unit_name, &r.unit_id) {
+        (Some(name), Some(u)) => println!("unit      {name} ({u})"),
+        (None, Some(u)) => println!("unit      {u}"),
+        _ => {}
     }
     println!("recorded  audit entry {} (reveal by {who})", r.audit_seq);
     Ok(ExitCode::SUCCESS)
@@ -206,19 +208,42 @@ pub fn audit(cmd: AuditCommand, who: &Who) -> Result<ExitCode> {
 pub fn governance(cmd: GovernanceCommand, who: &Who) -> Result<ExitCode> {
     match cmd {
         GovernanceCommand::Template => {
-            print!("{}", probity_govern::governance_template());
+            print!("{}", probity_govern::governance_template(today()));
+            Ok(ExitCode::SUCCESS)
+        }
+        GovernanceCommand::Init { file } => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&file)
+                .with_context(|| {
+                    format!(
+                        "cannot create {} (it is not overwritten; choose another name or remove it)",
+                        file.display()
+                    )
+                })?;
+            use std::io::Write as _;
+            f.write_all(probity_govern::governance_template(today()).as_bytes())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            println!(
+                "wrote {f}: valid as it stands, approving nothing. Uncomment the purposes and \
+                 approvals you want, fill in every TODO, then\n  probity governance check {f}\n  \
+                 probity governance apply {f} --store STORE --as ADMIN",
+                f = file.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         GovernanceCommand::Check { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let g = probity_policy::Governance::parse(&text, &file)?;
-            g.check_known(&probity_detect::governance::known_ids(), &text, &file)?;
+            let g = probity_govern::check_governance(&text, &file, None)?;
             println!(
-                "{}: valid; {} detector approval(s), {} purpose(s)",
+                "{}: valid; {} approval{}, {} purpose{}",
                 file.display(),
                 g.detectors.len(),
-                g.purposes.len()
+                if g.detectors.len() == 1 { "" } else { "s" },
+                g.purposes.len(),
+                if g.purposes.len() == 1 { "" } else { "s" },
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -227,8 +252,16 @@ pub fn governance(cmd: GovernanceCommand, who: &Who) -> Result<ExitCode> {
             let who = who.need(&s, "governance apply")?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let hash = probity_govern::apply_governance(&s, &who, &text, &file)?;
-            println!("governance applied (blake3 {hash}); recorded on the audit log");
+            let (hash, change) = probity_govern::apply_governance(&s, &who, &text, &file)?;
+            for line in change.lines() {
+                println!("{line}");
+            }
+            println!(
+                "governance applied (blake3 {}…; recorded on the audit log). \
+                 `probity governance status {}` shows what runs now.",
+                &hash[..12],
+                store.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         GovernanceCommand::Status { store } => {
@@ -407,9 +440,10 @@ pub fn notice(store: &Path, out: &Path) -> Result<ExitCode> {
     let s = open(store)?;
     let g = s.governance()?;
     let today = probity_detect::governance_today(&s);
-    let html = probity_govern::notice::render(&g, today);
+    let runs = probity_govern::notice::running(&s)?;
+    let html = probity_govern::notice::render(&g, today, &runs);
     std::fs::write(out, html).with_context(|| format!("cannot write {}", out.display()))?;
-    let (active, inactive) = probity_govern::notice::active_checks(&g, today);
+    let (active, inactive) = probity_govern::notice::active_checks(&g, today, &runs);
     println!(
         "notice written to {} ({} active checks, {} not running)",
         out.display(),
@@ -472,7 +506,8 @@ pub fn demo_tail(s: &Store, dir: &Path) -> Result<()> {
     let notice = dir.join("notice.html");
     let g = s.governance()?;
     let today = probity_detect::governance_today(s);
-    std::fs::write(&notice, probity_govern::notice::render(&g, today))?;
+    let runs = probity_govern::notice::running(s)?;
+    std::fs::write(&notice, probity_govern::notice::render(&g, today, &runs))?;
     println!("  staff notice:   {}", notice.display());
     let reg = probity_govern::Register::load(s)?;
     if let Some(id) = reg.items.keys().next() {
@@ -500,4 +535,16 @@ pub fn demo_tail(s: &Store, dir: &Path) -> Result<()> {
         s.root().display()
     );
     Ok(())
+}
+
+/// Today's date in Europe/London (the default store zone; a template's
+/// dates are only a starting point to edit).
+fn today() -> jiff::civil::Date {
+    probity_core::TimeRules::new("Europe/London")
+        .map(|r| r.local_date(jiff::Timestamp::now().as_microsecond()))
+        .unwrap_or_else(|_| {
+            jiff::tz::TimeZone::UTC
+                .to_datetime(jiff::Timestamp::now())
+                .date()
+        })
 }

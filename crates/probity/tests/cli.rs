@@ -758,3 +758,223 @@ fn the_commented_examples_of_probity_toml_work_when_uncommented() {
         .output()
         .unwrap());
 }
+
+/// Uncomments a governance template's blocks the way the README says
+/// (the leading `# ` of block lines) and fills every TODO.
+fn uncomment_and_fill(template: &str, fill: bool) -> String {
+    let mut out = String::new();
+    for l in template.lines() {
+        let line = match l.strip_prefix("# ") {
+            Some(rest)
+                if rest.starts_with('[')
+                    || rest.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+            {
+                rest
+            }
+            _ => l,
+        };
+        out.push_str(line);
+        out.push('\n');
+    }
+    if fill {
+        out.replace("\"TODO\"", "\"Agreed by the Deputy Chief Constable\"")
+    } else {
+        out
+    }
+}
+
+#[test]
+fn governance_from_the_template_in_one_pass_with_every_problem_and_the_change_in_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    let s = store.to_str().unwrap();
+    ok(probity().args(["init", s]).output().unwrap());
+    let file = tmp.path().join("governance.toml");
+    let f = file.to_str().unwrap();
+    let said = ok(probity().args(["governance", "init", f]).output().unwrap());
+    assert!(said.contains("valid as it stands"), "{said}");
+    // As written: valid, approving nothing; never overwritten.
+    ok(probity().args(["governance", "check", f]).output().unwrap());
+    let again = probity().args(["governance", "init", f]).output().unwrap();
+    assert!(!again.status.success());
+    // Uncommented: one run of `check` lists every TODO, in file order.
+    let template = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, uncomment_and_fill(&template, false)).unwrap();
+    let out = probity().args(["governance", "check", f]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<usize> = err
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("line "))
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    let approvals = 4 * (lines.len() / 4);
+    assert!(approvals >= 4 * 10, "{err}");
+    assert!(lines.windows(2).all(|w| w[0] < w[1]), "file order: {err}");
+    assert!(
+        err.contains(&format!("{} problems in", lines.len())),
+        "{err}"
+    );
+    assert!(!err.contains("duplicate"), "{err}");
+    // Filled: valid; applied, the change is said in words.
+    std::fs::write(&file, uncomment_and_fill(&template, true)).unwrap();
+    ok(probity().args(["governance", "check", f]).output().unwrap());
+    let applied = ok(probity()
+        .args(["governance", "apply", f, "--store", s, "--as", "admin"])
+        .output()
+        .unwrap());
+    assert!(
+        applied.contains("approved  overtime_without_presence (purpose ghost_overtime, until "),
+        "{applied}"
+    );
+    assert!(applied.contains("approved  risk_model"), "{applied}");
+    // Withdrawing one says so.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let cut = text.find("[detectors.anomaly_score]").unwrap();
+    std::fs::write(&file, &text[..cut]).unwrap();
+    let applied = ok(probity()
+        .args(["governance", "apply", f, "--store", s, "--as", "admin"])
+        .output()
+        .unwrap());
+    assert!(applied.contains("withdrawn anomaly_score"), "{applied}");
+    assert!(!applied.contains("approved "), "{applied}");
+}
+
+#[test]
+fn status_notice_and_detectors_agree_that_an_approved_baseline_does_not_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("s");
+    let s = store.to_str().unwrap();
+    ok(probity().args(["init", s]).output().unwrap());
+    let file = tmp.path().join("governance.toml");
+    let f = file.to_str().unwrap();
+    ok(probity().args(["governance", "init", f]).output().unwrap());
+    let template = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, uncomment_and_fill(&template, true)).unwrap();
+    ok(probity()
+        .args(["governance", "apply", f, "--store", s, "--as", "admin"])
+        .output()
+        .unwrap());
+    let status = ok(probity()
+        .args(["governance", "status", s])
+        .output()
+        .unwrap());
+    let line = status
+        .lines()
+        .find(|l| l.contains("complaint_threshold"))
+        .unwrap();
+    assert!(line.starts_with("skipped"), "{status}");
+    let notice = tmp.path().join("notice.html");
+    ok(probity()
+        .args(["notice", s, "--out", notice.to_str().unwrap()])
+        .output()
+        .unwrap());
+    let html = std::fs::read_to_string(&notice).unwrap();
+    let threshold_title = "complaint_threshold";
+    assert!(
+        !html.contains(threshold_title),
+        "the notice lists a check that does not run"
+    );
+    let detectors = ok(probity()
+        .args(["detectors", "--store", s])
+        .output()
+        .unwrap());
+    let block: String = detectors
+        .split("\ncomplaint_threshold ")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  ") || l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(block.contains("on this store: does not run"), "{block}");
+}
+
+#[test]
+fn rows_quarantined_for_a_missing_parent_are_stored_by_retrying_the_quarantine() {
+    let (tmp, data, store) = setup("60", "10");
+    let s = store.to_str().unwrap();
+    // People arrive before their units.
+    let first = tmp.path().join("first");
+    let later = tmp.path().join("later");
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::create_dir_all(&later).unwrap();
+    std::fs::copy(data.join("people.csv"), first.join("people.csv")).unwrap();
+    for t in ["units", "sites"] {
+        std::fs::copy(
+            data.join(format!("{t}.csv")),
+            later.join(format!("{t}.csv")),
+        )
+        .unwrap();
+    }
+    let out = ok(ingest(&first, &store, None));
+    assert!(out.contains("quarantined 60 people rows"), "{out}");
+    assert!(
+        out.contains("--retry-quarantine b"),
+        "the summary says what to do: {out}"
+    );
+    ok(ingest(&later, &store, None));
+    // The same file again: skipped, and told how to retry.
+    let again = ok(ingest(&first, &store, None));
+    assert!(again.contains("already ingested in batch"), "{again}");
+    let batch = again
+        .split("--retry-quarantine ")
+        .nth(1)
+        .expect("the hint")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let retried = ok(probity()
+        .args(["ingest", "--retry-quarantine", &batch, "--store", s])
+        .output()
+        .unwrap());
+    let people = retried
+        .lines()
+        .find(|l| l.starts_with("people "))
+        .expect("a people row");
+    let cols: Vec<&str> = people.split_whitespace().collect();
+    assert_eq!((cols[1], cols[2], cols[3]), ("60", "60", "0"), "{retried}");
+    // Once more: nothing new.
+    let twice = ok(probity()
+        .args(["ingest", "--retry-quarantine", &batch, "--store", s])
+        .output()
+        .unwrap());
+    assert!(twice.contains("nothing new to ingest"), "{twice}");
+    // A batch that does not exist is an error naming those that can be retried.
+    let bad = probity()
+        .args(["ingest", "--retry-quarantine", "b999999", "--store", s])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("batches with quarantined rows"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
+fn a_mistyped_store_path_suggests_the_store_it_meant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("mystore");
+    ok(probity()
+        .args(["init", store.to_str().unwrap()])
+        .output()
+        .unwrap());
+    let typo = tmp.path().join("mystor");
+    let out = probity()
+        .args(["governance", "status", typo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("did you mean {}?", store.display())),
+        "{err}"
+    );
+    assert!(!err.contains("probity init"), "{err}");
+}
