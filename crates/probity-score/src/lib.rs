@@ -3,7 +3,8 @@
 //! ([`labels`]), a gradient-boosted model whose score is explained by
 //! contributions that add up to it ([`model`]), and a rolling temporal
 //! evaluation against the threshold rule and "rank by recent complaints"
-//! ([`eval`], [`metrics`]).
+//! ([`eval`], [`metrics`]), with defaults taken from the store's own
+//! history and warnings when it cannot support a score ([`history`]).
 #![deny(missing_docs)]
 
 pub mod anomaly;
@@ -11,6 +12,7 @@ pub mod eval;
 pub mod fairness;
 pub mod features;
 pub mod groups;
+pub mod history;
 pub mod labels;
 pub mod metrics;
 pub mod model;

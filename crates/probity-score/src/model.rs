@@ -72,7 +72,9 @@ impl RiskModel {
         if positives == 0 || positives == rows.len() {
             return Err(Error::Input(format!(
                 "cannot train on {} rows with {positives} positive outcomes: the training \
-                 period needs both outcomes (choose earlier cut-offs or a longer history)",
+                 cut-offs need people with and without a sustained complaint in the outcome \
+                 window after them. Choose cut-offs inside the store's complaint history (the \
+                 defaults of `probity score` are taken from it), or ingest a longer history",
                 rows.len()
             )));
         }

@@ -24,6 +24,11 @@ pub struct RunConfig {
     pub horizon_months: u32,
     /// Months a training window must have been closed before `as_of`.
     pub settle_months: u32,
+    /// The last date the store holds outcomes for (the last complaint
+    /// received, `history::Outcomes::to`): a training window must also have
+    /// closed, with its settling time, by the day after it, or its outcomes
+    /// would be undercounted. `None`: `as_of` alone decides.
+    pub outcomes_to: Option<Date>,
     /// Complaint category groups counted as their own features.
     pub categories: usize,
     /// The model's complexity budget.
@@ -118,10 +123,18 @@ pub async fn run(
     let clock = std::time::Instant::now();
     let mut timings = Timings::default();
     let mut training_cuts = Vec::new();
+    // Windows close by `as_of`, and by the end of the outcomes on record.
+    let (limit, which) = match cfg.outcomes_to {
+        Some(to) if to < cfg.as_of => (
+            to.tomorrow().map_err(|e| Error::Input(e.to_string()))?,
+            format!("the day after the last complaint on record ({to})"),
+        ),
+        _ => (cfg.as_of, "the date scored".to_owned()),
+    };
     let mut d = cfg.train_from;
     while saved.is_none() {
         let end = add_months(d, i64::from(cfg.horizon_months + cfg.settle_months))?;
-        if end > cfg.as_of {
+        if end > limit {
             break;
         }
         training_cuts.push(d);
@@ -129,9 +142,15 @@ pub async fn run(
     }
     if training_cuts.is_empty() && saved.is_none() {
         return Err(Error::Input(format!(
-            "no training cut-off between {} and {} leaves {} + {} months of known outcomes; \
-             start training earlier (--train-from) or shorten --settle-months",
-            cfg.train_from, cfg.as_of, cfg.horizon_months, cfg.settle_months
+            "no training cut-off from {} (every {} months) has its {}-month outcome window and \
+             {} months to decide it closed by {limit}, {which}: the complaint history is too \
+             short for the risk model at this date. Start training earlier (--train-from) if \
+             the store's complaints go back further, shorten --horizon or --settle-months, or \
+             use --method anomaly, which needs no outcomes",
+            cfg.train_from,
+            cfg.step_months.max(1),
+            cfg.horizon_months,
+            cfg.settle_months
         )));
     }
     let mut scored = vec![cfg.as_of];

@@ -253,6 +253,7 @@ async fn a_scoring_run_explains_every_score_in_words() {
         step_months: 12,
         horizon_months: 24,
         settle_months: 12,
+        outcomes_to: None,
         categories: 2,
         model_budget: 0.5,
         top: 3,
@@ -646,4 +647,171 @@ fn the_isolation_forest_isolates_a_planted_outlier_and_names_its_feature() {
     // c(n) as in the paper: c(2) = 1, c(256) ≈ 10.24.
     assert_eq!(average_path(2.0), 1.0);
     assert!((average_path(256.0) - 10.244).abs() < 0.01);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_is_read_from_the_data() {
+    use probity_score::history::{self, Outcomes};
+    let ctx = force(Plant::None).await;
+    let h = history::load(&ctx).await.unwrap();
+    // The open complaints of 2009-12-12 are the last data; the background
+    // history starts 2000-01-10 (1,188 complaints: the 12th is still then).
+    assert_eq!(
+        h.last_data,
+        Some((date(2009, 12, 12), "complaints.received_on".to_owned()))
+    );
+    assert_eq!(
+        h.outcomes,
+        Some(Outcomes {
+            complaints: 1188,
+            earliest: date(2000, 1, 10),
+            from: date(2000, 1, 10),
+            to: date(2009, 12, 12),
+        })
+    );
+    assert_eq!(history::default_train_from(&h).unwrap(), date(2000, 2, 1));
+    // Chosen with the settling time of all the sustained complaints (2
+    // months), the cut-offs leave 24 + 2 months before 2009-12-12, and the
+    // first has two training cut-offs (2000-10-01, 2001-10-01) before it.
+    let d = history::eval_defaults(&ctx, &h, 24, 12, None)
+        .await
+        .unwrap();
+    assert_eq!(d.settle_months, 2);
+    assert_eq!(
+        d.tests,
+        (2004..=2007).map(|y| date(y, 10, 1)).collect::<Vec<_>>()
+    );
+    assert_eq!(d.train_from, date(2000, 10, 1));
+
+    // A store without complaints or events has nothing to default from.
+    let empty = SessionContext::new();
+    let h = history::load(&empty).await.unwrap();
+    assert_eq!(h.last_data, None);
+    assert_eq!(h.outcomes, None);
+    let e = history::default_as_of(&h, date(2026, 1, 1)).unwrap_err();
+    assert!(e.to_string().contains("pass --as-of"), "{e}");
+    let e = history::eval_cuts(&h, 24, 12, 0).unwrap_err();
+    assert!(e.to_string().contains("holds no complaints"), "{e}");
+}
+
+#[test]
+fn defaults_and_warnings_follow_the_store_history() {
+    use probity_score::history::{self, History, MIN_TRAINING_POSITIVES, Outcomes};
+    let h = |from: Date, to: Date, last: Date| History {
+        last_data: Some((last, "complaints.closed_on".to_owned())),
+        outcomes: Some(Outcomes {
+            complaints: 1000,
+            earliest: from,
+            from,
+            to,
+        }),
+    };
+    let ten_years = h(date(2010, 1, 15), date(2019, 12, 20), date(2019, 12, 28));
+
+    // A run is as of the last date of data, not today; today if the data
+    // runs into the future.
+    let (d, why) = history::default_as_of(&ten_years, date(2026, 12, 6)).unwrap();
+    assert_eq!(d, date(2019, 12, 28));
+    assert_eq!(
+        why,
+        "as of 2019-12-28, the last date of data in the store (pass --as-of to choose)"
+    );
+    let (d, why) = history::default_as_of(&ten_years, date(2019, 6, 1)).unwrap();
+    assert_eq!(d, date(2019, 6, 1));
+    assert!(why.contains("after today"), "{why}");
+    // A given date after the data is warned about; up to the day after the
+    // last date it sees all of it.
+    assert_eq!(history::as_of_warning(&ten_years, date(2019, 12, 29)), None);
+    assert_eq!(history::as_of_warning(&ten_years, date(2018, 1, 1)), None);
+    let w = history::as_of_warning(&ten_years, date(2020, 3, 1)).unwrap();
+    assert!(
+        w.starts_with(
+            "--as-of 2020-03-01 is 64 days after the last date of data in the store (2019-12-28"
+        ),
+        "{w}"
+    );
+
+    // Few positive outcomes: a warning with the count and the minimum.
+    assert_eq!(MIN_TRAINING_POSITIVES, 30);
+    assert_eq!(history::positives_warning((5000, 30)), None);
+    let w = history::positives_warning((1200, 7)).unwrap();
+    assert!(
+        w.contains(
+            "only 7 positive outcomes (1200 training rows; the minimum for a usable model is 30)"
+        ) && w.contains("unreliable"),
+        "{w}"
+    );
+    assert!(
+        history::positives_warning((10, 1))
+            .unwrap()
+            .contains("only 1 positive outcome (")
+    );
+
+    // Training starts on the first of the month after the history starts.
+    assert_eq!(
+        history::default_train_from(&ten_years).unwrap(),
+        date(2010, 2, 1)
+    );
+    assert_eq!(
+        history::grid_start(date(2017, 9, 1), date(2010, 2, 1), 12).unwrap(),
+        date(2010, 9, 1)
+    );
+    assert_eq!(
+        history::grid_start(date(2009, 9, 1), date(2010, 2, 1), 12).unwrap(),
+        date(2009, 9, 1),
+        "before the history: itself"
+    );
+
+    // Test cut-offs: the last leaves 24 + 3 months before the last complaint
+    // (2019-12-20 − 27 months → 2017-09-01); the first has two training
+    // cut-offs (2010-09-01, 2011-09-01) whose windows and settling closed by
+    // it. Ten years allow four.
+    let d = history::eval_cuts(&ten_years, 24, 12, 3).unwrap();
+    assert_eq!(
+        d.tests,
+        (2014..=2017).map(|y| date(y, 9, 1)).collect::<Vec<_>>()
+    );
+    assert_eq!(d.train_from, date(2010, 9, 1));
+    assert_eq!(
+        d.why,
+        "test cut-offs 2014-09-01, 2015-09-01, 2016-09-01, 2017-09-01: picked from the \
+             store's complaint history (2010-01-15 to 2019-12-20) as the latest 4, all the \
+             history allows, 12 months apart, that leave 24 months for outcomes and 3 months \
+             to decide them before the last complaint, and have at least 2 training cut-offs \
+             (from 2010-09-01) before them; --test-from and --test-to choose"
+    );
+    // A long history: the latest five.
+    let long = h(date(1990, 3, 1), date(2019, 12, 20), date(2019, 12, 28));
+    let d = history::eval_cuts(&long, 24, 12, 3).unwrap();
+    assert_eq!(
+        d.tests,
+        (2013..=2017).map(|y| date(y, 9, 1)).collect::<Vec<_>>()
+    );
+    assert_eq!(d.train_from, date(1990, 9, 1));
+    // Half-yearly cut-offs, shorter windows.
+    let d = history::eval_cuts(&ten_years, 12, 6, 0).unwrap();
+    assert_eq!(d.tests.last(), Some(&date(2018, 12, 1)));
+    assert_eq!(d.tests.len(), 5);
+    // Too short: an error naming the history and the fix.
+    let short = h(date(2016, 1, 1), date(2019, 12, 20), date(2019, 12, 28));
+    let e = history::eval_cuts(&short, 24, 12, 3)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("too short for any test cut-off")
+            && e.contains("from 2016-01-01 to 2019-12-20 (48 months)")
+            && e.contains("at least 66 months")
+            && e.contains("--horizon"),
+        "{e}"
+    );
+
+    // Given test cut-offs whose outcome window runs past the last complaint.
+    assert_eq!(
+        history::late_tests(
+            &ten_years,
+            &[date(2017, 1, 1), date(2018, 1, 1), date(2019, 1, 1)],
+            24
+        ),
+        vec![date(2018, 1, 1), date(2019, 1, 1)]
+    );
 }

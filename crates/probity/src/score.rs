@@ -6,6 +6,20 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use jiff::civil::Date;
 use probity_score::eval::{self, EvalConfig, EvalReport};
+use probity_score::history;
+
+/// Today's date (UTC).
+fn today() -> Date {
+    let secs = jiff::Timestamp::now().as_second();
+    probity_core::time::days_to_date(secs.div_euclid(86_400) as i32)
+}
+
+/// Prints a warning, if any, on standard error.
+fn warn(w: Option<String>) {
+    if let Some(w) = w {
+        eprintln!("warning: {w}");
+    }
+}
 
 /// Which score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,13 +41,14 @@ pub enum ScoreCommand {
         /// Output directory: scores.jsonl, model.json, run.json.
         #[arg(long)]
         out: PathBuf,
-        /// The date scores are for (default: today); only data known by
-        /// then is used.
+        /// The date scores are for (default: the last date of data in the
+        /// store); only data known by then is used.
         #[arg(long)]
         as_of: Option<Date>,
-        /// Earliest training cut-off.
-        #[arg(long, default_value = "2000-01-01")]
-        train_from: Date,
+        /// Earliest training cut-off (default: the start of the store's
+        /// complaint history).
+        #[arg(long)]
+        train_from: Option<Date>,
         /// Months between training cut-offs.
         #[arg(long, default_value_t = 12)]
         step_months: u32,
@@ -88,18 +103,22 @@ pub enum ScoreCommand {
     Eval {
         /// The store.
         store: PathBuf,
-        /// First test cut-off (YYYY-MM-DD).
-        #[arg(long, default_value = "2008-01-01")]
-        test_from: Date,
-        /// Last test cut-off (YYYY-MM-DD).
-        #[arg(long, default_value = "2014-01-01")]
-        test_to: Date,
+        /// First test cut-off (YYYY-MM-DD; with --test-to). Default: the
+        /// latest few cut-offs the store's complaint history allows, each
+        /// with training cut-offs before it and its outcome window (and
+        /// time to decide it) before the last complaint on record.
+        #[arg(long, requires = "test_to")]
+        test_from: Option<Date>,
+        /// Last test cut-off (YYYY-MM-DD; with --test-from).
+        #[arg(long, requires = "test_from")]
+        test_to: Option<Date>,
         /// Months between test cut-offs (and between training cut-offs).
         #[arg(long, default_value_t = 12)]
         step_months: u32,
-        /// Earliest training cut-off.
-        #[arg(long, default_value = "2000-01-01")]
-        train_from: Date,
+        /// Earliest training cut-off (default: the start of the store's
+        /// complaint history, on the test cut-offs' grid).
+        #[arg(long)]
+        train_from: Option<Date>,
         /// Outcome window after a cut-off, in months.
         #[arg(long, default_value_t = 24)]
         horizon: u32,
@@ -171,23 +190,6 @@ pub fn run(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
             fairness_budget,
             ensemble,
         } => {
-            let as_of = as_of.unwrap_or_else(|| {
-                let secs = jiff::Timestamp::now().as_second();
-                probity_core::time::days_to_date(secs.div_euclid(86_400) as i32)
-            });
-            let mut cfg = probity_score::run::RunConfig {
-                as_of,
-                train_from,
-                step_months,
-                horizon_months: horizon,
-                settle_months: 0,
-                categories,
-                model_budget,
-                top: 5,
-                history_months,
-                rank_feature,
-                ensemble,
-            };
             let s = crate::open_store(&store)?;
             if method == Method::Anomaly && model.is_some() {
                 bail!(
@@ -200,7 +202,47 @@ pub fn run(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
             };
             let (actor, permit) = authorise(&s, who, id, "score")?;
             let ctx = session(&s)?;
-            cfg.settle_months = settle(&ctx, settle_months, as_of)?;
+            let hist = crate::runtime()?.block_on(history::load(&ctx))?;
+            let as_of = match as_of {
+                Some(d) => {
+                    warn(history::as_of_warning(&hist, d));
+                    d
+                }
+                None => {
+                    let (d, why) = history::default_as_of(&hist, today())?;
+                    println!("{why}");
+                    d
+                }
+            };
+            // Training starts where the complaint history does (only a
+            // model trained here needs it).
+            let train_from = match train_from {
+                Some(d) => d,
+                None if method == Method::RiskModel && model.is_none() => {
+                    let d = history::default_train_from(&hist)?;
+                    println!(
+                        "training cut-offs from {d}, the start of the store's complaint history \
+                         (pass --train-from to choose)"
+                    );
+                    d
+                }
+                None => as_of,
+            };
+            let mut cfg = probity_score::run::RunConfig {
+                as_of,
+                train_from,
+                step_months,
+                horizon_months: horizon,
+                settle_months: 0,
+                outcomes_to: hist.outcomes.map(|o| o.to),
+                categories,
+                model_budget,
+                top: 5,
+                history_months,
+                rank_feature,
+                ensemble,
+            };
+            cfg.settle_months = settle(&ctx, settle_months, as_of, false)?;
             let started = std::time::Instant::now();
             if method == Method::Anomaly {
                 return anomaly_run(
@@ -282,6 +324,7 @@ pub fn run(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
                 saved.display()
             );
             print_scores(&r.scores, show, &r.timings, "training", &out);
+            warn(history::positives_warning(r.model.trained_on));
             Ok(())
         }
         cmd @ ScoreCommand::Eval { .. } => run_eval(cmd, who),
@@ -384,16 +427,34 @@ fn settle(
     ctx: &datafusion::prelude::SessionContext,
     given: Option<u32>,
     before: Date,
+    json: bool,
 ) -> Result<u32> {
     if let Some(m) = given {
         return Ok(m);
     }
-    let m = crate::runtime()?.block_on(probity_score::labels::settle_months(ctx, before, 0.9))?;
-    println!(
-        "settle months: {m} (90% of the sustained complaints decided before {before} were \
-         decided within that time; --settle-months sets it)"
+    let m = crate::runtime()?.block_on(probity_score::labels::settle_months(
+        ctx,
+        before,
+        history::SETTLE_SHARE,
+    ))?;
+    note(
+        json,
+        &format!(
+            "settle months: {m} (90% of the sustained complaints decided before {before} were \
+             decided within that time; --settle-months sets it)"
+        ),
     );
     Ok(m)
+}
+
+/// A line about what was chosen: on standard output, or standard error
+/// when standard output is JSON.
+fn note(json: bool, line: &str) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
 }
 
 fn print_scores(
@@ -435,22 +496,59 @@ fn run_eval(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
             ensemble,
             json,
         } => {
-            if test_to < test_from {
-                bail!("--test-to {test_to} is before --test-from {test_from}");
-            }
             if step_months == 0 {
                 bail!("--step-months must be at least 1");
             }
-            let mut test_cuts = Vec::new();
-            let mut d = test_from;
-            while d <= test_to {
-                test_cuts.push(d);
-                d = eval::add_months(d, i64::from(step_months))?;
-            }
+            let s = crate::open_store(&store)?;
+            let (actor, permit) = authorise(&s, who, "risk_model", "score.eval")?;
+            let ctx = session(&s)?;
+            let rt = crate::runtime()?;
+            let hist = rt.block_on(history::load(&ctx))?;
+            let (test_cuts, grid_from) = match (test_from, test_to) {
+                (Some(test_from), Some(test_to)) => {
+                    if test_to < test_from {
+                        bail!("--test-to {test_to} is before --test-from {test_from}");
+                    }
+                    let mut test_cuts = Vec::new();
+                    let mut d = test_from;
+                    while d <= test_to {
+                        test_cuts.push(d);
+                        d = eval::add_months(d, i64::from(step_months))?;
+                    }
+                    warn(history::late_tests_warning(&hist, &test_cuts, horizon));
+                    let from = match train_from {
+                        Some(d) => d,
+                        None => {
+                            let d = history::train_from_for(&hist, test_from, step_months)?;
+                            note(
+                                json,
+                                &format!(
+                                    "training cut-offs from {d}, the first on the test \
+                                     cut-offs' grid inside the store's complaint history \
+                                     (pass --train-from to choose)"
+                                ),
+                            );
+                            d
+                        }
+                    };
+                    (test_cuts, from)
+                }
+                _ => {
+                    let picked = rt.block_on(history::eval_defaults(
+                        &ctx,
+                        &hist,
+                        horizon,
+                        step_months,
+                        settle_months,
+                    ))?;
+                    note(json, &picked.why);
+                    (picked.tests, train_from.unwrap_or(picked.train_from))
+                }
+            };
             let first_test = test_cuts[0];
             let mut cfg = EvalConfig {
                 test_cuts,
-                first_train: train_from,
+                first_train: grid_from,
                 step_months,
                 horizon_months: horizon,
                 settle_months: 0,
@@ -462,11 +560,7 @@ fn run_eval(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
                 rank_feature,
                 ensemble,
             };
-            let s = crate::open_store(&store)?;
-            let (actor, permit) = authorise(&s, who, "risk_model", "score.eval")?;
-            let ctx = session(&s)?;
-            cfg.settle_months = settle(&ctx, settle_months, first_test)?;
-            let rt = crate::runtime()?;
+            cfg.settle_months = settle(&ctx, settle_months, first_test, json)?;
             let started = std::time::Instant::now();
             let report = rt.block_on(eval::evaluate(&ctx, &cfg))?;
             let audit = report.fairness_audit(jiff::Timestamp::now().to_string());
@@ -504,6 +598,7 @@ fn run_eval(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
                 print_eval(&report);
                 println!("evaluated in {:.1} s", started.elapsed().as_secs_f64());
             }
+            warn(history::eval_positives_warning(&report.cuts));
             Ok(())
         }
     }
