@@ -189,6 +189,27 @@ impl Gen<'_> {
                 .unwrap_or(days / 2)
         });
         self.reserved.extend(dst_day);
+        // A look-alike's own absence block and the overtime day beside it
+        // are fixed before any random leave or sickness, which then keep off
+        // them: a random absence over the overtime day (or over the block's
+        // edge) would make the innocent data guilty. A long sickness spell a
+        // third of the way in with overtime the day after it; a leave block
+        // mid-period with an overtime night on the evening before it.
+        let sick_spell = (conf == Some(Confounder::GenuineSickness))
+            .then(|| (days / 3, 14.min(days - days / 3 - 3)))
+            .filter(|&(s, len)| len > 0 && s + len < days);
+        let leave_block = (conf == Some(Confounder::NightIntoLeave))
+            .then(|| {
+                let s = (days / 2).max(2);
+                (s, 5.min(days - s - 1))
+            })
+            .filter(|&(s, len)| len > 0 && s + len <= days);
+        if let Some((s, len)) = sick_spell {
+            self.reserved.extend(s..=s + len);
+        }
+        if let Some((s, len)) = leave_block {
+            self.reserved.extend(s - 1..s + len);
+        }
         self.plan_absences(&mut status);
         let scenario = p.scenario;
 
@@ -315,18 +336,7 @@ impl Gen<'_> {
         };
         // Confounder overtime placed just outside absences.
         let mut edge_days: Vec<(i32, bool)> = vec![];
-        // The look-alike's absence block and its overtime day go where no
-        // other absence is recorded, so the data itself stays innocent.
-        let free = |status: &[Status], from: i32, to: i32| {
-            (from.max(0)..=to.min(days - 1))
-                .all(|d| matches!(status[d as usize], Status::Work | Status::Rest))
-        };
-        if conf == Some(Confounder::GenuineSickness) {
-            // A long spell, overtime the day after it ends.
-            let len = 14.min(days - days / 3 - 3);
-            let s = (days / 3..days - len - 1)
-                .find(|&s| free(&status, s, s + len))
-                .unwrap_or(days / 3);
+        if let Some((s, len)) = sick_spell {
             for d in s..s + len {
                 status[d as usize] = Status::Sick;
             }
@@ -334,11 +344,7 @@ impl Gen<'_> {
             status[(s + len) as usize] = Status::Rest;
             edge_days.push((start + s + len, false));
         }
-        if conf == Some(Confounder::NightIntoLeave) {
-            let len = 5.min(days - (days / 2).max(2) - 1);
-            let s = ((days / 2).max(2)..days - len)
-                .find(|&s| free(&status, s - 1, s + len - 1))
-                .unwrap_or((days / 2).max(2));
+        if let Some((s, len)) = leave_block {
             status[(s - 1) as usize] = Status::Rest;
             for d in s..s + len {
                 status[d as usize] = Status::Leave;
@@ -1492,8 +1498,12 @@ impl Gen<'_> {
             dates.push(d);
         }
         let mut burst_days = vec![];
+        // A busy role's three complaints in a year are spread over it too:
+        // three bunched by chance into a few weeks would be unusual even for
+        // the role, and the innocent look-alike's data guilty.
+        let even = span > 330 || p.confounder == Some(Confounder::BusyRoleComplaints);
         for k in 0..burst {
-            let d = if span > 330 {
+            let d = if even {
                 // Evenly over the span, a fortnight either way.
                 let step = span as f64 / burst as f64;
                 let mid = burst_from + ((k as f64 + 0.5) * step) as i32;

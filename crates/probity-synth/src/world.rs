@@ -729,9 +729,15 @@ impl World {
                     Box::new(|p: &Person| p.investigator && p.lookups_per_day > 0.0)
                 }
                 Confounder::HighVolumeLegitimate => Box::new(|p: &Person| p.lookups_per_day > 0.0),
+                // Busy only in a high-complaint role (a neighbourhood
+                // officer's peers receive far fewer), and in it since before
+                // the complaint records begin: a busy year before they
+                // joined would be a raised rate over a short service.
                 Confounder::BusyRoleComplaints | Confounder::LongBusyComplaints => {
                     Box::new(|p: &Person| {
-                        kind(p) != UnitKind::Cid && p.is_shift() && p.rank == "constable"
+                        matches!(kind(p), UnitKind::Response(_))
+                            && p.rank == "constable"
+                            && p.start_days_ago >= 3 * 365
                     })
                 }
                 Confounder::GenuineExtension
@@ -814,8 +820,17 @@ impl World {
             if k % 50 == 7 && n > 0 {
                 // One public entry in fifty is a namesake of a staff member
                 // born the same year: only month, day and address tell them
-                // apart.
-                let p = &self.people[rng.random_range(0..n)];
+                // apart. Never of a look-alike for undeclared interests
+                // (whose register entries are theirs by construction): a
+                // chance likeness would make their innocent data guilty.
+                let first = rng.random_range(0..n);
+                let p = (0..n)
+                    .map(|j| &self.people[(first + j) % n])
+                    .find(|p| {
+                        p.confounder
+                            .is_none_or(|c| c.scenario() != Scenario::UndeclaredInterest)
+                    })
+                    .unwrap_or(&self.people[first]);
                 given = p.given.split(' ').next().unwrap_or(&p.given).to_string();
                 family = p.family.clone();
                 let month = (p.dob.1 + rng.random_range(1..12u8) - 1) % 12 + 1;
@@ -882,14 +897,24 @@ impl World {
                 });
                 records.push(r);
             } else if conf == Some(Confounder::Namesake) {
-                // Same name, different person: another date of birth and address.
+                // Same name, different person: another date of birth and
+                // address, never one a register's slip could make of theirs
+                // (a year one digit out in the same month, in the same
+                // postcode district, reads as the same person): another
+                // month and another district.
                 let company = rng.random_bool(0.5);
                 let dob = (
                     p.dob.0 + if rng.random_bool(0.5) { 7 } else { -9 },
-                    rng.random_range(1..=12u8),
+                    (p.dob.1 + rng.random_range(1..12u8) - 1) % 12 + 1,
                     rng.random_range(1..=28u8),
                 );
-                let (district, _, _) = *pick(rng, data::DISTRICTS);
+                let own = p.postcode.split(' ').next().unwrap_or(&p.postcode);
+                let others: Vec<&str> = data::DISTRICTS
+                    .iter()
+                    .map(|(d, _, _)| *d)
+                    .filter(|d| *d != own)
+                    .collect();
+                let district = *pick(rng, &others);
                 let from = self.start - rng.random_range(30..3000);
                 let pc = postcode(rng, district);
                 let r = self.record(
