@@ -14,6 +14,7 @@
 
 pub mod analysis;
 pub mod auth;
+pub mod compact;
 pub mod fairness;
 pub mod notice;
 pub mod register;
