@@ -16,6 +16,7 @@ pub mod history;
 pub mod labels;
 pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod run;
 
 /// Errors of scoring.
@@ -33,6 +34,14 @@ pub enum Error {
     /// A bug: something the code assumes did not hold.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Writing an output file failed.
+    #[error("{path}: {message}")]
+    Output {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        message: String,
+    },
 }
 
 /// The result type of this crate.

@@ -815,3 +815,73 @@ fn defaults_and_warnings_follow_the_store_history() {
         vec![date(2018, 1, 1), date(2019, 1, 1)]
     );
 }
+
+#[test]
+fn scores_are_written_as_parquet_with_their_contributions_in_order() {
+    use arrow::array::{Array, AsArray};
+    use probity_score::run::{Contribution, Score};
+    let scores: Vec<Score> = (0..70_000)
+        .map(|i| Score {
+            person_id: format!("p-{i:06}"),
+            as_of: "2026-03-01".into(),
+            probability: 1.0 / (1.0 + i as f64),
+            log_odds: -(i as f64),
+            percentile: 1.0 - i as f64 / 70_000.0,
+            baseline: -3.0,
+            top: (0..(i % 3))
+                .map(|k| Contribution {
+                    feature: format!("f{k}"),
+                    words: format!("feature {k}"),
+                    value: k as f64,
+                    contribution: 0.5 - k as f64,
+                })
+                .collect(),
+            summary: format!("person {i}"),
+            method: "risk_model",
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scores.parquet");
+    assert_eq!(
+        probity_score::output::write_scores(&path, &scores).unwrap(),
+        70_000
+    );
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&path).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        reader.metadata().num_row_groups(),
+        2,
+        "a row group at a time"
+    );
+    let mut i = 0usize;
+    for b in reader.build().unwrap() {
+        let b = b.unwrap();
+        let person = b.column_by_name("person_id").unwrap().as_string::<i32>();
+        let top = b.column_by_name("top").unwrap().as_list::<i32>();
+        let as_of = b
+            .column_by_name("as_of")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Date32Type>();
+        for r in 0..b.num_rows() {
+            assert_eq!(person.value(r), scores[i].person_id);
+            assert_eq!(as_of.value_as_date(r).unwrap().to_string(), "2026-03-01");
+            let items = top.value(r);
+            let items = items.as_struct();
+            assert_eq!(items.len(), scores[i].top.len());
+            for (k, c) in scores[i].top.iter().enumerate() {
+                assert_eq!(items.column(0).as_string::<i32>().value(k), c.feature);
+                assert_eq!(
+                    items
+                        .column(3)
+                        .as_primitive::<arrow::datatypes::Float64Type>()
+                        .value(k),
+                    c.contribution
+                );
+            }
+            i += 1;
+        }
+    }
+    assert_eq!(i, scores.len());
+}

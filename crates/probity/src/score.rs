@@ -38,7 +38,7 @@ pub enum ScoreCommand {
     Run {
         /// The store.
         store: PathBuf,
-        /// Output directory: scores.jsonl, model.json, run.json.
+        /// Output directory: scores.parquet, model.json, run.json.
         #[arg(long)]
         out: PathBuf,
         /// The date scores are for (default: the last date of data in the
@@ -296,7 +296,7 @@ pub fn run(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
                 }
             };
             std::fs::write(out.join("model.json"), &model_json)?;
-            write_scores(&out.join("scores.jsonl"), &r.scores)?;
+            probity_score::output::write_scores(&out.join("scores.parquet"), &r.scores)?;
             let meta = serde_json::json!({
                 "method": "risk_model",
                 "purpose": permit.purpose,
@@ -356,7 +356,7 @@ fn anomaly_run(
     ))?;
     crate::fairness::print_summary(std::slice::from_ref(&audit), &Default::default());
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    write_scores(&out.join("scores.jsonl"), &r.scores)?;
+    probity_score::output::write_scores(&out.join("scores.parquet"), &r.scores)?;
     let meta = serde_json::json!({
         "method": "anomaly",
         "purpose": permit.purpose,
@@ -379,34 +379,6 @@ fn anomaly_run(
         r.forest.sample
     );
     print_scores(&r.scores, show, &r.timings, "forest", out);
-    Ok(())
-}
-
-/// Writes scores as JSON lines, serialised in parallel chunks and written
-/// in order.
-fn write_scores(path: &std::path::Path, scores: &[probity_score::run::Score]) -> Result<()> {
-    use rayon::prelude::*;
-    use std::io::Write;
-    let f =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-    for block in scores.chunks(64 * 1024) {
-        let parts: Vec<Vec<u8>> = block
-            .par_chunks(4096)
-            .map(|c| {
-                let mut buf = Vec::with_capacity(c.len() * 1200);
-                for sc in c {
-                    serde_json::to_writer(&mut buf, sc).expect("a score serialises");
-                    buf.push(b'\n');
-                }
-                buf
-            })
-            .collect();
-        for p in parts {
-            w.write_all(&p)?;
-        }
-    }
-    w.flush()?;
     Ok(())
 }
 
@@ -473,7 +445,7 @@ fn print_scores(
     );
     println!(
         "scores and explanations: {}",
-        out.join("scores.jsonl").display()
+        out.join("scores.parquet").display()
     );
 }
 

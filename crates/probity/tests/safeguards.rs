@@ -1115,7 +1115,7 @@ fn a_flagged_disparity_withholds_scores_until_a_reviewer_signs_it_off() {
     let e = refused(score("out2"));
     assert!(e.contains("scores withheld"), "{e}");
     assert!(
-        !tmp.path().join("out2/scores.jsonl").exists(),
+        !tmp.path().join("out2/scores.parquet").exists(),
         "withheld scores are not written"
     );
 
@@ -1142,7 +1142,7 @@ fn a_flagged_disparity_withholds_scores_until_a_reviewer_signs_it_off() {
         "{signed}"
     );
     ok(score("out3"));
-    assert!(tmp.path().join("out3/scores.jsonl").exists());
+    assert!(tmp.path().join("out3/scores.parquet").exists());
 
     let log = std::fs::read_to_string(store.join("audit/audit.jsonl")).unwrap();
     let entries: Vec<serde_json::Value> = log
