@@ -151,6 +151,8 @@ pub struct IngestReport {
     pub warnings: Vec<String>,
     /// Files skipped because the same content was already ingested: (file, batch).
     pub already_ingested: Vec<(String, String)>,
+    /// Quarantine files a retry replaced (store-relative), now deleted.
+    pub superseded_quarantine: Vec<String>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -240,9 +242,8 @@ pub fn ingest_with(
 /// rows whose reason has gone (a parent table ingested since, a fixed
 /// vocabulary) are stored, the others quarantined again with their
 /// original file, line and new reason. The quarantine files are read where
-/// the store keeps them; a batch's quarantine retried once is skipped the
-/// second time (same content), and the new batch's own quarantine can be
-/// retried in turn.
+/// the store keeps them and deleted once the new batch is committed (its
+/// own quarantine holds what is still refused, and can be retried in turn).
 pub fn retry_quarantine(
     store: &mut Store,
     batch_id: &str,
@@ -255,7 +256,11 @@ pub fn retry_quarantine(
         .map(|b| {
             (
                 b.id.clone(),
-                b.tables.values().map(|t| t.rows_quarantined).sum::<u64>(),
+                b.tables
+                    .values()
+                    .filter(|t| t.quarantine_file.is_some())
+                    .map(|t| t.rows_quarantined)
+                    .sum::<u64>(),
             )
         })
         .filter(|(_, n)| *n > 0)
@@ -278,7 +283,7 @@ pub fn retry_quarantine(
         return Err(Error::Input {
             file: batch_id.to_string(),
             message: format!(
-                "batch {batch_id} has no quarantined rows left (none were quarantined, or retention deleted them); batches with quarantined rows: {}",
+                "batch {batch_id} has no quarantined rows left (none were quarantined, a retry already stored or re-quarantined them, or retention deleted them); batches with quarantined rows: {}",
                 list_or_none(&with_quarantine)
             ),
         });
@@ -294,7 +299,20 @@ pub fn retry_quarantine(
             });
         }
     }
-    ingest_with(store, &dir, progress, false)
+    let files: Vec<String> = files.into_iter().map(str::to_string).collect();
+    let mut report = ingest_with(store, &dir, progress, false)?;
+    // Every retried row is now stored or quarantined again by the new
+    // batch, so the old quarantine files (identities as read) go: one more
+    // manifest commit. A crash before it leaves them listed, and a second
+    // retry of the same files is skipped as already ingested.
+    if report.batch_id.is_some() {
+        store.retire(&probity_store::Retirement {
+            drop_quarantine: files.clone(),
+            ..Default::default()
+        })?;
+        report.superseded_quarantine = files;
+    }
+    Ok(report)
 }
 
 fn list_or_none(batches: &[(String, u64)]) -> String {

@@ -1682,6 +1682,9 @@ fn print_ingest(s: &probity_store::Store, store: &Path, r: &probity_ingest::Inge
         println!("nothing new to ingest; the store is unchanged");
         return;
     };
+    for q in &r.superseded_quarantine {
+        println!("retried and deleted {q} (what is still refused is in this batch's quarantine)");
+    }
     println!(
         "{:<20} {:>10} {:>10} {:>11} {:>10} {:>8}",
         "table", "read", "stored", "quarantined", "minimised", "time"

@@ -938,12 +938,26 @@ fn rows_quarantined_for_a_missing_parent_are_stored_by_retrying_the_quarantine()
         .expect("a people row");
     let cols: Vec<&str> = people.split_whitespace().collect();
     assert_eq!((cols[1], cols[2], cols[3]), ("60", "60", "0"), "{retried}");
-    // Once more: nothing new.
-    let twice = ok(probity()
+    // The retried quarantine file (names as read) is gone, and so is the
+    // batch's claim to quarantined rows.
+    assert!(retried.contains("retried and deleted"), "{retried}");
+    assert!(
+        !store
+            .join("quarantine")
+            .join(&batch)
+            .join("people.csv")
+            .exists()
+    );
+    let twice = probity()
         .args(["ingest", "--retry-quarantine", &batch, "--store", s])
         .output()
-        .unwrap());
-    assert!(twice.contains("nothing new to ingest"), "{twice}");
+        .unwrap();
+    assert!(!twice.status.success());
+    assert!(
+        String::from_utf8_lossy(&twice.stderr).contains("no quarantined rows left"),
+        "{}",
+        String::from_utf8_lossy(&twice.stderr)
+    );
     // A batch that does not exist is an error naming those that can be retried.
     let bad = probity()
         .args(["ingest", "--retry-quarantine", "b999999", "--store", s])
