@@ -69,6 +69,24 @@ pub fn registry() -> Vec<probity_policy::Reads> {
         .collect()
 }
 
+/// The categories a scenario's purpose must enable: every category any of
+/// its detectors reads, by id in alphabetical order (as governance files
+/// list them).
+pub fn scenario_categories(scenario: probity_core::Scenario) -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = registry()
+        .into_iter()
+        .filter(|r| {
+            crate::detectors::ALL
+                .iter()
+                .any(|d| d.id == r.id && d.scenario == scenario)
+        })
+        .flat_map(|r| r.always.into_iter().map(|c| c.id()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// Plain-English purpose of each scenario, for governance files.
 pub fn scenario_purpose(s: probity_core::Scenario) -> &'static str {
     use probity_core::Scenario::*;
@@ -107,23 +125,16 @@ pub fn governance_approving_all(
     approved_on: jiff::civil::Date,
     days: i64,
 ) -> String {
-    use std::collections::{BTreeMap, BTreeSet};
     use std::fmt::Write;
     let review = approved_on
         .checked_add(jiff::Span::new().days(days))
         .expect("date in range");
-    let mut cats: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for d in crate::detectors::ALL {
-        let tables: Vec<probity_core::Table> = d.needs.iter().chain(d.uses).copied().collect();
-        cats.entry(d.scenario.id()).or_default().extend(
-            probity_policy::Category::read_by(&tables, d.identities)
-                .iter()
-                .map(|c| c.id()),
-        );
-    }
     let mut s = String::from(probity_policy::TEMPLATE_HEAD);
     for sc in probity_core::Scenario::ALL {
-        let c: Vec<String> = cats[sc.id()].iter().map(|c| format!("{c:?}")).collect();
+        let c: Vec<String> = scenario_categories(sc)
+            .iter()
+            .map(|c| format!("{c:?}"))
+            .collect();
         let _ = write!(
             s,
             "\n[purposes.{}]\ndescription = {:?}\ncategories = [{}]\n",

@@ -292,11 +292,7 @@ impl Plan {
                 });
             }
         }
-        let present: Vec<Table> = Table::ALL
-            .iter()
-            .copied()
-            .filter(|t| !store.manifest().data_files(t.name()).is_empty())
-            .collect();
+        let present: Vec<Table> = store.manifest().tables_held();
         let mut selected = vec![];
         let mut not_selected = vec![];
         for d in detectors::ALL {

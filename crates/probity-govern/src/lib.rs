@@ -614,14 +614,7 @@ pub fn check_governance(
     source: &Path,
     store: Option<&Store>,
 ) -> Result<probity_policy::Governance> {
-    let held = store.map(|s| {
-        let tables: Vec<probity_core::Table> = probity_core::Table::ALL
-            .iter()
-            .copied()
-            .filter(|t| !s.manifest().data_files(t.name()).is_empty())
-            .collect();
-        probity_policy::Category::read_by(&tables, false)
-    });
+    let held = store.map(|s| probity_policy::Category::read_by(&s.manifest().tables_held(), false));
     probity_policy::Governance::check(
         text,
         source,
@@ -861,7 +854,7 @@ pub use probity_detect::governance::{governance_approving_all, scenario_purpose}
 /// `TODO` fields fail `governance check` until filled in. Notes inside a
 /// block start with `## ` and stay comments when it is uncommented.
 pub fn governance_template(today: jiff::civil::Date) -> String {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeMap;
     use std::fmt::Write;
     let review = today
         .checked_add(jiff::Span::new().years(1))
@@ -908,10 +901,7 @@ pub fn governance_template(today: jiff::civil::Date) -> String {
         if detectors.is_empty() {
             continue;
         }
-        let cats: BTreeSet<&str> = detectors
-            .iter()
-            .flat_map(|d| registry[d.id].iter().map(|c| c.id()))
-            .collect();
+        let cats = probity_detect::governance::scenario_categories(sc);
         let _ = write!(
             s,
             "\n# ---- purpose {p} ({n} detector{pl}) ----\n# [purposes.{p}]\n# description = {desc:?}\n# categories = [{cats}]\n",
@@ -1178,11 +1168,8 @@ pub fn scoring_decision(
     id: &str,
 ) -> Result<std::result::Result<probity_policy::Permit, probity_policy::Refusal>> {
     let governance = store.governance()?;
-    let tables: Vec<probity_core::Table> = probity_detect::governance::SCORING_TABLES
-        .iter()
-        .copied()
-        .filter(|t| !store.manifest().data_files(t.name()).is_empty())
-        .collect();
+    let mut tables = store.manifest().tables_held();
+    tables.retain(|t| probity_detect::governance::SCORING_TABLES.contains(t));
     let today = probity_detect::governance_today(store);
     Ok(governance.decide(id, &tables, false, today))
 }

@@ -14,7 +14,9 @@ use probity_store::{StagedBatch, TableOutput};
 
 use crate::duty::DutyIndex;
 use crate::source::{RowReader, SourceInfo};
-use crate::writer::{PartitionedWriter, QuarantineWriter, Row, Value, VaultWriter};
+use crate::writer::{
+    PartitionedWriter, QUARANTINE_PREFIX, QuarantineWriter, Row, Value, VaultWriter,
+};
 use crate::{Error, Progress, Result, TableReport};
 
 /// Why a row was refused.
@@ -57,9 +59,6 @@ pub(crate) struct JobOutput {
     /// (device hash, person hash) of stored devices, when collected.
     pub devices: Vec<(u64, u64, i32, i32)>,
 }
-
-/// The columns a quarantine file starts with, before the row as read.
-pub(crate) const QUARANTINE_PREFIX: [&str; 4] = ["_source_file", "_line", "_field", "_reason"];
 
 pub(crate) fn run(
     src: &SourceInfo,

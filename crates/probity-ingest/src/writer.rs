@@ -327,6 +327,10 @@ impl<'a> PartitionedWriter<'a> {
     }
 }
 
+/// The columns a quarantine file starts with, before the row as read (a
+/// file with this header being ingested is a retried quarantine).
+pub(crate) const QUARANTINE_PREFIX: [&str; 4] = ["_source_file", "_line", "_field", "_reason"];
+
 /// The quarantine CSV of one table: the reason, then the row as it was read.
 pub struct QuarantineWriter {
     writer: csv::Writer<File>,
@@ -343,7 +347,7 @@ impl QuarantineWriter {
             .flexible(true)
             .from_path(path)
             .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
-        let mut header: Vec<&[u8]> = vec![b"_source_file", b"_line", b"_field", b"_reason"];
+        let mut header: Vec<&[u8]> = QUARANTINE_PREFIX.iter().map(|c| c.as_bytes()).collect();
         header.extend(source_header.iter().map(Vec::as_slice));
         writer
             .write_record(header)

@@ -612,11 +612,10 @@ impl Governance {
                     .iter()
                     .filter(|c| held.is_some_and(|h| h.contains(c))),
             );
-            let mut missing: Vec<&str> = needed
+            let missing: Vec<&str> = needed
                 .map(|c| c.id())
                 .filter(|c| !purpose.categories.iter().any(|p| p == c))
                 .collect();
-            missing.dedup();
             if !missing.is_empty() {
                 problems.push(PolicyError {
                     path: path.to_path_buf(),

@@ -125,6 +125,23 @@ impl Manifest {
             .collect()
     }
 
+    /// The contract tables with committed analytical data, in contract
+    /// order: what a plan, a scoring approval and a governance check may
+    /// treat as held.
+    pub fn tables_held(&self) -> Vec<probity_core::Table> {
+        probity_core::Table::ALL
+            .iter()
+            .copied()
+            .filter(|t| {
+                self.batches.iter().any(|b| {
+                    b.tables
+                        .get(t.name())
+                        .is_some_and(|o| !o.data_files.is_empty())
+                })
+            })
+            .collect()
+    }
+
     /// All committed vault files of a table, relative to the root.
     pub fn vault_files(&self, table: &str) -> Vec<&str> {
         self.batches
