@@ -40,8 +40,10 @@ pub(crate) struct JobContext<'a> {
     pub rules: &'a TimeRules,
     pub key: &'a PseudonymKey,
     pub max_field_bytes: usize,
+    /// Rows from which a table without keys is split across threads.
+    pub split_rows: u64,
     /// Key sets of tables already ingested (committed plus this batch).
-    pub keys: &'a HashMap<Table, KeySet>,
+    pub keys: &'a HashMap<Table, std::sync::Arc<KeySet>>,
     /// For `device_locations`: the duty-time rule.
     pub duty: Option<&'a DutyIndex>,
     /// Whether this batch needs shift windows and device holders collected.
@@ -165,27 +167,8 @@ pub(crate) fn run(
 
     // Output layout.
     let ncols = def.columns.len();
-    let stored_cols: Vec<usize> = def
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.handling != Handling::Vault)
-        .map(|(i, _)| i)
-        .collect();
-    let partition_col = def.partition_by.map(|p| {
-        def.columns
-            .iter()
-            .position(|c| c.name == p)
-            .expect("partition column")
-    });
-    let pk_col = def.primary_key.map(|p| {
-        def.columns
-            .iter()
-            .position(|c| c.name == p)
-            .expect("pk column")
-    });
+    let pk_col = def.primary_key.map(|p| col_index(&def, p));
     let holding_col = def.holding_start().map(|c| col_index(&def, c));
-    let mut holdings_seen: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     // Vault rows: the real key, the stored key, then the vault columns.
     let vault_cols: Option<Vec<usize>> = def.vault_key().map(|_| {
         let mut v = vec![ncols, ncols + 1];
@@ -198,57 +181,125 @@ pub(crate) fn run(
         );
         v
     });
-    let mut data = PartitionedWriter::new(batch, table);
-    let mut vault = def
-        .vault_schema()
-        .map(|schema| VaultWriter::new(batch, table, schema))
-        .transpose()?;
-    let mut quarantine: Option<QuarantineWriter> = None;
+    let layout = Layout {
+        table,
+        src,
+        ctx,
+        ncols,
+        header_len: header.len(),
+        stored_cols: def
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.handling != Handling::Vault)
+            .map(|(i, _)| i)
+            .collect(),
+        partition_col: def.partition_by.map(|p| col_index(&def, p)),
+        pk_col,
+        holding_col,
+        vault_cols,
+        person_field_col: (table == Table::RosterEdits).then(|| {
+            (
+                col_index(&def, "field"),
+                col_index(&def, "old_value"),
+                col_index(&def, "new_value"),
+            )
+        }),
+        ordered: def
+            .ordered
+            .iter()
+            .map(|o| {
+                (
+                    col_index(&def, o.start),
+                    col_index(&def, o.end),
+                    o.start,
+                    o.end,
+                )
+            })
+            .collect(),
+        // Cells that feed the duty-time rule: (person or device, start or at, end).
+        duty_cols: match table {
+            Table::Shifts => Some((
+                col_index(&def, "person_id"),
+                col_index(&def, "start"),
+                col_index(&def, "end"),
+            )),
+            Table::Devices => Some((
+                col_index(&def, "device_id"),
+                col_index(&def, "person_id"),
+                col_index(&def, "issued_from"),
+            )),
+            Table::DeviceLocations => {
+                Some((col_index(&def, "device_id"), col_index(&def, "at"), 0))
+            }
+            _ => None,
+        },
+        fk_sets: def
+            .columns
+            .iter()
+            .map(|c| c.references.and_then(|t| ctx.keys.get(&t)).map(|k| &**k))
+            .collect(),
+        map,
+        def,
+        unit: reader.unit(),
+        retry,
+        skip,
+        provenance,
+        header,
+    };
     let (q_abs, q_rel) = batch.quarantine_file(table)?;
 
     // Self-references (people.line_manager_id): ids declared anywhere in this file.
-    let self_ids = self_reference_ids(src, &def, &own_keys, ctx)?;
+    let self_ids = self_reference_ids(src, &layout.def, &own_keys, ctx)?;
 
-    let person_field_col = (table == Table::RosterEdits).then(|| {
-        (
-            col_index(&def, "field"),
-            col_index(&def, "old_value"),
-            col_index(&def, "new_value"),
-        )
-    });
-    let ordered: Vec<(usize, usize, &'static str, &'static str)> = def
-        .ordered
-        .iter()
-        .map(|o| {
-            (
-                col_index(&def, o.start),
-                col_index(&def, o.end),
-                o.start,
-                o.end,
-            )
-        })
-        .collect();
-    // Cells that feed the duty-time rule: (person or device, start or at, end).
-    let duty_cols = match table {
-        Table::Shifts => Some((
-            col_index(&def, "person_id"),
-            col_index(&def, "start"),
-            col_index(&def, "end"),
-        )),
-        Table::Devices => Some((
-            col_index(&def, "device_id"),
-            col_index(&def, "person_id"),
-            col_index(&def, "issued_from"),
-        )),
-        Table::DeviceLocations => Some((col_index(&def, "device_id"), col_index(&def, "at"), 0)),
-        _ => None,
+    // A large table without keys (device locations) is checked and written
+    // by several workers while this thread reads: its rows depend on
+    // nothing but themselves and the committed sets, so blocks of rows are
+    // dealt to the workers in turn and each writes its own files.
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 4);
+    let splittable = pk_col.is_none()
+        && layout.vault_cols.is_none()
+        && self_ids.is_none()
+        && !(ctx.collect_duty && matches!(table, Table::Shifts | Table::Devices));
+    if splittable && reader.estimated_rows(src) >= ctx.split_rows {
+        let (out, quarantined) =
+            run_split(&layout, &mut reader, batch, &q_abs, workers, &mut report)?;
+        let mut output = TableOutput {
+            rows_read: report.rows_read,
+            rows_stored: report.rows_stored,
+            rows_quarantined: report.rows_quarantined,
+            rows_minimised: report.rows_minimised,
+            data_files: out,
+            ..Default::default()
+        };
+        if quarantined {
+            output.quarantine_file = Some(q_rel);
+        }
+        report.elapsed = started.elapsed();
+        ctx.progress.table_finished(&report);
+        return Ok(JobOutput {
+            report,
+            output,
+            keys: own_keys,
+            shifts: vec![],
+            devices: vec![],
+        });
+    }
+
+    if pk_col.is_some() && holding_col.is_none() {
+        own_keys.reserve(usize::try_from(reader.estimated_rows(src)).unwrap_or(usize::MAX));
+    }
+    let mut keys = KeyState {
+        own: own_keys,
+        holdings: HashMap::new(),
+        self_ids,
+        real_key: String::new(),
     };
-
+    let mut sink = Sink::new(&layout, batch, 0, q_abs)?;
     let mut row = Row::default();
-    let mut real_key = String::new();
-    let mut shifts_out = vec![];
-    let mut devices_out = vec![];
-    let unit = reader.unit();
+    let mut cache = IdCache::new(layout.ncols);
     let mut since_progress = 0u32;
     while let Some(line) = reader.next_row()? {
         report.rows_read += 1;
@@ -258,198 +309,446 @@ pub(crate) fn run(
             ctx.progress.table_progress(table, reader.progress_bytes());
         }
         row.clear(ncols + 2);
-        let outcome = (|| -> std::result::Result<bool, RowError> {
-            if reader.len() != header.len() {
+        let outcome = layout.check(&reader, line, &mut row, &mut cache, Some(&mut keys));
+        sink.handle(&layout, outcome, &reader, line, &mut row, Some(&keys))?;
+    }
+    ctx.progress.table_progress(table, src.bytes);
+
+    let done = sink.finish(&mut report)?;
+    let mut output = TableOutput {
+        rows_read: report.rows_read,
+        rows_stored: report.rows_stored,
+        rows_quarantined: report.rows_quarantined,
+        rows_minimised: report.rows_minimised,
+        data_files: done.data_files,
+        ..Default::default()
+    };
+    if let Some(rel) = done.vault {
+        output.vault_files.push(rel);
+    }
+    if done.quarantine.is_some() {
+        output.quarantine_file = Some(q_rel);
+    }
+    let own_keys = keys.own;
+    if pk_col.is_some() && own_keys.batch_len() > 0 {
+        let (abs, rel) = batch.key_index_file(table)?;
+        own_keys.write_batch_index(&abs)?;
+        output.key_index = Some(rel);
+    }
+    report.elapsed = started.elapsed();
+    ctx.progress.table_finished(&report);
+    Ok(JobOutput {
+        report,
+        output,
+        keys: own_keys,
+        shifts: done.shifts,
+        devices: done.devices,
+    })
+}
+
+/// Rows in a block dealt to one worker.
+const BLOCK_ROWS: usize = 4096;
+
+/// The fields of the row being checked: the reader's current row, or a row
+/// copied into a worker's block (a Parquet null becomes an empty field,
+/// which every check reads the same way).
+pub(crate) trait Fields {
+    /// Number of fields.
+    fn count(&self) -> usize;
+    /// Field `i`, if present.
+    fn get(&self, i: usize) -> Option<&[u8]>;
+    /// All fields as read.
+    fn all(&self) -> Vec<&[u8]> {
+        (0..self.count())
+            .map(|i| self.get(i).unwrap_or(b""))
+            .collect()
+    }
+}
+
+impl Fields for RowReader {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        self.field(i)
+    }
+}
+
+impl Fields for csv::ByteRecord {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn get(&self, i: usize) -> Option<&[u8]> {
+        csv::ByteRecord::get(self, i)
+    }
+}
+
+/// How one table's rows are read, checked and laid out: fixed for the job
+/// and shared by its workers.
+struct Layout<'a> {
+    table: Table,
+    def: TableDef,
+    src: &'a SourceInfo,
+    ctx: &'a JobContext<'a>,
+    ncols: usize,
+    header: Vec<Vec<u8>>,
+    header_len: usize,
+    map: Vec<Option<usize>>,
+    stored_cols: Vec<usize>,
+    partition_col: Option<usize>,
+    pk_col: Option<usize>,
+    holding_col: Option<usize>,
+    vault_cols: Option<Vec<usize>>,
+    person_field_col: Option<(usize, usize, usize)>,
+    ordered: Vec<(usize, usize, &'static str, &'static str)>,
+    duty_cols: Option<(usize, usize, usize)>,
+    /// Per column, the key set of the table it refers to (another table).
+    fk_sets: Vec<Option<&'a KeySet>>,
+    unit: &'static str,
+    retry: bool,
+    skip: usize,
+    provenance: Option<usize>,
+}
+
+/// What only a sequential job holds: the table's keys in file order.
+struct KeyState {
+    own: KeySet,
+    holdings: HashMap<u64, u64>,
+    self_ids: Option<KeySet>,
+    real_key: String,
+}
+
+impl Layout<'_> {
+    /// Checks one row: `Ok(true)` to store it, `Ok(false)` when minimisation
+    /// drops it, or why it is refused. Parses it into `row`.
+    fn check(
+        &self,
+        rec: &dyn Fields,
+        line: u64,
+        row: &mut Row,
+        cache: &mut IdCache,
+        mut keys: Option<&mut KeyState>,
+    ) -> std::result::Result<bool, RowError> {
+        let (def, ctx, table, unit) = (&self.def, self.ctx, self.table, self.unit);
+        if rec.count() != self.header_len {
+            return Err(refuse(
+                "",
+                "wrong number of fields",
+                format!(
+                    "{unit} has {} fields but the header has {} (truncated or malformed line)",
+                    rec.count(),
+                    self.header_len
+                ),
+            ));
+        }
+        for (ci, col) in def.columns.iter().enumerate() {
+            let Some(si) = self.map[ci] else { continue };
+            let bytes = rec.get(si).unwrap_or(b"");
+            if bytes.len() > ctx.max_field_bytes {
                 return Err(refuse(
-                    "",
-                    "wrong number of fields",
+                    col.name,
+                    "field too long",
                     format!(
-                        "{unit} has {} fields but the header has {} (truncated or malformed line)",
-                        reader.len(),
-                        header.len()
+                        "{} is {} bytes long, over the limit of {} (ingest.max_field_bytes)",
+                        col.name,
+                        bytes.len(),
+                        ctx.max_field_bytes
                     ),
                 ));
             }
-            for (ci, col) in def.columns.iter().enumerate() {
-                let Some(si) = map[ci] else { continue };
-                let bytes = reader.field(si).unwrap_or(b"");
-                if bytes.len() > ctx.max_field_bytes {
+            let s = std::str::from_utf8(bytes).map_err(|e| {
+                refuse(
+                    col.name,
+                    "not UTF-8",
+                    format!(
+                        "{} is not valid UTF-8 (bad byte at offset {}); re-export the file as UTF-8",
+                        col.name,
+                        e.valid_up_to()
+                    ),
+                )
+            })?;
+            if s.trim().is_empty() {
+                if col.required {
                     return Err(refuse(
                         col.name,
-                        "field too long",
-                        format!(
-                            "{} is {} bytes long, over the limit of {} (ingest.max_field_bytes)",
-                            col.name,
-                            bytes.len(),
-                            ctx.max_field_bytes
-                        ),
+                        "empty required field",
+                        format!("{} is required but empty", col.name),
                     ));
                 }
-                let s = std::str::from_utf8(bytes).map_err(|e| {
-                    refuse(
-                        col.name,
-                        "not UTF-8",
-                        format!(
-                            "{} is not valid UTF-8 (bad byte at offset {}); re-export the file as UTF-8",
-                            col.name,
-                            e.valid_up_to()
-                        ),
-                    )
-                })?;
-                if s.trim().is_empty() {
-                    if col.required {
-                        return Err(refuse(
-                            col.name,
-                            "empty required field",
-                            format!("{} is required but empty", col.name),
-                        ));
-                    }
-                    continue;
-                }
-                row.cells[ci] = parse_cell(table, col, s, ctx, &mut row)?;
-                if Some(ci) == pk_col && vault_cols.is_some() {
-                    real_key.clear();
-                    real_key.push_str(s);
-                }
+                continue;
             }
-            if let Some((f, old, new)) = person_field_col {
-                let field = row.text(f).unwrap_or("");
-                if PERSON_VALUED_EDIT_FIELDS.contains(&field) {
-                    for c in [old, new] {
-                        if let Some(v) = row.text(c).map(str::to_owned) {
-                            let (slot, val) = row.text_slot();
-                            ctx.key.pseudonym_into(IdDomain::Person, &v, slot);
-                            row.cells[c] = val;
-                        }
-                    }
+            row.cells[ci] = match col.handling {
+                // Ids repeat from row to row (a device's pings, an
+                // account's look-ups): their keyed hash is remembered.
+                Handling::Pseudonymise(d) if col.ty == ColType::Str => {
+                    let (slot, v) = row.text_slot();
+                    cache.pseudonym_into(ci, d, s, ctx.key, slot);
+                    v
                 }
-            }
-            for &(si, ei, start, end) in &ordered {
-                let before = match (&row.cells[si], &row.cells[ei]) {
-                    (Value::Timestamp(s), Value::Timestamp(e)) => e < s,
-                    (Value::Date(s), Value::Date(e)) => e < s,
-                    _ => false,
-                };
-                if before {
-                    return Err(refuse(
-                        end,
-                        "end before start",
-                        format!("{end} is before {start}"),
-                    ));
-                }
-            }
-            for (ci, col) in def.columns.iter().enumerate() {
-                let Some(target) = col.references else {
-                    continue;
-                };
-                let Some(stored) = row.text(ci) else { continue };
-                let h = key_hash(stored);
-                let known = if target == table {
-                    self_ids.as_ref().is_some_and(|s| s.contains(h))
-                } else {
-                    ctx.keys.get(&target).is_some_and(|k| k.contains(h))
-                };
-                if !known {
-                    let raw = reader
-                        .field(map[ci].expect("present"))
-                        .map(String::from_utf8_lossy)
-                        .unwrap_or_default();
-                    return Err(refuse(
-                        col.name,
-                        "unknown reference",
-                        format!(
-                            "{} {raw:?} is not in the {} table (neither in this batch nor in the store)",
-                            col.name,
-                            target.name()
-                        ),
-                    ));
-                }
-            }
-            if let (Some(duty), Table::DeviceLocations, Some((dev, at, _))) =
-                (ctx.duty, table, duty_cols)
+                _ => parse_cell(table, col, s, ctx, row)?,
+            };
+            if Some(ci) == self.pk_col
+                && self.vault_cols.is_some()
+                && let Some(k) = keys.as_deref_mut()
             {
-                let device = key_hash(row.text(dev).expect("device_id required"));
-                let Value::Timestamp(at) = row.cells[at] else {
-                    unreachable!("device_locations.at is a required timestamp")
-                };
-                if !duty.on_duty(device, at) {
-                    return Ok(false);
+                k.real_key.clear();
+                k.real_key.push_str(s);
+            }
+        }
+        if let Some((f, old, new)) = self.person_field_col {
+            let field = row.text(f).unwrap_or("");
+            if PERSON_VALUED_EDIT_FIELDS.contains(&field) {
+                for c in [old, new] {
+                    if let Some(v) = row.text(c).map(str::to_owned) {
+                        let (slot, val) = row.text_slot();
+                        ctx.key.pseudonym_into(IdDomain::Person, &v, slot);
+                        row.cells[c] = val;
+                    }
                 }
             }
-            if let (Some(pk), Some(start)) = (pk_col, holding_col) {
-                // A holding: the identifier may be held again later (a card
-                // handed on), so (identifier, start) is what must be unique.
-                let id = row.text(pk).expect("primary key is required text");
-                let Value::Date(from) = row.cells[start] else {
-                    unreachable!("holding start is a required date")
-                };
-                let h = key_hash(&format!("{id}\u{1f}{from}"));
-                if let Some(first) = holdings_seen.insert(h, line) {
-                    let name = def.columns[pk].name;
-                    return Err(refuse(
-                        name,
-                        "duplicate holding",
-                        format!(
-                            "duplicate {name} {id:?} from the same date: first seen at {unit} {first} of this file"
+        }
+        for &(si, ei, start, end) in &self.ordered {
+            let before = match (&row.cells[si], &row.cells[ei]) {
+                (Value::Timestamp(s), Value::Timestamp(e)) => e < s,
+                (Value::Date(s), Value::Date(e)) => e < s,
+                _ => false,
+            };
+            if before {
+                return Err(refuse(
+                    end,
+                    "end before start",
+                    format!("{end} is before {start}"),
+                ));
+            }
+        }
+        for (ci, col) in def.columns.iter().enumerate() {
+            let Some(target) = col.references else {
+                continue;
+            };
+            let Some(stored) = row.text(ci) else { continue };
+            let h = key_hash(stored);
+            let known = if target == table {
+                keys.as_deref()
+                    .and_then(|k| k.self_ids.as_ref())
+                    .is_some_and(|s| s.contains(h))
+            } else {
+                self.fk_sets[ci].is_some_and(|k| k.contains(h))
+            };
+            if !known {
+                let raw = rec
+                    .get(self.map[ci].expect("present"))
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                return Err(refuse(
+                    col.name,
+                    "unknown reference",
+                    format!(
+                        "{} {raw:?} is not in the {} table (neither in this batch nor in the store)",
+                        col.name,
+                        target.name()
+                    ),
+                ));
+            }
+        }
+        if let (Some(duty), Table::DeviceLocations, Some((dev, at, _))) =
+            (ctx.duty, table, self.duty_cols)
+        {
+            let device = key_hash(row.text(dev).expect("device_id required"));
+            let Value::Timestamp(at) = row.cells[at] else {
+                unreachable!("device_locations.at is a required timestamp")
+            };
+            if !duty.on_duty(device, at) {
+                return Ok(false);
+            }
+        }
+        let Some(keys) = keys else {
+            debug_assert!(self.pk_col.is_none(), "keyed tables are checked in order");
+            return Ok(true);
+        };
+        if let (Some(pk), Some(start)) = (self.pk_col, self.holding_col) {
+            // A holding: the identifier may be held again later (a card
+            // handed on), so (identifier, start) is what must be unique.
+            let id = row.text(pk).expect("primary key is required text");
+            let Value::Date(from) = row.cells[start] else {
+                unreachable!("holding start is a required date")
+            };
+            let h = key_hash(&format!("{id}\u{1f}{from}"));
+            if let Some(first) = keys.holdings.insert(h, line) {
+                let name = def.columns[pk].name;
+                return Err(refuse(
+                    name,
+                    "duplicate holding",
+                    format!(
+                        "duplicate {name} {id:?} from the same date: first seen at {unit} {first} of this file"
+                    ),
+                ));
+            }
+            let _ = keys.own.insert(key_hash(id), line);
+        } else if let Some(pk) = self.pk_col {
+            let h = key_hash(row.text(pk).expect("primary key is required text"));
+            if let Err(seen) = keys.own.insert(h, line) {
+                let raw = rec
+                    .get(self.map[pk].expect("present"))
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                let name = def.columns[pk].name;
+                return Err(refuse(
+                    name,
+                    "duplicate id",
+                    match seen {
+                        Seen::InStore => format!(
+                            "duplicate {name} {raw:?}: already in the store from an earlier batch"
                         ),
-                    ));
-                }
-                let _ = own_keys.insert(key_hash(id), line);
-            } else if let Some(pk) = pk_col {
-                let h = key_hash(row.text(pk).expect("primary key is required text"));
-                if let Err(seen) = own_keys.insert(h, line) {
-                    let raw = reader
-                        .field(map[pk].expect("present"))
-                        .map(String::from_utf8_lossy)
-                        .unwrap_or_default();
-                    let name = def.columns[pk].name;
-                    return Err(refuse(
-                        name,
-                        "duplicate id",
-                        match seen {
-                            Seen::InStore => format!(
-                                "duplicate {name} {raw:?}: already in the store from an earlier batch"
-                            ),
-                            Seen::InBatch(first) => format!(
-                                "duplicate {name} {raw:?}: first seen at {unit} {first} of this file"
-                            ),
-                        },
-                    ));
-                }
+                        Seen::InBatch(first) => format!(
+                            "duplicate {name} {raw:?}: first seen at {unit} {first} of this file"
+                        ),
+                    },
+                ));
             }
-            Ok(true)
-        })();
+        }
+        Ok(true)
+    }
+}
+
+/// Pseudonyms of the ids met most recently, per column: a direct-mapped
+/// table indexed by a fast hash of the id as read, so a repeated id costs a
+/// comparison instead of a keyed BLAKE3 hash.
+struct IdCache {
+    cols: Vec<Vec<(String, String)>>,
+}
+
+/// Entries per pseudonymised column (a power of two).
+const ID_CACHE: usize = 1024;
+
+impl IdCache {
+    fn new(columns: usize) -> IdCache {
+        IdCache {
+            cols: vec![Vec::new(); columns],
+        }
+    }
+
+    /// Writes the pseudonym of `id` (column `col`, domain `d`) into `out`.
+    fn pseudonym_into(
+        &mut self,
+        col: usize,
+        d: IdDomain,
+        id: &str,
+        key: &PseudonymKey,
+        out: &mut String,
+    ) {
+        let entries = &mut self.cols[col];
+        if entries.is_empty() {
+            entries.resize(ID_CACHE, (String::new(), String::new()));
+        }
+        let slot = xxhash_rust::xxh3::xxh3_64(id.as_bytes()) as usize & (ID_CACHE - 1);
+        let (raw, pseudonym) = &mut entries[slot];
+        if raw.as_str() != id || pseudonym.is_empty() {
+            key.pseudonym_into(d, id, pseudonym);
+            raw.clear();
+            raw.push_str(id);
+        }
+        out.push_str(pseudonym);
+    }
+}
+
+/// Where one worker's rows go: its data files (and the vault), its
+/// quarantine file, its counts.
+struct Sink<'a> {
+    data: PartitionedWriter<'a>,
+    vault: Option<VaultWriter<'a>>,
+    quarantine: Option<QuarantineWriter>,
+    q_abs: std::path::PathBuf,
+    stored: u64,
+    minimised: u64,
+    quarantined: u64,
+    reasons: std::collections::BTreeMap<String, u64>,
+    /// Up to five examples with the line each was read at.
+    examples: Vec<(u64, String)>,
+    shifts: Vec<(u64, i64, i64)>,
+    devices: Vec<(u64, u64, i32, i32)>,
+}
+
+/// What a finished sink hands back.
+struct SinkDone {
+    data_files: Vec<String>,
+    vault: Option<String>,
+    quarantine: Option<std::path::PathBuf>,
+    shifts: Vec<(u64, i64, i64)>,
+    devices: Vec<(u64, u64, i32, i32)>,
+}
+
+impl<'a> Sink<'a> {
+    fn new(
+        layout: &Layout<'_>,
+        batch: &'a StagedBatch,
+        part: usize,
+        q_abs: std::path::PathBuf,
+    ) -> Result<Sink<'a>> {
+        let vault = match (&layout.vault_cols, layout.def.vault_schema()) {
+            (Some(_), Some(schema)) => Some(VaultWriter::new(batch, layout.table, schema)?),
+            _ => None,
+        };
+        Ok(Sink {
+            data: PartitionedWriter::new_part(batch, layout.table, part),
+            vault,
+            quarantine: None,
+            q_abs,
+            stored: 0,
+            minimised: 0,
+            quarantined: 0,
+            reasons: Default::default(),
+            examples: vec![],
+            shifts: vec![],
+            devices: vec![],
+        })
+    }
+
+    fn handle(
+        &mut self,
+        layout: &Layout<'_>,
+        outcome: std::result::Result<bool, RowError>,
+        rec: &dyn Fields,
+        line: u64,
+        row: &mut Row,
+        keys: Option<&KeyState>,
+    ) -> Result<()> {
         match outcome {
             Ok(true) => {
-                let part = partition_col.map(|p| &row.cells[p]);
-                data.append(&row, &stored_cols, part)?;
-                if let (Some(w), Some(cols), Some(pk)) = (vault.as_mut(), &vault_cols, pk_col) {
+                let part = layout.partition_col.map(|p| &row.cells[p]);
+                self.data.append(row, &layout.stored_cols, part)?;
+                if let (Some(w), Some(cols), Some(pk), Some(k)) =
+                    (self.vault.as_mut(), &layout.vault_cols, layout.pk_col, keys)
+                {
                     let stored = row.text(pk).expect("pk").to_owned();
                     let (slot, v) = row.text_slot();
-                    slot.push_str(&real_key);
-                    row.cells[ncols] = v;
+                    slot.push_str(&k.real_key);
+                    row.cells[layout.ncols] = v;
                     let (slot, v) = row.text_slot();
                     slot.push_str(&stored);
-                    row.cells[ncols + 1] = v;
-                    w.append(&row, cols)?;
+                    row.cells[layout.ncols + 1] = v;
+                    w.append(row, cols)?;
                 }
-                if let (true, Some(cols)) = (ctx.collect_duty, duty_cols) {
-                    collect_duty(table, &row, cols, &mut shifts_out, &mut devices_out);
+                if let (true, Some(cols)) = (layout.ctx.collect_duty, layout.duty_cols) {
+                    collect_duty(layout.table, row, cols, &mut self.shifts, &mut self.devices);
                 }
-                report.rows_stored += 1;
+                self.stored += 1;
             }
-            Ok(false) => report.rows_minimised += 1,
+            Ok(false) => self.minimised += 1,
             Err(e) => {
-                let q = match quarantine.as_mut() {
+                let q = match self.quarantine.as_mut() {
                     Some(q) => q,
-                    None => quarantine.insert(QuarantineWriter::create(&q_abs, &header[skip..])?),
+                    None => self.quarantine.insert(QuarantineWriter::create(
+                        &self.q_abs,
+                        &layout.header[layout.skip..],
+                    )?),
                 };
+                let (src, unit) = (layout.src, layout.unit);
                 // Where the row was first read (a retried quarantine row
                 // keeps its original file and line).
-                let (first_file, first_line) = if retry {
+                let (first_file, first_line) = if layout.retry {
                     (
-                        String::from_utf8_lossy(reader.field(0).unwrap_or_default()).into_owned(),
-                        std::str::from_utf8(reader.field(1).unwrap_or_default())
+                        String::from_utf8_lossy(rec.get(0).unwrap_or_default()).into_owned(),
+                        std::str::from_utf8(rec.get(1).unwrap_or_default())
                             .ok()
                             .and_then(|l| l.parse().ok())
                             .unwrap_or(line),
@@ -462,67 +761,277 @@ pub(crate) fn run(
                     first_line,
                     e.field,
                     &e.reason,
-                    reader.raw().into_iter().skip(skip),
+                    rec.all().into_iter().skip(layout.skip),
                 )?;
-                report.rows_quarantined += 1;
+                self.quarantined += 1;
                 let key = if e.field.is_empty() {
                     e.kind.to_string()
                 } else {
                     format!("{}: {}", e.field, e.kind)
                 };
-                *report.reasons.entry(key).or_default() += 1;
-                if report.examples.len() < 5 {
-                    report
-                        .examples
-                        .push(match provenance.and_then(|i| reader.field(i)) {
-                            // A mapped row: cite the source row it came from.
-                            Some(p) if !p.is_empty() => format!(
-                                "{} {unit} {line} (from {}): {}",
-                                src.name,
-                                String::from_utf8_lossy(p),
-                                e.reason
-                            ),
-                            _ if retry => format!(
-                                "{first_file} {unit} {first_line} (retried from {}): {}",
-                                src.name, e.reason
-                            ),
-                            _ => format!("{} {unit} {line}: {}", src.name, e.reason),
-                        });
+                *self.reasons.entry(key).or_default() += 1;
+                if self.examples.len() < 5 {
+                    let text = match layout.provenance.and_then(|i| rec.get(i)) {
+                        // A mapped row: cite the source row it came from.
+                        Some(p) if !p.is_empty() => format!(
+                            "{} {unit} {line} (from {}): {}",
+                            src.name,
+                            String::from_utf8_lossy(p),
+                            e.reason
+                        ),
+                        _ if layout.retry => format!(
+                            "{first_file} {unit} {first_line} (retried from {}): {}",
+                            src.name, e.reason
+                        ),
+                        _ => format!("{} {unit} {line}: {}", src.name, e.reason),
+                    };
+                    self.examples.push((line, text));
                 }
             }
         }
+        Ok(())
     }
-    ctx.progress.table_progress(table, src.bytes);
 
-    let mut output = TableOutput {
-        rows_read: report.rows_read,
-        rows_stored: report.rows_stored,
-        rows_quarantined: report.rows_quarantined,
-        rows_minimised: report.rows_minimised,
-        data_files: data.finish()?,
-        ..Default::default()
+    /// Closes the files and adds the counts to `report`.
+    fn finish(self, report: &mut TableReport) -> Result<SinkDone> {
+        report.rows_stored += self.stored;
+        report.rows_minimised += self.minimised;
+        report.rows_quarantined += self.quarantined;
+        for (k, n) in self.reasons {
+            *report.reasons.entry(k).or_default() += n;
+        }
+        report
+            .examples
+            .extend(self.examples.into_iter().map(|(_, t)| t));
+        let quarantine = match self.quarantine {
+            Some(q) => {
+                q.finish()?;
+                Some(self.q_abs)
+            }
+            None => None,
+        };
+        Ok(SinkDone {
+            data_files: self.data.finish()?,
+            vault: self.vault.map(VaultWriter::finish).transpose()?.flatten(),
+            quarantine,
+            shifts: self.shifts,
+            devices: self.devices,
+        })
+    }
+}
+
+/// What a worker of a split table hands back: its files, its examples with
+/// their lines, its counts.
+type WorkerDone = (SinkDone, Vec<(u64, String)>, TableReport);
+
+/// A block of rows copied from the reader for one worker.
+struct Block {
+    records: Vec<csv::ByteRecord>,
+    lines: Vec<u64>,
+    len: usize,
+}
+
+/// Reads the file on this thread and deals blocks of rows to `workers`
+/// threads in turn, each checking and writing its own files; merges their
+/// quarantine files (in line order) into `q_abs`. Returns the data files
+/// and whether any row was quarantined. The same rows are stored,
+/// quarantined and dropped as by one thread; the files differ only in how
+/// the rows are divided between them.
+fn run_split(
+    layout: &Layout<'_>,
+    reader: &mut RowReader,
+    batch: &StagedBatch,
+    q_abs: &std::path::Path,
+    workers: usize,
+    report: &mut TableReport,
+) -> Result<(Vec<String>, bool)> {
+    use std::sync::mpsc;
+    let table = layout.table;
+    let ctx = layout.ctx;
+    let part_path = |w: usize| {
+        let mut p = q_abs.as_os_str().to_owned();
+        p.push(format!(".{w}.part"));
+        std::path::PathBuf::from(p)
     };
-    if let Some(rel) = vault.map(VaultWriter::finish).transpose()?.flatten() {
-        output.vault_files.push(rel);
+    let (ret_tx, ret_rx) = mpsc::channel::<Block>();
+    let mut senders = Vec::with_capacity(workers);
+    let results: Vec<Result<WorkerDone>> = std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (tx, rx) = mpsc::sync_channel::<Block>(2);
+            senders.push(tx);
+            let ret = ret_tx.clone();
+            let q = part_path(w);
+            handles.push(scope.spawn(move || {
+                let mut sink = Sink::new(layout, batch, w, q)?;
+                let mut row = Row::default();
+                let mut cache = IdCache::new(layout.ncols);
+                for block in rx {
+                    for (rec, &line) in block.records[..block.len].iter().zip(&block.lines) {
+                        row.clear(layout.ncols + 2);
+                        let outcome = layout.check(rec, line, &mut row, &mut cache, None);
+                        sink.handle(layout, outcome, rec, line, &mut row, None)?;
+                    }
+                    // The reader may have finished: a closed channel is fine.
+                    let _ = ret.send(block);
+                }
+                let examples = std::mem::take(&mut sink.examples);
+                let mut part = TableReport::new(table, &layout.src.name);
+                let done = sink.finish(&mut part)?;
+                Ok((done, examples, part))
+            }));
+        }
+        drop(ret_tx);
+        let read = (|| -> Result<()> {
+            let mut made = 0;
+            let mut next = 0usize;
+            let mut since_progress = 0usize;
+            loop {
+                let mut block = if made < workers * 4 {
+                    made += 1;
+                    Block {
+                        records: vec![csv::ByteRecord::new(); BLOCK_ROWS],
+                        lines: Vec::with_capacity(BLOCK_ROWS),
+                        len: 0,
+                    }
+                } else {
+                    match ret_rx.recv() {
+                        Ok(b) => b,
+                        // Every worker has stopped (an error): report it.
+                        Err(_) => return Ok(()),
+                    }
+                };
+                block.len = 0;
+                block.lines.clear();
+                while block.len < BLOCK_ROWS {
+                    let Some(line) = reader.next_row()? else {
+                        break;
+                    };
+                    let rec = &mut block.records[block.len];
+                    rec.clear();
+                    for i in 0..reader.len() {
+                        rec.push_field(reader.field(i).unwrap_or(b""));
+                    }
+                    block.lines.push(line);
+                    block.len += 1;
+                }
+                if block.len == 0 {
+                    return Ok(());
+                }
+                report.rows_read += block.len as u64;
+                since_progress += block.len;
+                if since_progress >= 16_384 {
+                    since_progress = 0;
+                    ctx.progress.table_progress(table, reader.progress_bytes());
+                }
+                if senders[next % workers].send(block).is_err() {
+                    // That worker stopped with an error: report it.
+                    return Ok(());
+                }
+                next += 1;
+            }
+        })();
+        senders.clear();
+        let mut out: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("ingest workers do not panic"))
+            .collect();
+        if let Err(e) = read {
+            out.insert(0, Err(e));
+        }
+        out
+    });
+    ctx.progress.table_progress(table, layout.src.bytes);
+    let mut files = vec![];
+    let mut parts = vec![];
+    let mut examples = vec![];
+    for r in results {
+        let (done, ex, part) = r?;
+        report.rows_stored += part.rows_stored;
+        report.rows_minimised += part.rows_minimised;
+        report.rows_quarantined += part.rows_quarantined;
+        for (k, n) in part.reasons {
+            *report.reasons.entry(k).or_default() += n;
+        }
+        examples.extend(ex);
+        files.extend(done.data_files);
+        parts.extend(done.quarantine);
     }
-    if let Some(q) = quarantine {
-        q.finish()?;
-        output.quarantine_file = Some(q_rel);
+    examples.sort_by_key(|(line, _)| *line);
+    report
+        .examples
+        .extend(examples.into_iter().take(5).map(|(_, t)| t));
+    let quarantined = !parts.is_empty();
+    if quarantined {
+        merge_quarantine(&parts, q_abs)?;
     }
-    if pk_col.is_some() && own_keys.batch_len() > 0 {
-        let (abs, rel) = batch.key_index_file(table)?;
-        own_keys.write_batch_index(&abs)?;
-        output.key_index = Some(rel);
+    Ok((files, quarantined))
+}
+
+/// Merges workers' quarantine files (each in line order, same header) into
+/// one file in line order, and removes them.
+fn merge_quarantine(parts: &[std::path::PathBuf], out: &std::path::Path) -> Result<()> {
+    let csv_err = |p: &std::path::Path, e: csv::Error| {
+        Error::Internal(format!("merging quarantine files: {}: {e}", p.display()))
+    };
+    if let [one] = parts {
+        std::fs::rename(one, out).map_err(|e| Error::io(out, e))?;
+        return Ok(());
     }
-    report.elapsed = started.elapsed();
-    ctx.progress.table_finished(&report);
-    Ok(JobOutput {
-        report,
-        output,
-        keys: own_keys,
-        shifts: shifts_out,
-        devices: devices_out,
-    })
+    let mut readers = Vec::with_capacity(parts.len());
+    for p in parts {
+        let r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_path(p)
+            .map_err(|e| csv_err(p, e))?;
+        readers.push(r);
+    }
+    let mut w = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_path(out)
+        .map_err(|e| csv_err(out, e))?;
+    // Heads: the current record of each file (the header first).
+    let mut heads: Vec<Option<csv::ByteRecord>> = Vec::with_capacity(parts.len());
+    for (r, p) in readers.iter_mut().zip(parts) {
+        let mut rec = csv::ByteRecord::new();
+        let got = r.read_byte_record(&mut rec).map_err(|e| csv_err(p, e))?;
+        heads.push(got.then_some(rec));
+    }
+    if let Some(Some(h)) = heads.first() {
+        w.write_byte_record(h).map_err(|e| csv_err(out, e))?;
+    }
+    for (i, (r, p)) in readers.iter_mut().zip(parts).enumerate() {
+        let mut rec = csv::ByteRecord::new();
+        let got = r.read_byte_record(&mut rec).map_err(|e| csv_err(p, e))?;
+        heads[i] = got.then_some(rec);
+    }
+    let line_of = |r: &csv::ByteRecord| {
+        r.get(1)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    };
+    loop {
+        let next = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().map(|r| (line_of(r), i)))
+            .min();
+        let Some((_, i)) = next else { break };
+        let rec = heads[i].take().expect("chosen head");
+        w.write_byte_record(&rec).map_err(|e| csv_err(out, e))?;
+        let mut again = rec;
+        let got = readers[i]
+            .read_byte_record(&mut again)
+            .map_err(|e| csv_err(&parts[i], e))?;
+        heads[i] = got.then_some(again);
+    }
+    w.flush().map_err(|e| Error::io(out, e))?;
+    for p in parts {
+        std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
+    }
+    Ok(())
 }
 
 fn col_index(def: &TableDef, name: &str) -> usize {

@@ -8,8 +8,9 @@
 //! the store's manifest; files already ingested (same content hash) are
 //! skipped, so re-ingesting is a no-op.
 //!
-//! Tables are processed in dependency waves (a table after every table it
-//! references), the tables of a wave in parallel on the machine's cores.
+//! A table is processed once every table it references is done, several at
+//! once on the machine's cores (and a large table without keys split across
+//! them).
 #![deny(missing_docs)]
 
 mod duty;
@@ -20,8 +21,7 @@ mod writer;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use probity_core::Table;
@@ -356,14 +356,6 @@ fn dependencies(t: Table) -> Vec<Table> {
     deps
 }
 
-fn depth(t: Table) -> usize {
-    dependencies(t)
-        .into_iter()
-        .map(|d| depth(d) + 1)
-        .max()
-        .unwrap_or(0)
-}
-
 type Outputs = Vec<(TableReport, probity_store::TableOutput)>;
 
 fn run_batch(
@@ -381,13 +373,14 @@ fn run_batch(
     } else {
         0
     };
-    let mut keys: HashMap<Table, KeySet> = HashMap::new();
+    let in_batch: Vec<Table> = files.iter().map(|f| f.table).collect();
     // Referenced tables that this batch does not carry still need their
     // committed keys for foreign-key checks.
+    let mut keys: HashMap<Table, Arc<KeySet>> = HashMap::new();
     for f in files {
         for d in dependencies(f.table) {
-            if !keys.contains_key(&d) && d.def().primary_key.is_some() {
-                keys.insert(d, KeySet::load(store, d.name())?);
+            if !in_batch.contains(&d) && !keys.contains_key(&d) && d.def().primary_key.is_some() {
+                keys.insert(d, Arc::new(KeySet::load(store, d.name())?));
             }
         }
     }
@@ -398,74 +391,144 @@ fn run_batch(
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 4);
-    let max_depth = files.iter().map(|f| depth(f.table)).max().unwrap_or(0);
-    let mut outputs: Outputs = vec![];
-    for level in 0..=max_depth {
-        let mut wave: Vec<&source::SourceInfo> =
-            files.iter().filter(|f| depth(f.table) == level).collect();
-        if wave.is_empty() {
-            continue;
-        }
-        // Largest first, so the long jobs start early.
-        wave.sort_by_key(|f| std::cmp::Reverse(f.bytes));
-        if wave.iter().any(|f| f.table == Table::DeviceLocations)
-            && let Some(d) = duty.as_mut()
-        {
-            d.seal();
-        }
-        let mut own: Vec<Option<KeySet>> = Vec::with_capacity(wave.len());
-        for f in &wave {
-            own.push(Some(match keys.remove(&f.table) {
-                Some(k) => k,
-                None if f.table.def().primary_key.is_some() => KeySet::load(store, f.table.name())?,
-                None => KeySet::default(),
-            }));
-        }
-        let own = Mutex::new(own);
-        let ctx = job::JobContext {
-            rules: &rules,
-            key: store.pseudonym_key(),
-            max_field_bytes: store.config().ingest.max_field_bytes,
-            keys: &keys,
-            duty: duty.as_ref(),
-            collect_duty: has_locations,
-            progress,
-        };
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Result<job::JobOutput>>> = Mutex::new(vec![]);
-        std::thread::scope(|scope| {
-            for _ in 0..workers.min(wave.len()) {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        let Some(f) = wave.get(i) else { break };
-                        let ks = own.lock().expect("no panic holding the lock")[i]
-                            .take()
-                            .expect("each job taken once");
-                        let r = job::run(f, batch, ks, &ctx);
-                        let failed = r.is_err();
-                        results.lock().expect("no panic holding the lock").push(r);
-                        if failed {
-                            // Stop taking new jobs; the batch is lost anyway.
-                            next.store(usize::MAX / 2, Ordering::SeqCst);
+    // Largest first, so the long jobs start early.
+    let mut pending: Vec<usize> = (0..files.len()).collect();
+    pending.sort_by_key(|&i| std::cmp::Reverse(files[i].bytes));
+    let state = Mutex::new(Schedule {
+        pending,
+        done: vec![],
+        running: 0,
+        keys,
+        duty,
+        sealed: None,
+        outputs: vec![],
+        failed: None,
+    });
+    let wake = Condvar::new();
+    let max_field_bytes = store.config().ingest.max_field_bytes;
+    let split_rows = store.config().ingest.split_rows;
+    // A table starts as soon as the tables it refers to are done (not when a
+    // whole level of the dependency order is): the look-ups and swipes need
+    // only accounts and cards, so they run while the shifts are read.
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(files.len()) {
+            scope.spawn(|| {
+                loop {
+                    let mut st = state.lock().expect("no panic holding the lock");
+                    let i = loop {
+                        if st.failed.is_some() || st.pending.is_empty() {
+                            return;
+                        }
+                        let ready = st.pending.iter().position(|&i| {
+                            dependencies(files[i].table)
+                                .iter()
+                                .all(|d| !in_batch.contains(d) || st.done.contains(d))
+                        });
+                        if let Some(pos) = ready {
+                            break st.pending.remove(pos);
+                        }
+                        if st.running == 0 {
+                            st.failed = Some(Error::Internal(
+                                "ingest: no table can start (a dependency cycle; a bug)".into(),
+                            ));
+                            wake.notify_all();
+                            return;
+                        }
+                        st = wake.wait(st).expect("no panic holding the lock");
+                    };
+                    let f = &files[i];
+                    st.running += 1;
+                    if f.table == Table::DeviceLocations
+                        && let Some(mut d) = st.duty.take()
+                    {
+                        // Every shift and device of the batch is in it now.
+                        d.seal();
+                        st.sealed = Some(Arc::new(d));
+                    }
+                    let snapshot = st.keys.clone();
+                    let sealed = st.sealed.clone();
+                    drop(st);
+                    let r = (|| {
+                        let own = if f.table.def().primary_key.is_some() {
+                            KeySet::load(store, f.table.name())?
+                        } else {
+                            KeySet::default()
+                        };
+                        let ctx = job::JobContext {
+                            rules: &rules,
+                            key: store.pseudonym_key(),
+                            max_field_bytes,
+                            split_rows,
+                            keys: &snapshot,
+                            duty: sealed.as_deref(),
+                            collect_duty: has_locations,
+                            progress,
+                        };
+                        job::run(f, batch, own, &ctx)
+                    })();
+                    drop(snapshot);
+                    let mut st = state.lock().expect("no panic holding the lock");
+                    st.running -= 1;
+                    match r {
+                        Ok(out) => st.finish(f.table, out, files),
+                        Err(e) => {
+                            if st.failed.is_none() {
+                                st.failed = Some(e);
+                            }
                         }
                     }
-                });
-            }
-        });
-        for r in results.into_inner().expect("threads joined") {
-            let out = r?;
-            if let Some(d) = duty.as_mut() {
-                for (p, s, e) in &out.shifts {
-                    d.add_shift(*p, *s, *e);
+                    wake.notify_all();
                 }
-                for (dev, p, from, to) in &out.devices {
-                    d.add_device(*dev, *p, *from, *to);
-                }
-            }
-            keys.insert(out.report.table, out.keys);
-            outputs.push((out.report, out.output));
+            });
         }
+    });
+    let st = state.into_inner().expect("threads joined");
+    match st.failed {
+        Some(e) => Err(e),
+        None => Ok(st.outputs),
     }
-    Ok(outputs)
+}
+
+/// The shared state of a batch's table jobs.
+struct Schedule {
+    /// Files not yet started, largest first.
+    pending: Vec<usize>,
+    /// Tables finished.
+    done: Vec<Table>,
+    running: usize,
+    /// Key sets that tables not yet started refer to.
+    keys: HashMap<Table, Arc<KeySet>>,
+    /// The duty-time rule, filled by the shifts and devices jobs...
+    duty: Option<DutyIndex>,
+    /// ...and sealed when the locations start.
+    sealed: Option<Arc<DutyIndex>>,
+    outputs: Outputs,
+    failed: Option<Error>,
+}
+
+impl Schedule {
+    fn finish(&mut self, table: Table, out: job::JobOutput, files: &[source::SourceInfo]) {
+        if let Some(d) = self.duty.as_mut() {
+            for (p, s, e) in &out.shifts {
+                d.add_shift(*p, *s, *e);
+            }
+            for (dev, p, from, to) in &out.devices {
+                d.add_device(*dev, *p, *from, *to);
+            }
+        }
+        self.done.push(table);
+        // Key sets are held only while a table still to start refers to
+        // them: at a Met-sized year the look-ups, badge events and sessions
+        // alone hold 85 million keys that nothing else reads.
+        let wanted: Vec<Table> = self
+            .pending
+            .iter()
+            .flat_map(|&i| dependencies(files[i].table))
+            .collect();
+        if wanted.contains(&table) {
+            self.keys.insert(table, Arc::new(out.keys));
+        }
+        self.keys.retain(|t, _| wanted.contains(t));
+        self.outputs.push((out.report, out.output));
+    }
 }

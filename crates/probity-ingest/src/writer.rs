@@ -17,6 +17,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use probity_core::Table;
 use probity_core::time::days_to_date;
 use probity_store::StagedBatch;
@@ -128,13 +129,26 @@ impl ColBuilder {
     }
 }
 
-fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+/// Bytes a table's open month files may buffer (their unfinished row
+/// groups) before the largest is cut short: rows arrive person by person,
+/// so every month of a year is open at once, and at 256k rows a row group
+/// of look-ups is about 20 MB.
+const BUFFER_BUDGET: usize = 32 << 20;
+
+fn writer_properties(unique: Option<&str>) -> WriterProperties {
+    let b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid level"),
         ))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build()
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    match unique {
+        // A primary key never repeats: a dictionary of it only costs time
+        // until the writer gives up on it at each row group.
+        Some(column) => b
+            .set_column_dictionary_enabled(ColumnPath::from(column), false)
+            .build(),
+        None => b.build(),
+    }
 }
 
 /// A Parquet file being written from rows, to a file or (`W = Vec<u8>`)
@@ -150,10 +164,10 @@ pub struct PartWriter<W: Write + Send = File> {
 }
 
 impl PartWriter<File> {
-    /// Creates the file.
-    pub fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
+    /// Creates the file (of a table whose column `unique` holds its key).
+    fn create_keyed(path: &Path, schema: SchemaRef, unique: Option<&str>) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        PartWriter::new(file, path, schema)
+        PartWriter::new(file, path, schema, unique)
     }
 
     /// Flushes and closes the file.
@@ -169,7 +183,7 @@ impl PartWriter<File> {
 impl PartWriter<Vec<u8>> {
     /// A Parquet file built in memory; `label` names it in errors.
     pub fn in_memory(label: &Path, schema: SchemaRef) -> Result<Self> {
-        PartWriter::new(Vec::new(), label, schema)
+        PartWriter::new(Vec::new(), label, schema, None)
     }
 
     /// Flushes and closes the file; returns the rows and the file's bytes.
@@ -184,8 +198,8 @@ impl PartWriter<Vec<u8>> {
 }
 
 impl<W: Write + Send> PartWriter<W> {
-    fn new(sink: W, path: &Path, schema: SchemaRef) -> Result<Self> {
-        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(writer_properties()))
+    fn new(sink: W, path: &Path, schema: SchemaRef, unique: Option<&str>) -> Result<Self> {
+        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(writer_properties(unique)))
             .map_err(|e| Error::parquet(path, e))?;
         Ok(PartWriter {
             builders: schema
@@ -212,6 +226,19 @@ impl<W: Write + Send> PartWriter<W> {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Bytes held for the unfinished row group.
+    fn buffered_bytes(&self) -> usize {
+        self.writer.memory_size()
+    }
+
+    /// Ends the current row group early.
+    fn end_row_group(&mut self) -> Result<()> {
+        self.flush()?;
+        self.writer
+            .flush()
+            .map_err(|e| Error::parquet(&self.path, e))
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -281,16 +308,23 @@ fn month_key(v: &Value) -> Option<i32> {
 pub struct PartitionedWriter<'a> {
     batch: &'a StagedBatch,
     table: Table,
+    part: usize,
     open: BTreeMap<Option<i32>, (String, PartWriter)>,
+    /// Rows since the buffers were last measured.
+    since_check: usize,
 }
 
 impl<'a> PartitionedWriter<'a> {
-    /// A writer for `table`'s stored schema in `batch`.
-    pub fn new(batch: &'a StagedBatch, table: Table) -> Self {
+    /// A writer for `table`'s stored schema in `batch`; `part` numbers its
+    /// files within each partition when several workers write the same
+    /// table (0 when one does).
+    pub fn new_part(batch: &'a StagedBatch, table: Table, part: usize) -> Self {
         PartitionedWriter {
             batch,
             table,
+            part,
             open: BTreeMap::new(),
+            since_check: 0,
         }
     }
 
@@ -308,12 +342,29 @@ impl<'a> PartitionedWriter<'a> {
             std::collections::btree_map::Entry::Vacant(e) => {
                 let month =
                     key.map(|k| format!("{:04}-{:02}", k.div_euclid(12), k.rem_euclid(12) + 1));
-                let (abs, rel) = self.batch.data_file(self.table, month.as_deref())?;
-                let w = PartWriter::create(&abs, self.table.def().stored_schema())?;
+                let (abs, rel) =
+                    self.batch
+                        .data_file_part(self.table, month.as_deref(), self.part)?;
+                let def = self.table.def();
+                let w = PartWriter::create_keyed(&abs, def.stored_schema(), def.primary_key)?;
                 e.insert((rel, w))
             }
         };
-        writer.append(row, columns)
+        writer.append(row, columns)?;
+        self.since_check += 1;
+        if self.since_check >= FLUSH_ROWS && self.open.len() > 1 {
+            self.since_check = 0;
+            let held: usize = self.open.values().map(|(_, w)| w.buffered_bytes()).sum();
+            if held > BUFFER_BUDGET
+                && let Some((_, w)) = self
+                    .open
+                    .values_mut()
+                    .max_by_key(|(_, w)| w.buffered_bytes())
+            {
+                w.end_row_group()?;
+            }
+        }
+        Ok(())
     }
 
     /// Closes every partition; returns the store-relative file names.

@@ -23,6 +23,9 @@ time_zone = "Europe/London"
 # (Off-duty location exclusion is set in governance.toml [minimisation].)
 # A field longer than this many bytes quarantines its row.
 max_field_bytes = 65536
+# A table without keys (device locations) of at least this many rows is
+# checked and written by several threads side by side.
+split_rows = 1000000
 
 # Detector settings. Every detector runs with its documented defaults
 # (`probity detectors --store STORE` lists them with the values in force and
@@ -230,6 +233,9 @@ pub struct IngestConfig {
     /// Longest accepted field, in bytes.
     #[serde(default = "default_max_field")]
     pub max_field_bytes: usize,
+    /// Rows from which a table without keys is split across threads.
+    #[serde(default = "default_split_rows")]
+    pub split_rows: u64,
 }
 
 impl Default for IngestConfig {
@@ -237,12 +243,17 @@ impl Default for IngestConfig {
         IngestConfig {
             location_grace_minutes: None,
             max_field_bytes: default_max_field(),
+            split_rows: default_split_rows(),
         }
     }
 }
 
 fn default_max_field() -> usize {
     65_536
+}
+
+fn default_split_rows() -> u64 {
+    1_000_000
 }
 
 impl Config {
@@ -270,6 +281,9 @@ impl Config {
         }
         if c.ingest.max_field_bytes < 16 {
             return Err("ingest.max_field_bytes must be at least 16".into());
+        }
+        if c.ingest.split_rows == 0 {
+            return Err("ingest.split_rows must be at least 1".into());
         }
         if let Some(url) = &c.audit.anchor_database {
             let known = ["sqlite:", "postgres://", "postgresql://"];

@@ -13,7 +13,7 @@
 //!   keys/pseudonym.key     the pseudonymisation key (mode 0600)
 //!   keys/vault.key         the identity vault's key (mode 0600), unless kept
 //!                          outside the store (PROBITY_VAULT_KEY_FILE)
-//!   batches/<id>/data/<table>/[month=YYYY-MM/]part.parquet
+//!   batches/<id>/data/<table>/[month=YYYY-MM/]part[-N].parquet
 //!   batches/<id>/vault/<table>.parquet.enc identities (real ids, names, dates
 //!                          of birth), sealed with the vault key
 //!   batches/<id>/index/<table>.keys        sorted primary-key hashes
@@ -1065,9 +1065,25 @@ impl StagedBatch {
     /// `YYYY-MM` for partitioned tables): the staging path, and the
     /// store-relative path it will have once committed.
     pub fn data_file(&self, table: Table, month: Option<&str>) -> Result<(PathBuf, String)> {
+        self.data_file_part(table, month, 0)
+    }
+
+    /// Like [`StagedBatch::data_file`], for the `part`-th of several files
+    /// of the same table and month written side by side (`part.parquet`,
+    /// `part-1.parquet`, …).
+    pub fn data_file_part(
+        &self,
+        table: Table,
+        month: Option<&str>,
+        part: usize,
+    ) -> Result<(PathBuf, String)> {
+        let file = match part {
+            0 => "part.parquet".to_string(),
+            n => format!("part-{n}.parquet"),
+        };
         let sub = match month {
-            Some(m) => format!("data/{}/month={m}/part.parquet", table.name()),
-            None => format!("data/{}/part.parquet", table.name()),
+            Some(m) => format!("data/{}/month={m}/{file}", table.name()),
+            None => format!("data/{}/{file}", table.name()),
         };
         self.place(sub.clone(), format!("batches/{}/{sub}", self.id))
     }
