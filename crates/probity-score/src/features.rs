@@ -419,6 +419,39 @@ pub async fn compute(
     categories: &[String],
     ranks: &[String],
 ) -> Result<FeatureTable> {
+    // A few cut-offs per plan: the peer medians sort and hold every row of
+    // a plan at once, and 24 monthly dates of a Met-sized force in one plan
+    // held 12 GB. Every window is partitioned by the cut-off and the rows
+    // come ordered by it, so the chunks in date order give the same table.
+    let mut sorted = cuts.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let mut all: Option<FeatureTable> = None;
+    for chunk in sorted.chunks(CUTS_PER_PLAN) {
+        let t = compute_chunk(ctx, chunk, categories, ranks).await?;
+        match all.as_mut() {
+            None => all = Some(t),
+            Some(a) => {
+                a.person.extend(t.person);
+                a.cut.extend(t.cut);
+                a.rank.extend(t.rank);
+                a.unit.extend(t.unit);
+                a.values.extend(t.values);
+            }
+        }
+    }
+    Ok(all.unwrap_or_default())
+}
+
+/// Cut-offs computed by one plan.
+const CUTS_PER_PLAN: usize = 4;
+
+async fn compute_chunk(
+    ctx: &SessionContext,
+    cuts: &[Date],
+    categories: &[String],
+    ranks: &[String],
+) -> Result<FeatureTable> {
     if cuts.is_empty() {
         return Ok(FeatureTable::default());
     }

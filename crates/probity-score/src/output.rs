@@ -57,26 +57,66 @@ pub fn schema() -> SchemaRef {
 /// Writes `scores` (in their order) to a new Parquet file at `path`.
 /// Returns the rows written.
 pub fn write_scores(path: &Path, scores: &[Score]) -> Result<u64> {
-    let err = |e: &dyn std::fmt::Display| Error::Output {
+    let mut w = ScoresWriter::create(path)?;
+    w.write(scores)?;
+    w.finish()
+}
+
+/// `scores.parquet` written a chunk of scores at a time.
+pub struct ScoresWriter {
+    writer: ArrowWriter<File>,
+    schema: SchemaRef,
+    path: std::path::PathBuf,
+    rows: u64,
+}
+
+impl ScoresWriter {
+    /// Creates the file.
+    pub fn create(path: &Path) -> Result<ScoresWriter> {
+        let file = File::create(path).map_err(|e| output_error(path, &e))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid level"),
+            ))
+            .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
+            .build();
+        let schema = schema();
+        let writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))
+            .map_err(|e| output_error(path, &e))?;
+        Ok(ScoresWriter {
+            writer,
+            schema,
+            path: path.to_path_buf(),
+            rows: 0,
+        })
+    }
+
+    /// Appends scores, in their order.
+    pub fn write(&mut self, scores: &[Score]) -> Result<()> {
+        for chunk in scores.chunks(ROWS_PER_GROUP) {
+            let batch = to_batch(&self.schema, chunk).map_err(|e| output_error(&self.path, &e))?;
+            self.writer
+                .write(&batch)
+                .map_err(|e| output_error(&self.path, &e))?;
+        }
+        self.rows += scores.len() as u64;
+        Ok(())
+    }
+
+    /// Closes the file; returns the rows written.
+    pub fn finish(self) -> Result<u64> {
+        self.writer
+            .close()
+            .map_err(|e| output_error(&self.path, &e))?;
+        Ok(self.rows)
+    }
+}
+
+fn output_error(path: &Path, e: &dyn std::fmt::Display) -> Error {
+    Error::Output {
         path: path.to_path_buf(),
         message: e.to_string(),
-    };
-    let file = File::create(path).map_err(|e| err(&e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
-        ))
-        .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
-        .build();
-    let schema = schema();
-    let mut w =
-        ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(|e| err(&e))?;
-    for chunk in scores.chunks(ROWS_PER_GROUP) {
-        let batch = to_batch(&schema, chunk).map_err(|e| err(&e))?;
-        w.write(&batch).map_err(|e| err(&e))?;
     }
-    w.close().map_err(|e| err(&e))?;
-    Ok(scores.len() as u64)
 }
 
 fn to_batch(schema: &SchemaRef, scores: &[Score]) -> std::result::Result<RecordBatch, String> {

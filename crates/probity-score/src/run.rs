@@ -97,9 +97,13 @@ pub struct Score {
 /// The result of a run.
 pub struct RunOutput {
     /// The model, trained at `as_of`.
-    pub model: RiskModel,
-    /// Scores, highest first.
+    pub model: std::sync::Arc<RiskModel>,
+    /// The scores of the date scored (`as_of`), highest first, explained:
+    /// what the fairness audit and the summary read.
     pub scores: Vec<Score>,
+    /// Every person-date scored (with `history_months`, a million at a
+    /// Met-sized force), explained a chunk at a time as they are written.
+    pub scored: Scored,
     /// Training cut-offs (none with a saved model).
     pub training_cuts: Vec<Date>,
     /// Where the time went.
@@ -204,39 +208,195 @@ pub async fn run(
         return Err(Error::Input(format!("nobody is active on {}", cfg.as_of)));
     }
     let log_odds = model.score(&t, &rows)?;
-    let contribs = model.contributions(&t, &rows)?;
-    let nf = t.features.len();
-    let horizon = cfg.horizon_months;
-    let scores = explain(
-        &t,
-        &rows,
-        &log_odds,
-        &contribs,
+    let model = std::sync::Arc::new(model);
+    let scored = Scored::new(
+        t,
+        rows,
+        log_odds,
         cfg.top,
-        &|k| (probability(log_odds[k]), contribs[k][nf]),
-        &|share, reasons| {
-            format!(
-                "In the top {share:.1}% of the people scored for the risk of a \
-                 sustained complaint within {horizon} months; mainly: {reasons}."
-            )
+        Explainer::Risk {
+            model: std::sync::Arc::clone(&model),
+            horizon: cfg.horizon_months,
         },
-        "risk_model",
     );
+    let scores = scored.explain(0..scored.first_date_rows())?;
     timings.scoring = scoring_started.elapsed().as_secs_f64();
     Ok(RunOutput {
         model,
         scores,
+        scored,
         training_cuts,
         timings,
     })
 }
 
+/// How a run's scores are explained.
+enum Explainer {
+    /// The risk model: path contributions, probabilities, its horizon.
+    Risk {
+        model: std::sync::Arc<RiskModel>,
+        horizon: u32,
+    },
+    /// The isolation forest: occlusion explanations.
+    Anomaly {
+        forest: crate::anomaly::IsolationForest,
+    },
+}
+
+/// Every person-date of a run, scored: the features, the scores, and each
+/// date's sorted scores for percentiles. Explanations (contributions and
+/// sentences, most of a run's memory when held for a million rows) are
+/// made on demand for a range of rows, in output order: the latest date
+/// first, then the highest score first.
+pub struct Scored {
+    t: features::FeatureTable,
+    /// Feature-table rows in output order.
+    rows: Vec<usize>,
+    /// Their scores.
+    values: Vec<f64>,
+    by_cut: std::collections::BTreeMap<Date, Vec<f64>>,
+    top: usize,
+    explainer: Explainer,
+}
+
+/// Rows explained at a time when writing: bounds the memory of
+/// contributions and sentences.
+const EXPLAIN_CHUNK: usize = 64 * 1024;
+
+impl Scored {
+    fn new(
+        t: features::FeatureTable,
+        rows: Vec<usize>,
+        values: Vec<f64>,
+        top: usize,
+        explainer: Explainer,
+    ) -> Scored {
+        let mut by_cut: std::collections::BTreeMap<Date, Vec<f64>> =
+            std::collections::BTreeMap::new();
+        for (k, &i) in rows.iter().enumerate() {
+            by_cut.entry(t.cut[i]).or_default().push(values[k]);
+        }
+        for v in by_cut.values_mut() {
+            v.sort_by(f64::total_cmp);
+        }
+        // Latest date first, then highest score first.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ia, ib) = (rows[a], rows[b]);
+            t.cut[ib]
+                .cmp(&t.cut[ia])
+                .then(values[b].total_cmp(&values[a]))
+                .then(t.person[ia].cmp(&t.person[ib]))
+        });
+        Scored {
+            rows: order.iter().map(|&k| rows[k]).collect(),
+            values: order.iter().map(|&k| values[k]).collect(),
+            t,
+            by_cut,
+            top,
+            explainer,
+        }
+    }
+
+    /// Person-dates scored.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether nothing was scored.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// How many of the first rows (in output order) belong to the latest
+    /// date.
+    pub fn first_date_rows(&self) -> usize {
+        let Some(&first) = self.rows.first() else {
+            return 0;
+        };
+        let latest = self.t.cut[first];
+        self.rows
+            .iter()
+            .take_while(|&&i| self.t.cut[i] == latest)
+            .count()
+    }
+
+    /// The scores of rows `range` (in output order), explained.
+    pub fn explain(&self, range: std::ops::Range<usize>) -> Result<Vec<Score>> {
+        let rows = &self.rows[range.clone()];
+        let values = &self.values[range];
+        let nf = self.t.features.len();
+        Ok(match &self.explainer {
+            Explainer::Risk { model, horizon } => {
+                let contribs = model.contributions(&self.t, rows)?;
+                explain(
+                    &self.t,
+                    &self.by_cut,
+                    rows,
+                    values,
+                    &contribs,
+                    self.top,
+                    &|k| (probability(values[k]), contribs[k][nf]),
+                    &|share, reasons| {
+                        format!(
+                            "In the top {share:.1}% of the people scored for the risk of a \
+                             sustained complaint within {horizon} months; mainly: {reasons}."
+                        )
+                    },
+                    "risk_model",
+                )
+            }
+            Explainer::Anomaly { forest } => {
+                let contribs = forest.explain(&self.t, rows)?;
+                explain(
+                    &self.t,
+                    &self.by_cut,
+                    rows,
+                    values,
+                    &contribs,
+                    self.top,
+                    &|k| (values[k], 0.5),
+                    &|share, reasons| {
+                        format!(
+                            "In the top {share:.1}% of the people scored for how unusual their \
+                             record is (isolation forest, no outcomes used); mainly: {reasons}."
+                        )
+                    },
+                    "anomaly",
+                )
+            }
+        })
+    }
+
+    /// Every score, explained (for small runs and tests; a large run is
+    /// written with [`Scored::write_parquet`] instead).
+    pub fn all(&self) -> Result<Vec<Score>> {
+        self.explain(0..self.len())
+    }
+
+    /// Writes every score to `path` as Parquet, explaining
+    /// [`EXPLAIN_CHUNK`] rows at a time. Returns the rows written.
+    pub fn write_parquet(&self, path: &std::path::Path) -> Result<u64> {
+        let mut w = crate::output::ScoresWriter::create(path)?;
+        let mut start = 0;
+        while start < self.len() {
+            let end = (start + EXPLAIN_CHUNK).min(self.len());
+            w.write(&self.explain(start..end)?)?;
+            start = end;
+        }
+        w.finish()
+    }
+}
+
 /// Scores and sentences for `rows`: `values` ranks them (percentiles among
 /// the people of the same date), `contribs` explains them (largest first),
 /// `prob` gives a row's probability and baseline.
+/// `by_cut` holds every date's sorted scores (the percentiles are among all
+/// the people of the date, not only `rows`). The scores keep `rows`' order.
 #[allow(clippy::too_many_arguments)]
 fn explain(
     t: &features::FeatureTable,
+    by_cut: &std::collections::BTreeMap<Date, Vec<f64>>,
     rows: &[usize],
     values: &[f64],
     contribs: &[Vec<f64>],
@@ -245,19 +405,11 @@ fn explain(
     sentence: &(dyn Fn(f64, String) -> String + Sync),
     method: &'static str,
 ) -> Vec<Score> {
-    let mut by_cut: std::collections::BTreeMap<Date, Vec<f64>> = std::collections::BTreeMap::new();
-    for (k, &i) in rows.iter().enumerate() {
-        by_cut.entry(t.cut[i]).or_default().push(values[k]);
-    }
-    for v in by_cut.values_mut() {
-        v.sort_by(f64::total_cmp);
-    }
     let nf = t.features.len();
     // Sentences for a million person-dates take most of a run: in
     // parallel, in order.
     use rayon::prelude::*;
-    let mut scores: Vec<Score> = rows
-        .par_iter()
+    rows.par_iter()
         .enumerate()
         .map(|(k, &i)| {
             let c = &contribs[k];
@@ -308,23 +460,17 @@ fn explain(
                 method,
             }
         })
-        .collect();
-    // Latest date first, then highest score first.
-    scores.sort_by(|a, b| {
-        b.as_of
-            .cmp(&a.as_of)
-            .then(b.log_odds.total_cmp(&a.log_odds))
-            .then(a.person_id.cmp(&b.person_id))
-    });
-    scores
+        .collect()
 }
 
 /// The result of an anomaly run.
 pub struct AnomalyOutput {
     /// The forest, grown on the people active at `as_of`.
     pub forest: crate::anomaly::IsolationForest,
-    /// Scores, highest first.
+    /// The scores of `as_of`, highest first, explained.
     pub scores: Vec<Score>,
+    /// Every person-date scored (see [`RunOutput::scored`]).
+    pub scored: Scored,
     /// Where the time went.
     pub timings: Timings,
 }
@@ -365,26 +511,21 @@ pub async fn run_anomaly(ctx: &SessionContext, cfg: &RunConfig) -> Result<Anomal
     let started = std::time::Instant::now();
     let rows: Vec<usize> = (0..t.len()).collect();
     let values = forest.score(&t, &rows)?;
-    let contribs = forest.explain(&t, &rows)?;
-    let scores = explain(
-        &t,
-        &rows,
-        &values,
-        &contribs,
+    let scored = Scored::new(
+        t,
+        rows,
+        values,
         cfg.top,
-        &|k| (values[k], 0.5),
-        &|share, reasons| {
-            format!(
-                "In the top {share:.1}% of the people scored for how unusual their record is \
-                 (isolation forest, no outcomes used); mainly: {reasons}."
-            )
+        Explainer::Anomaly {
+            forest: forest.clone(),
         },
-        "anomaly",
     );
+    let scores = scored.explain(0..scored.first_date_rows())?;
     timings.scoring = started.elapsed().as_secs_f64();
     Ok(AnomalyOutput {
         forest,
         scores,
+        scored,
         timings,
     })
 }

@@ -315,11 +315,41 @@ async fn a_scoring_run_explains_every_score_in_words() {
         .unwrap();
     assert!(again.training_cuts.is_empty());
     assert_eq!(again.timings.training, 0.0);
-    assert_eq!(again.scores.len(), 600);
-    let latest: Vec<f64> = again.scores[..300].iter().map(|s| s.log_odds).collect();
+    // In memory: the date scored; every person-date is explained on demand.
+    assert_eq!(again.scores.len(), 300);
+    assert_eq!(again.scored.len(), 600);
+    let all = again.scored.all().unwrap();
+    let latest: Vec<f64> = all[..300].iter().map(|s| s.log_odds).collect();
     let first: Vec<f64> = r.scores.iter().map(|s| s.log_odds).collect();
     assert_eq!(latest, first);
-    assert!(again.scores[300..].iter().all(|s| s.as_of == "2009-12-01"));
+    assert!(all[300..].iter().all(|s| s.as_of == "2009-12-01"));
+    // A range explained alone reads the same as in the whole: percentiles
+    // are among everyone of the date, not the range.
+    let part = again.scored.explain(290..310).unwrap();
+    for (a, b) in part.iter().zip(&all[290..310]) {
+        assert_eq!(
+            (&a.person_id, a.percentile, &a.summary),
+            (&b.person_id, b.percentile, &b.summary)
+        );
+    }
+    // Written a chunk at a time, in the same order.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scores.parquet");
+    assert_eq!(again.scored.write_parquet(&path).unwrap(), 600);
+    let file = std::fs::File::open(&path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut people = vec![];
+    for b in reader {
+        let b = b.unwrap();
+        use arrow::array::AsArray;
+        let col = b.column_by_name("person_id").unwrap().as_string::<i32>();
+        people.extend(col.iter().map(|p| p.unwrap().to_string()));
+    }
+    let expected: Vec<String> = all.iter().map(|s| s.person_id.clone()).collect();
+    assert_eq!(people, expected);
 }
 
 #[test]

@@ -268,7 +268,6 @@ pub fn run(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
                 }
             };
             let r = crate::runtime()?.block_on(probity_score::run::run(&ctx, &cfg, saved))?;
-            let secs = started.elapsed().as_secs_f64();
             let audit = crate::runtime()?.block_on(probity_govern::analysis::gate_scores(
                 &s,
                 &actor,
@@ -296,7 +295,12 @@ pub fn run(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
                 }
             };
             std::fs::write(out.join("model.json"), &model_json)?;
-            probity_score::output::write_scores(&out.join("scores.parquet"), &r.scores)?;
+            // Every person-date, explained a chunk at a time as it is written.
+            let writing = std::time::Instant::now();
+            r.scored.write_parquet(&out.join("scores.parquet"))?;
+            let mut timings = r.timings.clone();
+            timings.scoring += writing.elapsed().as_secs_f64();
+            let secs = started.elapsed().as_secs_f64();
             let meta = serde_json::json!({
                 "method": "risk_model",
                 "purpose": permit.purpose,
@@ -308,9 +312,9 @@ pub fn run(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
                 "model": saved.file_name().map(|f| f.to_string_lossy().into_owned()),
                 "model_blake3": model_hash,
                 "features": r.model.features.iter().map(|f| &f.name).collect::<Vec<_>>(),
-                "people_scored": r.scores.len(),
+                "people_scored": r.scored.len(),
                 "seconds": secs,
-                "timings": r.timings,
+                "timings": timings,
                 "model_given": model.as_ref().map(|p| p.display().to_string()),
             });
             std::fs::write(out.join("run.json"), serde_json::to_vec_pretty(&meta)?)?;
@@ -318,12 +322,12 @@ pub fn run(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
                 .append(probity_audit::Record::new(&actor, "score", "").details(meta.clone()))?;
             println!(
                 "scored {} person-dates as of {as_of} in {secs:.1} s (model trained on {} rows, {} with the outcome; saved as {})",
-                r.scores.len(),
+                r.scored.len(),
                 r.model.trained_on.0,
                 r.model.trained_on.1,
                 saved.display()
             );
-            print_scores(&r.scores, show, &r.timings, "training", &out);
+            print_scores(&r.scores, show, &timings, "training", &out);
             warn(history::positives_warning(r.model.trained_on));
             Ok(())
         }
@@ -344,7 +348,6 @@ fn anomaly_run(
     started: std::time::Instant,
 ) -> Result<()> {
     let r = crate::runtime()?.block_on(probity_score::run::run_anomaly(ctx, cfg))?;
-    let secs = started.elapsed().as_secs_f64();
     let audit = crate::runtime()?.block_on(probity_govern::analysis::gate_scores(
         s,
         actor,
@@ -356,7 +359,12 @@ fn anomaly_run(
     ))?;
     crate::fairness::print_summary(std::slice::from_ref(&audit), &Default::default());
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    probity_score::output::write_scores(&out.join("scores.parquet"), &r.scores)?;
+    // Every person-date, explained a chunk at a time as it is written.
+    let writing = std::time::Instant::now();
+    r.scored.write_parquet(&out.join("scores.parquet"))?;
+    let mut timings = r.timings.clone();
+    timings.scoring += writing.elapsed().as_secs_f64();
+    let secs = started.elapsed().as_secs_f64();
     let meta = serde_json::json!({
         "method": "anomaly",
         "purpose": permit.purpose,
@@ -364,21 +372,21 @@ fn anomaly_run(
         "trees": probity_score::anomaly::TREES,
         "sample": r.forest.sample,
         "features": r.forest.features.iter().map(|f| &f.name).collect::<Vec<_>>(),
-        "people_scored": r.scores.len(),
+        "people_scored": r.scored.len(),
         "seconds": secs,
-        "timings": r.timings,
+        "timings": timings,
     });
     std::fs::write(out.join("run.json"), serde_json::to_vec_pretty(&meta)?)?;
     s.audit()?
         .append(probity_audit::Record::new(actor, "score", "").details(meta))?;
     println!(
         "scored {} person-dates as of {} in {secs:.1} s with an isolation forest ({} trees of {} people; no outcomes used)",
-        r.scores.len(),
+        r.scored.len(),
         cfg.as_of,
         probity_score::anomaly::TREES,
         r.forest.sample
     );
-    print_scores(&r.scores, show, &r.timings, "forest", out);
+    print_scores(&r.scores, show, &timings, "forest", out);
     Ok(())
 }
 
