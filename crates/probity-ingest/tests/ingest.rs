@@ -811,6 +811,14 @@ fn a_table_split_across_threads_stores_and_quarantines_exactly_what_one_thread_d
     let ingest_with = |name: &str, split_rows: Option<u64>| {
         let root = tmp.path().join(name);
         drop(Store::init(&root).unwrap());
+        // One pseudonym key for both stores, so their rows compare.
+        if name != "one" {
+            std::fs::copy(
+                tmp.path().join("one/keys/pseudonym.key"),
+                root.join("keys/pseudonym.key"),
+            )
+            .unwrap();
+        }
         if let Some(n) = split_rows {
             let config = root.join("probity.toml");
             let text = std::fs::read_to_string(&config)
