@@ -95,23 +95,20 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         none_sql("q.reason_code", extra)
     );
     let no_case = none_sql("q.case_ref", extra);
-    // Two selective branches rather than one left join over every look-up:
-    // relation look-ups (a join the small relations table drives) and
-    // look-ups with neither case nor reason (a filter). Small tables come
-    // first in each join: the engine builds its hash table on the left.
+    // One pass over the look-ups without a case link: the small relations
+    // table is the build side of the join (the engine builds its hash table
+    // on the left) and every look-up probes it once; a look-up is kept when
+    // it is of a relation, or when it has no reason either. A look-up of a
+    // relation with no reason is one row (a relation look-up), not two.
     let q = format!(
-        "WITH q AS (
-            SELECT q.query_id, a.person_id, q.at, q.subject_ref, q.reason_code, q.case_ref
-            FROM accounts a JOIN system_queries q ON a.account_id = q.account_id
-            WHERE {no_case})
-         SELECT q.query_id, q.person_id, local_date(q.at) AS day, q.subject_ref, kr.relation,
+        "SELECT q.query_id, q.person_id, local_date(q.at) AS day, q.subject_ref, kr.relation,
                 q.case_ref, {spelt}
-         FROM known_relations kr JOIN q
+         FROM known_relations kr RIGHT JOIN (
+             SELECT q.query_id, a.person_id, q.at, q.subject_ref, q.reason_code, q.case_ref
+             FROM accounts a JOIN system_queries q ON a.account_id = q.account_id
+             WHERE {no_case}) q
            ON kr.person_id = q.person_id AND kr.subject_ref = q.subject_ref
-         UNION ALL
-         SELECT q.query_id, q.person_id, local_date(q.at), q.subject_ref, NULL, q.case_ref,
-                {spelt}
-         FROM q WHERE {no_reason}"
+         WHERE kr.person_id IS NOT NULL OR {no_reason}"
     );
     let batches = run.sql(&q).await?;
     struct Hit {
@@ -156,7 +153,8 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     }
     run.learned("spellings_of_none_in_unexplained_lookups", &spellings);
     for list in hits.values_mut() {
-        // A look-up in both branches counts once, as a relation look-up.
+        // A look-up of two recorded relations (the same subject recorded
+        // twice) counts once.
         list.sort_by(|a, b| {
             (&a.query, a.relation.is_none()).cmp(&(&b.query, b.relation.is_none()))
         });
