@@ -39,8 +39,44 @@ use probity_store::Store;
 pub use finding::{Evidence, Finding};
 pub use params::{Param, ParamValue, Params};
 pub use run::{
-    Notes, Period, Run, dates, day_start, floats, ints, micros, opt_str, register_functions, strs,
+    Notes, Period, Run, dates, day_start, floats, ints, local_date_udf, local_date_zone, micros,
+    opt_str, register_functions, strs,
 };
+
+/// Where detectors' queries execute. The default is this process; the
+/// `probity-cluster` crate provides an Apache Ballista cluster. An engine
+/// only makes sessions: which tables a session holds is decided by the
+/// [`Plan`] (the detector's declared tables, nothing else), whatever the
+/// engine.
+pub trait Engine: std::fmt::Debug + Send + Sync {
+    /// An empty session with `config` (the store session's settings), in
+    /// which the plan registers the detector's tables and functions.
+    fn session(
+        &self,
+        config: datafusion::prelude::SessionConfig,
+    ) -> futures::future::BoxFuture<'_, Result<datafusion::prelude::SessionContext>>;
+
+    /// How the run report and the audit log name the engine, e.g. `local`
+    /// or `ballista df://10.0.0.5:50050`.
+    fn describe(&self) -> String;
+}
+
+/// Queries run in this process (the default engine).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Local;
+
+impl Engine for Local {
+    fn session(
+        &self,
+        config: datafusion::prelude::SessionConfig,
+    ) -> futures::future::BoxFuture<'_, Result<datafusion::prelude::SessionContext>> {
+        Box::pin(async move { Ok(datafusion::prelude::SessionContext::new_with_config(config)) })
+    }
+
+    fn describe(&self) -> String {
+        "local".into()
+    }
+}
 
 /// Errors of the detector library.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +142,8 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn query(detector: &str, source: datafusion::error::DataFusionError) -> Self {
+    /// A query of `detector` (or of a named step, e.g. `session`) failed.
+    pub fn query(detector: &str, source: datafusion::error::DataFusionError) -> Self {
         Error::Query {
             detector: detector.to_string(),
             source,
@@ -217,6 +254,8 @@ pub struct DetectorOutcome {
 pub struct AnalysisReport {
     /// The analysis period (from the data).
     pub period: Period,
+    /// Where the detectors' queries ran ([`Engine::describe`]).
+    pub engine: String,
     /// Findings of the enabled detectors, sorted by scenario, person, period.
     pub findings: Vec<Finding>,
     /// Findings of enabled baseline rules, kept apart.
@@ -230,6 +269,7 @@ pub struct AnalysisReport {
 /// Which detectors run, with which parameters, over which store.
 pub struct Plan {
     ctx: datafusion::prelude::SessionContext,
+    engine: std::sync::Arc<dyn Engine>,
     /// For record linkage, when a selected detector uses identities: a
     /// session with the vault, the settings and the `links/` directory.
     linkage: Option<Linkage>,
@@ -381,6 +421,7 @@ impl Plan {
         };
         Ok(Plan {
             ctx,
+            engine: std::sync::Arc::new(Local),
             linkage,
             present,
             tz,
@@ -388,6 +429,32 @@ impl Plan {
             not_selected,
             governance_hash,
         })
+    }
+
+    /// Runs the detectors' queries on `engine` instead of in this process.
+    /// Purpose binding is unchanged: each detector's session is made by the
+    /// plan and holds only the tables the detector declares.
+    pub fn on_engine(&mut self, engine: std::sync::Arc<dyn Engine>) {
+        self.engine = engine;
+    }
+
+    /// The engine the detectors' queries run on.
+    pub fn engine(&self) -> &dyn Engine {
+        self.engine.as_ref()
+    }
+
+    /// The session a selected detector's queries run in: only the tables it
+    /// declares, on the plan's engine. `None` when the detector is not
+    /// selected (unknown, disabled, not approved).
+    pub async fn session_for(
+        &self,
+        id: &str,
+    ) -> Result<Option<datafusion::prelude::SessionContext>> {
+        let Some((d, _, _)) = self.selected.iter().find(|(d, _, _)| d.id == id) else {
+            return Ok(None);
+        };
+        let declared: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
+        self.restricted(&declared).await.map(Some)
     }
 
     /// BLAKE3 of the governance file the plan was decided under.
@@ -547,6 +614,7 @@ impl Plan {
         });
         Ok(AnalysisReport {
             period: period.unwrap_or(Period { start: 0, end: 0 }),
+            engine: self.engine.describe(),
             findings,
             baseline_findings,
             outcomes,
@@ -604,7 +672,12 @@ impl Plan {
     /// session's tables are shared (no files are re-listed), the rest are
     /// simply absent, so an undeclared read fails instead of succeeding.
     async fn restricted(&self, tables: &[Table]) -> Result<datafusion::prelude::SessionContext> {
-        let ctx = datafusion::prelude::SessionContext::new_with_config(self.ctx.copied_config());
+        // Detector SQL puts the small side of every join first (the engine
+        // builds its hash table on the left); keep that order even where
+        // statistics after a filter are too vague for the optimiser to know.
+        let mut config = self.ctx.copied_config();
+        config.options_mut().optimizer.join_reordering = false;
+        let ctx = self.engine.session(config).await?;
         let mut names: Vec<&str> = tables.iter().map(|t| t.name()).collect();
         if tables.contains(&Table::DeviceLocations) {
             // What minimisation kept of deleted pings is the same category.
@@ -620,9 +693,6 @@ impl Plan {
                 .map_err(|e| Error::query("session", e))?;
         }
         run::register_functions(&ctx, &self.tz);
-        ctx.sql("SET datafusion.optimizer.join_reordering = false")
-            .await
-            .map_err(|e| Error::query("session", e))?;
         Ok(ctx)
     }
 }
@@ -725,6 +795,7 @@ pub fn write_outputs(
         "period_start": probity_core::time::days_to_date(report.period.start).to_string(),
         "period_end": probity_core::time::days_to_date(report.period.end).to_string(),
         "identities": matches!(who, finding::Identity::Revealed(_)),
+        "engine": report.engine,
         "findings": report.findings.len(),
         "seconds": report.elapsed.as_secs_f64(),
         "detectors": detectors,

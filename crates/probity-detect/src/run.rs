@@ -9,7 +9,9 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use datafusion::prelude::SessionContext;
 use probity_core::TimeRules;
 use probity_core::schema::Table;
@@ -159,9 +161,70 @@ async fn collect(ctx: &SessionContext, id: &str, query: &str) -> Result<Vec<Reco
 /// Registers Probity's SQL functions in a session:
 /// `local_date(ts)` — the date of an instant in the dataset time zone.
 pub fn register_functions(ctx: &SessionContext, tz: &TimeRules) {
-    let tz = tz.clone();
-    let f = move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(args)?;
+    ctx.register_udf(local_date_udf(tz));
+}
+
+/// `local_date(ts)`: the date of an instant (µs, UTC) in the zone `tz`. The
+/// zone travels with the function ([`local_date_zone`]), so a plan sent to a
+/// cluster is computed in the store's zone wherever it runs.
+pub fn local_date_udf(tz: &TimeRules) -> ScalarUDF {
+    ScalarUDF::new_from_impl(LocalDate {
+        tz: tz.clone(),
+        signature: Signature::exact(
+            vec![DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some("UTC".into()),
+            )],
+            Volatility::Immutable,
+        ),
+    })
+}
+
+/// The zone of a `local_date` function made by [`local_date_udf`], or `None`
+/// for any other function.
+pub fn local_date_zone(udf: &ScalarUDF) -> Option<&str> {
+    let any: &dyn std::any::Any = udf.inner().as_ref();
+    any.downcast_ref::<LocalDate>().map(|f| f.tz.zone_name())
+}
+
+#[derive(Debug)]
+struct LocalDate {
+    tz: TimeRules,
+    signature: Signature,
+}
+
+impl PartialEq for LocalDate {
+    fn eq(&self, other: &Self) -> bool {
+        self.tz.zone_name() == other.tz.zone_name()
+    }
+}
+
+impl Eq for LocalDate {}
+
+impl std::hash::Hash for LocalDate {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.tz.zone_name().hash(state);
+    }
+}
+
+impl ScalarUDFImpl for LocalDate {
+    fn name(&self) -> &str {
+        "local_date"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Date32)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let ts = arrays[0]
             .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()
             .ok_or_else(|| {
@@ -177,8 +240,8 @@ pub fn register_functions(ctx: &SessionContext, tz: &TimeRules) {
                 v.map(|us| match cache {
                     Some((lo, hi, d)) if us >= lo && us < hi => d,
                     _ => {
-                        let d = date_to_days(tz.local_date(us));
-                        let (lo, hi) = day_bounds(&tz, d);
+                        let d = date_to_days(self.tz.local_date(us));
+                        let (lo, hi) = day_bounds(&self.tz, d);
                         cache = Some((lo, hi, d));
                         d
                     }
@@ -186,18 +249,7 @@ pub fn register_functions(ctx: &SessionContext, tz: &TimeRules) {
             })
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
-    };
-    let udf = create_udf(
-        "local_date",
-        vec![DataType::Timestamp(
-            TimeUnit::Microsecond,
-            Some("UTC".into()),
-        )],
-        DataType::Date32,
-        Volatility::Immutable,
-        Arc::new(f),
-    );
-    ctx.register_udf(udf);
+    }
 }
 
 /// The instants (µs) at which a local day starts and the next one starts.

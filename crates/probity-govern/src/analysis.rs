@@ -35,6 +35,10 @@ pub struct Request {
     pub only: Vec<String>,
     /// Ground truth for the fairness audit's outcomes (synthetic data).
     pub truth: Option<PathBuf>,
+    /// Where the detectors' queries run: this process when `None`, or a
+    /// cluster (`probity-cluster`). Purpose binding and the audit are the
+    /// same either way.
+    pub engine: Option<std::sync::Arc<dyn probity_detect::Engine>>,
 }
 
 /// What a run did.
@@ -96,6 +100,9 @@ pub async fn run(
     let mut plan = probity_detect::Plan::with_overrides(store, &enable)?;
     if !req.only.is_empty() {
         plan.retain(|d| req.only.iter().any(|o| o == d.id));
+    }
+    if let Some(engine) = &req.engine {
+        plan.on_engine(engine.clone());
     }
     let mut report = plan.run(progress).await?;
     // Fairness of every detector that ran; with `[fairness] block_flagged`,

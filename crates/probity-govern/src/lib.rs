@@ -992,6 +992,7 @@ pub fn record_analysis(
             "findings": report.findings.len(),
             "out": out.display().to_string(),
             "identities": identities,
+            "engine": report.engine,
             "detectors": detectors,
         })))?;
     let merged = reg.merge(&report.findings, &format!("a{:08}", entry.seq), &at);

@@ -754,7 +754,9 @@ impl Store {
         files: &[&str],
     ) -> Result<()> {
         if files.is_empty() {
-            let empty = MemTable::try_new(schema, vec![vec![]])?;
+            // An `EmptyTable` (not an empty in-memory table) so that plans
+            // over it can be sent to a cluster.
+            let empty = datafusion::datasource::empty::EmptyTable::new(schema);
             ctx.register_table(name, Arc::new(empty))?;
             return Ok(());
         }

@@ -174,6 +174,11 @@ enum Command {
         /// precision and error rates; without it, review outcomes are used.
         #[arg(long)]
         truth: Option<PathBuf>,
+        /// Run the detectors' queries on an Apache Ballista cluster (its
+        /// scheduler; see `probity cluster`) instead of in this process.
+        /// Findings, purpose binding and the audit are the same.
+        #[arg(long, value_name = "df://HOST:PORT")]
+        cluster: Option<String>,
     },
     /// Link reference records (registers, rolls) to staff: Fellegi-Sunter
     /// match weights with EM-estimated parameters; stores links, the model and
@@ -360,6 +365,14 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         bind: std::net::SocketAddr,
     },
+    /// An Apache Ballista cluster for `probity analyze --cluster`: one
+    /// scheduler, any number of executors. Ports listen on loopback unless
+    /// --trust-network says the network is private to the cluster (Ballista
+    /// has no authentication).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// List the detectors with their purpose, tables and parameters; with
     /// --store, the values in force there (probity.toml) and what each
     /// detector learns from that store's own data (pay codes, placeholders).
@@ -367,6 +380,58 @@ enum Command {
         /// A store: show its parameter values and learned vocabulary.
         #[arg(long)]
         store: Option<PathBuf>,
+    },
+}
+
+/// `probity cluster …`.
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Run a scheduler: it plans each query into stages and hands their
+    /// tasks to the executors. Runs until stopped.
+    Scheduler {
+        /// Where its gRPC port listens (clients and executors connect here).
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: std::net::SocketAddr,
+        /// Allow an address beyond loopback: only on a network private to
+        /// the cluster, since anyone who reaches the port can read what the
+        /// executors can read.
+        #[arg(long)]
+        trust_network: bool,
+        /// What Ballista logs on standard error.
+        #[arg(long, value_enum, default_value_t = log_level::Level::Warn, value_name = "LEVEL")]
+        log: log_level::Level,
+    },
+    /// Run an executor: it runs tasks and serves their shuffle output to
+    /// the others. It reads the store's files at the paths in the plans, so
+    /// the store must be at the same path on every executor (the same
+    /// machine or a shared file system). Runs until stopped.
+    Executor {
+        /// The scheduler, df://HOST:PORT.
+        #[arg(long, value_name = "df://HOST:PORT")]
+        scheduler: String,
+        /// Where its Arrow Flight (shuffle) port listens.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        bind: std::net::SocketAddr,
+        /// Its gRPC (task) port; the bind port + 1 if not given.
+        #[arg(long)]
+        grpc_port: Option<u16>,
+        /// The host the scheduler and other executors reach it at; the bind
+        /// address if not given.
+        #[arg(long)]
+        advertise: Option<String>,
+        /// Tasks run at once; the number of cores if not given.
+        #[arg(long)]
+        cores: Option<usize>,
+        /// Where shuffle files go (made private to this user); a directory
+        /// under the system's temporary directory if not given.
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Allow addresses beyond loopback (see `scheduler --trust-network`).
+        #[arg(long)]
+        trust_network: bool,
+        /// What Ballista logs on standard error.
+        #[arg(long, value_enum, default_value_t = log_level::Level::Warn, value_name = "LEVEL")]
+        log: log_level::Level,
     },
 }
 
@@ -797,9 +862,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             baselines,
             only,
             truth,
+            cluster,
         } => {
             let s = open_store(&store)?;
             let show_reveal_warning = reveal;
+            let engine = match cluster {
+                Some(address) => {
+                    let c = runtime()?.block_on(probity_cluster::Cluster::connect(&address))?;
+                    Some(std::sync::Arc::new(c) as std::sync::Arc<dyn probity_detect::Engine>)
+                }
+                None => None,
+            };
             let req = probity_govern::analysis::Request {
                 actor: who.user(&s)?,
                 out,
@@ -808,6 +881,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 baselines,
                 only,
                 truth,
+                engine,
             };
             let probity_govern::analysis::Analysis {
                 report,
@@ -910,6 +984,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Governance { command } => safeguards::governance(command, &who),
         Command::User { command } => safeguards::user(command, &who),
         Command::Retention { command } => safeguards::retention(command, &who),
+        Command::Cluster { command } => cluster(command),
         Command::Compact { store, min_files } => {
             let mut s = open_store_for_write(&store)?;
             let user = who.need(&s, "compact")?;
@@ -1081,6 +1156,102 @@ pub(crate) fn open_store_for_write(path: &Path) -> Result<probity_store::Store> 
     Ok(s)
 }
 
+/// Log levels of `probity cluster … --log`.
+mod log_level {
+    /// How much Ballista says.
+    #[derive(Debug, Clone, Copy, clap::ValueEnum)]
+    pub enum Level {
+        /// Errors only.
+        Error,
+        /// Errors and warnings.
+        Warn,
+        /// Also what it does (jobs, stages, executors joining).
+        Info,
+        /// Everything.
+        Debug,
+    }
+
+    impl Level {
+        pub fn filter(self) -> probity_cluster::LevelFilter {
+            match self {
+                Level::Error => probity_cluster::LevelFilter::Error,
+                Level::Warn => probity_cluster::LevelFilter::Warn,
+                Level::Info => probity_cluster::LevelFilter::Info,
+                Level::Debug => probity_cluster::LevelFilter::Debug,
+            }
+        }
+    }
+}
+
+/// `probity cluster …`: a scheduler or an executor, until stopped.
+fn cluster(command: ClusterCommand) -> Result<ExitCode> {
+    let network = |trust: bool| {
+        if trust {
+            probity_cluster::Network::Trusted
+        } else {
+            probity_cluster::Network::LoopbackOnly
+        }
+    };
+    // Ballista plans recurse deeply: the stack size its own binaries use.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(32 << 20)
+        .build()
+        .context("cannot start the cluster runtime")?;
+    match command {
+        ClusterCommand::Scheduler {
+            bind,
+            trust_network,
+            log,
+        } => {
+            probity_cluster::log_to_stderr(log.filter());
+            let opts = probity_cluster::SchedulerOptions {
+                bind,
+                network: network(trust_network),
+            };
+            println!("Ballista scheduler on {bind}: `probity analyze … --cluster df://{bind}`");
+            rt.block_on(probity_cluster::run_scheduler(&opts))?;
+        }
+        ClusterCommand::Executor {
+            scheduler,
+            bind,
+            grpc_port,
+            advertise,
+            cores,
+            work_dir,
+            trust_network,
+            log,
+        } => {
+            probity_cluster::log_to_stderr(log.filter());
+            let grpc_port = match grpc_port {
+                Some(p) => p,
+                None => bind.port().checked_add(1).context(
+                    "--bind has the highest port, so the gRPC port cannot be the next one; give --grpc-port",
+                )?,
+            };
+            let opts = probity_cluster::ExecutorOptions {
+                scheduler,
+                bind,
+                grpc_port,
+                advertise,
+                cores: cores
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                work_dir: work_dir.unwrap_or_else(|| {
+                    std::env::temp_dir().join(format!("probity-executor-{}", bind.port()))
+                }),
+                network: network(trust_network),
+            };
+            println!(
+                "Ballista executor on {bind} (gRPC {grpc_port}), {} tasks at once, shuffle files in {}",
+                opts.cores,
+                opts.work_dir.display()
+            );
+            rt.block_on(probity_cluster::run_executor(&opts))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -1102,10 +1273,15 @@ fn run_analysis(
 fn print_analysis(r: &probity_detect::AnalysisReport, only: &[String]) {
     use probity_core::time::days_to_date;
     println!(
-        "analysed {} to {} in {:.2}s",
+        "analysed {} to {} in {:.2}s{}",
         days_to_date(r.period.start),
         days_to_date(r.period.end),
-        r.elapsed.as_secs_f64()
+        r.elapsed.as_secs_f64(),
+        if r.engine == "local" {
+            String::new()
+        } else {
+            format!(" on {}", r.engine)
+        }
     );
     // With --only, the detectors not asked for are one line, not one each.
     let mut not_asked = 0;
