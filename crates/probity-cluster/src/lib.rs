@@ -84,8 +84,9 @@ pub enum Error {
     },
     /// Nothing answers at the scheduler's address.
     #[error(
-        "no Ballista scheduler answers at {addr}: {source}; start one with `probity cluster \
-         scheduler --bind {addr}` and at least one `probity cluster executor --scheduler {addr}`"
+        "no Ballista scheduler answers at {addr}: {source}; start one there (`probity cluster \
+         scheduler --bind IP:PORT`, with --trust-network beyond loopback) and at least one \
+         `probity cluster executor --scheduler df://{addr}`"
     )]
     Unreachable {
         /// The scheduler's address.
@@ -94,8 +95,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A local directory could not be prepared.
-    #[error("{path}: {source}")]
+    /// The executor's shuffle directory could not be made.
+    #[error("the executor's work directory under {path}: {source}")]
     Io {
         /// The directory.
         path: PathBuf,
@@ -122,6 +123,16 @@ pub enum Network {
 }
 
 fn check_bind(role: &'static str, addr: SocketAddr, network: Network) -> Result<()> {
+    if addr.is_ipv6() {
+        return Err(Error::Address {
+            given: addr.to_string(),
+            reason: format!(
+                "{role} cannot listen on IPv6 (Ballista 55 writes HOST:PORT without brackets); \
+                 give an IPv4 address such as 127.0.0.1:{}",
+                addr.port()
+            ),
+        });
+    }
     if network == Network::LoopbackOnly && !addr.ip().is_loopback() {
         return Err(Error::OpenNetwork { role, addr });
     }
@@ -269,10 +280,20 @@ pub struct SchedulerOptions {
     pub network: Network,
 }
 
+impl SchedulerOptions {
+    /// Refuses an address Ballista cannot use or that would be open beyond
+    /// loopback without `--trust-network`. [`run_scheduler`] checks too;
+    /// front ends call it first to report the problem before anything
+    /// starts.
+    pub fn check(&self) -> Result<()> {
+        check_bind("the scheduler", self.bind, self.network)
+    }
+}
+
 /// Runs a Ballista scheduler with Probity's plan codec until the process
 /// ends.
 pub async fn run_scheduler(opts: &SchedulerOptions) -> Result<()> {
-    check_bind("the scheduler", opts.bind, opts.network)?;
+    opts.check()?;
     let config = ballista_scheduler::config::SchedulerConfig {
         bind_host: opts.bind.ip().to_string(),
         bind_port: opts.bind.port(),
@@ -307,87 +328,135 @@ pub struct ExecutorOptions {
     pub advertise: Option<String>,
     /// Tasks run at once.
     pub cores: usize,
-    /// Where shuffle files go (created private to this user).
-    pub work_dir: PathBuf,
+    /// The directory under which the executor makes its own directory for
+    /// shuffle files: a new one, private to this user, at every start.
+    /// Ballista deletes what it finds in its directory, so it is never a
+    /// directory that holds anything else.
+    pub work_base: PathBuf,
     /// Whether it may listen beyond loopback.
     pub network: Network,
 }
 
-/// Runs a Ballista executor with Probity's plan codec until the process
-/// ends.
-pub async fn run_executor(opts: &ExecutorOptions) -> Result<()> {
-    check_bind("the executor", opts.bind, opts.network)?;
-    check_bind(
-        "the executor",
-        SocketAddr::new(opts.bind.ip(), opts.grpc_port),
-        opts.network,
-    )?;
-    let (scheduler_host, scheduler_port) = parse_address(&opts.scheduler)?;
-    let advertise = match &opts.advertise {
-        Some(h) => h.clone(),
-        None if opts.bind.ip().is_unspecified() => {
-            return Err(Error::Address {
-                given: opts.bind.to_string(),
-                reason: "an executor bound to every interface needs --advertise HOST, the \
-                         address the scheduler and other executors reach it at"
-                    .into(),
-            });
-        }
-        None => opts.bind.ip().to_string(),
-    };
-    private_dir(&opts.work_dir)?;
-    let config = ballista_executor::executor_process::ExecutorProcessConfig {
-        bind_host: opts.bind.ip().to_string(),
-        external_host: Some(advertise),
-        port: opts.bind.port(),
-        grpc_port: opts.grpc_port,
-        scheduler_host: resolve_host(&scheduler_host),
-        scheduler_port,
-        scheduler_connect_timeout_seconds: 30,
-        vcores: opts.cores.max(1),
-        work_dir: Some(opts.work_dir.to_string_lossy().into_owned()),
-        print_thread_info: false,
-        grpc_max_decoding_message_size: MAX_MESSAGE_BYTES as u32,
-        grpc_max_encoding_message_size: MAX_MESSAGE_BYTES as u32,
-        // Shuffle files of finished jobs are deleted after an hour.
-        job_data_ttl_seconds: 3600,
-        job_data_clean_up_interval_seconds: 600,
-        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
-        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
-        ..Default::default()
-    };
-    ballista_executor::executor_process::start_executor_process(Arc::new(config))
-        .await
-        .map_err(|e| Error::Ballista(e.to_string()))
+/// An executor ready to run: its addresses checked and its shuffle
+/// directory made ([`ExecutorOptions::prepare`]).
+pub struct Executor {
+    config: ballista_executor::executor_process::ExecutorProcessConfig,
+    work_dir: PathBuf,
 }
 
-/// An IP address for a host name (Ballista's executor wants one it can
-/// connect to); the name itself when it does not resolve here.
-fn resolve_host(host: &str) -> String {
-    if host.parse::<IpAddr>().is_ok() {
-        return host.to_string();
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("work_dir", &self.work_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExecutorOptions {
+    /// Checks the addresses (loopback unless trusted, IPv4, an address to
+    /// advertise) and makes the executor's private shuffle directory.
+    pub fn prepare(&self) -> Result<Executor> {
+        check_bind("the executor", self.bind, self.network)?;
+        check_bind(
+            "the executor",
+            SocketAddr::new(self.bind.ip(), self.grpc_port),
+            self.network,
+        )?;
+        let (scheduler_host, scheduler_port) = parse_address(&self.scheduler)?;
+        let scheduler_host = resolve_host(&scheduler_host).ok_or_else(|| Error::Address {
+            given: self.scheduler.clone(),
+            reason: "the host has no IPv4 address here".into(),
+        })?;
+        let advertise = match &self.advertise {
+            Some(h) => h.clone(),
+            None if self.bind.ip().is_unspecified() => {
+                return Err(Error::Address {
+                    given: self.bind.to_string(),
+                    reason: "an executor bound to every interface needs --advertise HOST, the \
+                             address the scheduler and other executors reach it at"
+                        .into(),
+                });
+            }
+            None => self.bind.ip().to_string(),
+        };
+        let work_dir = fresh_private_dir(&self.work_base)?;
+        let config = ballista_executor::executor_process::ExecutorProcessConfig {
+            bind_host: self.bind.ip().to_string(),
+            external_host: Some(advertise),
+            port: self.bind.port(),
+            grpc_port: self.grpc_port,
+            scheduler_host,
+            scheduler_port,
+            scheduler_connect_timeout_seconds: 30,
+            vcores: self.cores.max(1),
+            work_dir: Some(work_dir.to_string_lossy().into_owned()),
+            print_thread_info: false,
+            grpc_max_decoding_message_size: MAX_MESSAGE_BYTES as u32,
+            grpc_max_encoding_message_size: MAX_MESSAGE_BYTES as u32,
+            // Shuffle files of finished jobs: the scheduler has them deleted
+            // minutes after the job; the executor deletes any left after an
+            // hour.
+            job_data_ttl_seconds: 3600,
+            job_data_clean_up_interval_seconds: 600,
+            override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+            override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+            ..Default::default()
+        };
+        Ok(Executor { config, work_dir })
+    }
+}
+
+impl Executor {
+    /// Its private shuffle directory.
+    pub fn work_dir(&self) -> &std::path::Path {
+        &self.work_dir
+    }
+
+    /// Runs until the process ends.
+    pub async fn run(self) -> Result<()> {
+        ballista_executor::executor_process::start_executor_process(Arc::new(self.config))
+            .await
+            .map_err(|e| Error::Ballista(e.to_string()))
+    }
+}
+
+/// An IPv4 address for a host name (Ballista's executor writes the
+/// scheduler's address as `http://HOST:PORT`, so no IPv6).
+fn resolve_host(host: &str) -> Option<String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return ip.is_ipv4().then(|| host.to_string());
     }
     (host, 0)
         .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .map_or_else(|| host.to_string(), |a| a.ip().to_string())
+        .ok()?
+        .find(|a| a.is_ipv4())
+        .map(|a| a.ip().to_string())
 }
 
-/// Creates `dir` (and parents) readable by this user only: shuffle files
-/// hold intermediate results of detectors' queries.
-fn private_dir(dir: &std::path::Path) -> Result<()> {
+/// Makes a new directory with a random name under `base` (created if
+/// missing, never through a symbolic link), readable by this user only:
+/// shuffle files hold intermediate results of detectors' queries, and
+/// Ballista deletes whatever it finds in its directory.
+fn fresh_private_dir(base: &std::path::Path) -> Result<PathBuf> {
     let io = |source| Error::Io {
-        path: dir.to_path_buf(),
+        path: base.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    if let Ok(m) = std::fs::symlink_metadata(base) {
+        if !m.is_dir() {
+            return Err(io(std::io::Error::other(
+                "not a directory (a symbolic link is refused too): give --work-dir a directory",
+            )));
+        }
+    } else {
+        std::fs::create_dir_all(base).map_err(io)?;
     }
-    Ok(())
+    // tempfile makes the directory 0700, with a name nobody can guess.
+    let dir = tempfile::Builder::new()
+        .prefix("probity-executor-")
+        .tempdir_in(base)
+        .map_err(io)?;
+    Ok(dir.keep())
 }
 
 const MEM_TABLE: &[u8] = b"probity.mem.v1\n";
@@ -603,14 +672,14 @@ mod tests {
         let lan: SocketAddr = "10.1.2.3:50050".parse().unwrap();
         let lo: SocketAddr = "127.0.0.1:50050".parse().unwrap();
         let lo6: SocketAddr = "[::1]:50050".parse().unwrap();
+        let e = check_bind("the scheduler", lo6, Network::Trusted).unwrap_err();
+        assert!(e.to_string().contains("IPv4"), "{e}");
         for a in [open, lan] {
             let e = check_bind("the scheduler", a, Network::LoopbackOnly).unwrap_err();
             assert!(e.to_string().contains("--trust-network"), "{e}");
             check_bind("the scheduler", a, Network::Trusted).unwrap();
         }
-        for a in [lo, lo6] {
-            check_bind("the scheduler", a, Network::LoopbackOnly).unwrap();
-        }
+        check_bind("the scheduler", lo, Network::LoopbackOnly).unwrap();
     }
 
     #[test]

@@ -145,7 +145,17 @@ impl Run {
 
 async fn collect(ctx: &SessionContext, id: &str, query: &str) -> Result<Vec<RecordBatch>> {
     let t = std::time::Instant::now();
-    let df = ctx.sql(query).await.map_err(|e| Error::query(id, e))?;
+    // Queries only: a detector's SQL cannot define a table over a file
+    // (`CREATE EXTERNAL TABLE … LOCATION`), write, or change settings, so
+    // what it reads is exactly the tables its session holds.
+    let only_queries = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let df = ctx
+        .sql_with_options(query, only_queries)
+        .await
+        .map_err(|e| Error::query(id, e))?;
     let out = df.collect().await.map_err(|e| Error::query(id, e));
     if std::env::var_os("PROBITY_TRACE_SQL").is_some() {
         let head: String = query.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -422,8 +422,9 @@ enum ClusterCommand {
         /// Tasks run at once; the number of cores if not given.
         #[arg(long)]
         cores: Option<usize>,
-        /// Where shuffle files go (made private to this user); a directory
-        /// under the system's temporary directory if not given.
+        /// Where the executor makes its own directory for shuffle files (a
+        /// new one at every start, private to this user); the system's
+        /// temporary directory if not given.
         #[arg(long)]
         work_dir: Option<PathBuf>,
         /// Allow addresses beyond loopback (see `scheduler --trust-network`).
@@ -1209,6 +1210,7 @@ fn cluster(command: ClusterCommand) -> Result<ExitCode> {
                 bind,
                 network: network(trust_network),
             };
+            opts.check()?;
             println!("Ballista scheduler on {bind}: `probity analyze … --cluster df://{bind}`");
             rt.block_on(probity_cluster::run_scheduler(&opts))?;
         }
@@ -1236,17 +1238,16 @@ fn cluster(command: ClusterCommand) -> Result<ExitCode> {
                 advertise,
                 cores: cores
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-                work_dir: work_dir.unwrap_or_else(|| {
-                    std::env::temp_dir().join(format!("probity-executor-{}", bind.port()))
-                }),
+                work_base: work_dir.unwrap_or_else(std::env::temp_dir),
                 network: network(trust_network),
             };
+            let executor = opts.prepare()?;
             println!(
                 "Ballista executor on {bind} (gRPC {grpc_port}), {} tasks at once, shuffle files in {}",
                 opts.cores,
-                opts.work_dir.display()
+                executor.work_dir().display()
             );
-            rt.block_on(probity_cluster::run_executor(&opts))?;
+            rt.block_on(executor.run())?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -23,12 +23,14 @@ fn ok(out: std::process::Output) -> String {
     text
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `n` distinct free ports: every listener is held until all are chosen.
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 fn wait_for_port(port: u16, who: &mut Child, log: &Path) {
@@ -69,7 +71,8 @@ impl LoopbackCluster {
             url: String::new(),
             work_dirs: vec![],
         };
-        let sp = free_port();
+        let ports = free_ports(5);
+        let sp = ports[0];
         let log = dir.join("scheduler.log");
         let bind = format!("127.0.0.1:{sp}");
         cluster
@@ -78,7 +81,7 @@ impl LoopbackCluster {
         wait_for_port(sp, cluster.children.last_mut().unwrap(), &log);
         cluster.url = format!("df://127.0.0.1:{sp}");
         for i in 0..2 {
-            let (fp, gp) = (free_port(), free_port());
+            let (fp, gp) = (ports[1 + 2 * i], ports[2 + 2 * i]);
             let work = dir.join(format!("executor-{i}"));
             let log = dir.join(format!("executor-{i}.log"));
             let bind = format!("127.0.0.1:{fp}");
@@ -101,6 +104,7 @@ impl LoopbackCluster {
                 &log,
             ));
             wait_for_port(gp, cluster.children.last_mut().unwrap(), &log);
+            wait_for_port(fp, cluster.children.last_mut().unwrap(), &log);
             cluster.work_dirs.push(work);
         }
         cluster
@@ -166,6 +170,7 @@ fn as_user(args: &[&str], user: &str, logins: &serde_json::Value, logs: &Path) -
         }
         if t.elapsed() > Duration::from_secs(600) {
             let _ = child.kill();
+            let _ = child.wait();
             let mut text = String::new();
             for f in ["scheduler.log", "executor-0.log", "executor-1.log"] {
                 text += &format!(
@@ -264,9 +269,23 @@ fn a_loopback_cluster_of_two_executors_finds_what_a_local_run_finds_on_the_demo_
         format!("ballista {}", cluster.url),
         "{last}"
     );
-    // Both executors ran tasks: each wrote shuffle files.
+    // Both executors ran tasks: each wrote shuffle files, in a private
+    // directory of its own under the one it was given.
     for w in &cluster.work_dirs {
-        let jobs = std::fs::read_dir(w).map(|d| d.count()).unwrap_or(0);
+        let own: Vec<PathBuf> = std::fs::read_dir(w)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(own.len(), 1, "{own:?}");
+        let name = own[0].file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("probity-executor-"), "{name}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&own[0]).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{name} is open to others: {mode:o}");
+        }
+        let jobs = std::fs::read_dir(&own[0]).unwrap().count();
         assert!(jobs > 0, "{} ran no task", w.display());
     }
 }
