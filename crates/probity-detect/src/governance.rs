@@ -48,7 +48,7 @@ pub fn registry() -> Vec<probity_policy::Reads> {
     crate::detectors::ALL
         .iter()
         .map(|d| {
-            let tables: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
+            let tables = d.declared();
             Reads {
                 id: d.id,
                 always: Category::read_by(&tables, d.identities),

@@ -196,6 +196,14 @@ pub struct Detector {
     pub learn: Option<LearnFn>,
 }
 
+impl Detector {
+    /// Every table it declares: those it needs, then those it uses. Its
+    /// session holds these and nothing else.
+    pub fn declared(&self) -> Vec<Table> {
+        self.needs.iter().chain(self.uses).copied().collect()
+    }
+}
+
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Detector")
@@ -367,7 +375,7 @@ impl Plan {
                 ));
                 continue;
             }
-            let tables: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
+            let tables = d.declared();
             // Protected characteristics serve the fairness audit only: no
             // detector may read them, whatever governance enables.
             if tables.contains(&Table::EqualityMonitoring) {
@@ -453,7 +461,7 @@ impl Plan {
         let Some((d, _, _)) = self.selected.iter().find(|(d, _, _)| d.id == id) else {
             return Ok(None);
         };
-        let declared: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
+        let declared = d.declared();
         self.restricted(&declared).await.map(Some)
     }
 
@@ -633,7 +641,7 @@ impl Plan {
         period: Option<Period>,
         links: Option<std::sync::Arc<Vec<probity_resolve::RecordLinks>>>,
     ) -> Result<Run> {
-        let declared: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
+        let declared = d.declared();
         Ok(Run {
             detector: *d,
             ctx: self.restricted(&declared).await?,

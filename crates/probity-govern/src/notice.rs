@@ -64,7 +64,7 @@ pub fn active_checks(
     let mut active = vec![];
     let mut inactive = 0;
     for d in probity_detect::detectors::ALL {
-        let tables: Vec<Table> = d.needs.iter().chain(d.uses).copied().collect();
+        let tables = d.declared();
         match gov.decide(d.id, &tables, d.identities, today) {
             Ok(p) if runs.contains(d.id) => active.push(NoticeCheck {
                 id: d.id,

@@ -326,46 +326,35 @@ impl Scored {
         let rows = &self.rows[range.clone()];
         let values = &self.values[range];
         let nf = self.t.features.len();
-        Ok(match &self.explainer {
-            Explainer::Risk { model, horizon } => {
-                let contribs = model.contributions(&self.t, rows)?;
-                explain(
-                    &self.t,
-                    &self.by_cut,
-                    rows,
-                    values,
-                    &contribs,
-                    self.top,
-                    &|k| (probability(values[k]), contribs[k][nf]),
-                    &|share, reasons| {
-                        format!(
-                            "In the top {share:.1}% of the people scored for the risk of a \
-                             sustained complaint within {horizon} months; mainly: {reasons}."
-                        )
-                    },
-                    "risk_model",
-                )
-            }
-            Explainer::Anomaly { forest } => {
-                let contribs = forest.explain(&self.t, rows)?;
-                explain(
-                    &self.t,
-                    &self.by_cut,
-                    rows,
-                    values,
-                    &contribs,
-                    self.top,
-                    &|k| (values[k], 0.5),
-                    &|share, reasons| {
-                        format!(
-                            "In the top {share:.1}% of the people scored for how unusual their \
-                             record is (isolation forest, no outcomes used); mainly: {reasons}."
-                        )
-                    },
-                    "anomaly",
-                )
-            }
-        })
+        let (contribs, method) = match &self.explainer {
+            Explainer::Risk { model, .. } => (model.contributions(&self.t, rows)?, "risk_model"),
+            Explainer::Anomaly { forest } => (forest.explain(&self.t, rows)?, "anomaly"),
+        };
+        let prob = |k: usize| match &self.explainer {
+            Explainer::Risk { .. } => (probability(values[k]), contribs[k][nf]),
+            Explainer::Anomaly { .. } => (values[k], 0.5),
+        };
+        let sentence = |share: f64, reasons: String| match &self.explainer {
+            Explainer::Risk { horizon, .. } => format!(
+                "In the top {share:.1}% of the people scored for the risk of a sustained \
+                 complaint within {horizon} months; mainly: {reasons}."
+            ),
+            Explainer::Anomaly { .. } => format!(
+                "In the top {share:.1}% of the people scored for how unusual their record is \
+                 (isolation forest, no outcomes used); mainly: {reasons}."
+            ),
+        };
+        Ok(explain(
+            &self.t,
+            &self.by_cut,
+            rows,
+            values,
+            &contribs,
+            self.top,
+            &prob,
+            &sentence,
+            method,
+        ))
     }
 
     /// Every score, explained (for small runs and tests; a large run is

@@ -307,7 +307,7 @@ fn a_detectors_plan_on_the_cluster_cannot_read_an_undeclared_table() {
         plan.on_engine(std::sync::Arc::new(engine));
         let id = "lookup_without_purpose";
         let d = probity_detect::detectors::by_id(id).unwrap();
-        let declared: Vec<&str> = d.needs.iter().chain(d.uses).map(|t| t.name()).collect();
+        let declared: Vec<&str> = d.declared().iter().map(|t| t.name()).collect();
         let ctx = plan.session_for(id).await.unwrap().unwrap();
         let count = |sql: String| {
             let ctx = ctx.clone();
