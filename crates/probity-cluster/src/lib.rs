@@ -461,6 +461,7 @@ fn fresh_private_dir(base: &std::path::Path) -> Result<PathBuf> {
 
 const MEM_TABLE: &[u8] = b"probity.mem.v1\n";
 const LOCAL_DATE: &[u8] = b"probity.local_date.v1\n";
+const IS_NONE: &[u8] = b"probity.is_none.v1\n";
 
 fn encode_mem_table(table: &MemTable, buf: &mut Vec<u8>) -> datafusion::error::Result<()> {
     let mut batches: Vec<RecordBatch> = vec![];
@@ -486,17 +487,29 @@ fn decode_mem_table(bytes: &[u8], schema: SchemaRef) -> datafusion::error::Resul
 }
 
 fn encode_udf(node: &ScalarUDF, buf: &mut Vec<u8>) -> bool {
-    match probity_detect::local_date_zone(node) {
-        Some(zone) => {
-            buf.extend_from_slice(LOCAL_DATE);
-            buf.extend_from_slice(zone.as_bytes());
-            true
-        }
-        None => false,
+    if let Some(zone) = probity_detect::local_date_zone(node) {
+        buf.extend_from_slice(LOCAL_DATE);
+        buf.extend_from_slice(zone.as_bytes());
+        return true;
     }
+    if node.name() == "is_none" {
+        // Stateless: the force's spellings are the call's literal arguments.
+        buf.extend_from_slice(IS_NONE);
+        return true;
+    }
+    false
 }
 
 fn decode_udf(name: &str, buf: &[u8]) -> Option<datafusion::error::Result<Arc<ScalarUDF>>> {
+    if let Some(rest) = buf.strip_prefix(IS_NONE) {
+        return Some(if name == "is_none" && rest.is_empty() {
+            Ok(Arc::new(probity_detect::is_none_udf()))
+        } else {
+            Err(DataFusionError::Internal(format!(
+                "is_none's encoding was sent with the function {name}"
+            )))
+        });
+    }
     let zone = buf.strip_prefix(LOCAL_DATE)?;
     Some((|| {
         if name != "local_date" {
@@ -705,6 +718,28 @@ mod tests {
         forged.extend_from_slice(b"Mars/Olympus");
         assert!(codec.try_decode_udf("local_date", &forged).is_err());
         assert!(codec.try_decode_udf("upper", &buf).is_err());
+    }
+
+    #[test]
+    fn is_none_travels_by_name_and_nothing_else_decodes_as_it() {
+        let f = probity_detect::is_none_udf();
+        let codec = PhysicalCodec::default();
+        let mut buf = vec![];
+        codec.try_encode_udf(&f, &mut buf).unwrap();
+        assert_eq!(buf, IS_NONE);
+        let back = codec.try_decode_udf("is_none", &buf).unwrap();
+        assert_eq!(back.name(), "is_none");
+        assert!(codec.try_decode_udf("upper", &buf).is_err());
+        let logical = LogicalCodec::default();
+        let mut buf = vec![];
+        logical.try_encode_udf(&f, &mut buf).unwrap();
+        assert_eq!(
+            logical.try_decode_udf("is_none", &buf).unwrap().name(),
+            "is_none"
+        );
+        let mut padded = IS_NONE.to_vec();
+        padded.extend_from_slice(b"extra");
+        assert!(logical.try_decode_udf("is_none", &padded).is_err());
     }
 
     #[test]

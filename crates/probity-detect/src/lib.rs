@@ -39,8 +39,8 @@ use probity_store::Store;
 pub use finding::{Evidence, Finding};
 pub use params::{Param, ParamValue, Params};
 pub use run::{
-    Notes, Period, Run, dates, day_start, floats, ints, local_date_udf, local_date_zone, micros,
-    opt_str, register_functions, strs,
+    Notes, Period, Run, dates, day_start, floats, ints, is_none_udf, local_date_udf,
+    local_date_zone, micros, opt_str, register_functions, strs,
 };
 
 /// Where detectors' queries execute. The default is this process; the
@@ -136,6 +136,17 @@ pub enum Error {
     /// The store's configured time zone is unusable.
     #[error(transparent)]
     Time(#[from] probity_core::Error),
+    /// An analysis was limited to a batch the store does not hold.
+    #[error(
+        "the store has no batch {batch}; its batches are {known} (`probity ingest` prints the \
+         id of each batch it commits; `latest` names the last)"
+    )]
+    UnknownBatch {
+        /// The id asked for.
+        batch: String,
+        /// The ids the store holds, oldest first.
+        known: String,
+    },
 }
 
 /// The library's result type.
@@ -194,6 +205,13 @@ pub struct Detector {
     /// What it learns from the store's data, if anything (the detection
     /// learns the same itself).
     pub learn: Option<LearnFn>,
+    /// When an analysis is limited to a period (`probity analyze --batch`
+    /// or `--period`): how many days before the period it reads to judge
+    /// the period — the swipe-in the evening before a claim, or the
+    /// trailing window its counts cover. Only tables partitioned by an
+    /// instant (shifts, edits, claims, swipes, sessions, locations,
+    /// look-ups) are limited; the others are always read whole.
+    pub context_days: fn(&Params) -> u32,
 }
 
 impl Detector {
@@ -264,6 +282,8 @@ pub struct AnalysisReport {
     pub period: Period,
     /// Where the detectors' queries ran ([`Engine::describe`]).
     pub engine: String,
+    /// The period the analysis was limited to, if it was.
+    pub limit: Option<Limit>,
     /// Findings of the enabled detectors, sorted by scenario, person, period.
     pub findings: Vec<Finding>,
     /// Findings of enabled baseline rules, kept apart.
@@ -286,6 +306,20 @@ pub struct Plan {
     selected: Vec<(Detector, Params, probity_policy::Permit)>,
     not_selected: Vec<(Detector, String)>,
     governance_hash: String,
+    limit: Option<Limit>,
+}
+
+/// An analysis limited to a period: what a daily batch touched, or a period
+/// a user names. Each detector judges that period from the data of the
+/// period and its [`Detector::context_days`] before it; only findings that
+/// touch the period are reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    /// The period judged.
+    pub period: Period,
+    /// When the limit comes from a batch: its id and the tables it holds
+    /// (a detector that reads none of them has nothing new to judge).
+    pub batch: Option<(String, Vec<Table>)>,
 }
 
 struct Linkage {
@@ -436,7 +470,18 @@ impl Plan {
             selected,
             not_selected,
             governance_hash,
+            limit: None,
         })
+    }
+
+    /// Limits the analysis to a period (see [`Limit`]).
+    pub fn limit_to(&mut self, limit: Limit) {
+        self.limit = Some(limit);
+    }
+
+    /// The limit, if the analysis is limited to a period.
+    pub fn limit(&self) -> Option<&Limit> {
+        self.limit.as_ref()
     }
 
     /// Runs the detectors' queries on `engine` instead of in this process.
@@ -462,7 +507,7 @@ impl Plan {
             return Ok(None);
         };
         let declared = d.declared();
-        self.restricted(&declared).await.map(Some)
+        self.restricted(&declared, None).await.map(Some)
     }
 
     /// BLAKE3 of the governance file the plan was decided under.
@@ -522,7 +567,13 @@ impl Plan {
         // Record links, brought up to date once for the detectors that use
         // them (incrementally from what `probity resolve` stored; nothing is
         // written here).
-        let links = match &self.linkage {
+        // (Not when every detector that would use them has nothing new to
+        // judge in this batch.)
+        let linking = self
+            .selected
+            .iter()
+            .any(|(d, _, _)| d.identities && self.nothing_new(d).is_none());
+        let links = match self.linkage.as_ref().filter(|_| linking) {
             Some(l) => Some(std::sync::Arc::new(
                 probity_resolve::compute_in(
                     &l.ctx,
@@ -560,13 +611,48 @@ impl Plan {
         for (i, (d, params, permit)) in self.selected.iter().enumerate() {
             progress.start(d, i, total);
             let t = Instant::now();
-            let run = self.run_for(d, params, period, links.clone()).await?;
-            let mut found = match period {
+            if let Some(why) = self.nothing_new(d) {
+                let o = DetectorOutcome {
+                    detector: d.id,
+                    version: d.version,
+                    scenario: d.scenario,
+                    baseline: d.baseline,
+                    skipped: Some(why),
+                    findings: 0,
+                    persons: 0,
+                    elapsed: t.elapsed(),
+                    params: params.values().clone(),
+                    purpose: Some(permit.purpose.clone()),
+                    notes: Notes::default(),
+                };
+                progress.done(&o);
+                outcomes.push(o);
+                continue;
+            }
+            // Limited to a period: the detector reads its context before
+            // the period and judges up to the period's end.
+            let (window, read) = match (&self.limit, period) {
+                (Some(l), Some(p)) => {
+                    let from = l.period.start - (d.context_days)(params) as i32;
+                    // And the day after it: a claim that runs past midnight.
+                    let read = Period {
+                        start: p.start.max(from),
+                        end: p.end.min(l.period.end + 1),
+                    };
+                    (Some(read), (read.start <= read.end).then_some(read))
+                }
+                _ => (None, period),
+            };
+            let run = self.run_for(d, params, read, links.clone(), window).await?;
+            let mut found = match read {
                 Some(_) => (d.detect)(&run).await?,
                 None => vec![],
             };
             for f in &mut found {
                 f.finish();
+            }
+            if let Some(l) = &self.limit {
+                found.retain(|f| f.period_end >= l.period.start && f.period_start <= l.period.end);
             }
             found.sort_by(|a, b| {
                 (&a.person, a.period_start, &a.finding_id).cmp(&(
@@ -586,9 +672,13 @@ impl Plan {
                 version: d.version,
                 scenario: d.scenario,
                 baseline: d.baseline,
-                skipped: period
-                    .is_none()
-                    .then(|| "the store holds no dated records to analyse".to_string()),
+                skipped: read.is_none().then(|| {
+                    match period {
+                        None => "the store holds no dated records to analyse",
+                        Some(_) => "the store holds no dated records in the period",
+                    }
+                    .to_string()
+                }),
                 findings: found.len(),
                 persons,
                 elapsed: t.elapsed(),
@@ -623,6 +713,7 @@ impl Plan {
         Ok(AnalysisReport {
             period: period.unwrap_or(Period { start: 0, end: 0 }),
             engine: self.engine.describe(),
+            limit: self.limit.clone(),
             findings,
             baseline_findings,
             outcomes,
@@ -640,14 +731,16 @@ impl Plan {
         params: &Params,
         period: Option<Period>,
         links: Option<std::sync::Arc<Vec<probity_resolve::RecordLinks>>>,
+        window: Option<Period>,
     ) -> Result<Run> {
         let declared = d.declared();
         Ok(Run {
             detector: *d,
-            ctx: self.restricted(&declared).await?,
+            ctx: self.restricted(&declared, window).await?,
             links: if d.identities { links } else { None },
             present: self.present.clone(),
             period,
+            judged: self.limit.as_ref().map(|l| l.period),
             tz: self.tz.clone(),
             params: params.clone(),
             report: Default::default(),
@@ -669,7 +762,7 @@ impl Plan {
         }
         for (d, params, _) in &self.selected {
             let Some(learn) = d.learn else { continue };
-            let run = self.run_for(d, params, period, None).await?;
+            let run = self.run_for(d, params, period, None, None).await?;
             learn(&run).await?;
             out.insert(d.id, run.report.take());
         }
@@ -679,7 +772,16 @@ impl Plan {
     /// A session over only the `tables` a detector declares: the full
     /// session's tables are shared (no files are re-listed), the rest are
     /// simply absent, so an undeclared read fails instead of succeeding.
-    async fn restricted(&self, tables: &[Table]) -> Result<datafusion::prelude::SessionContext> {
+    ///
+    /// With a `window` (an analysis limited to a period), each table
+    /// partitioned by an instant is a view of its rows from the window's
+    /// first local day to the end of its last: Parquet row groups and files
+    /// outside it are skipped unread.
+    async fn restricted(
+        &self,
+        tables: &[Table],
+        window: Option<Period>,
+    ) -> Result<datafusion::prelude::SessionContext> {
         // Detector SQL puts the small side of every join first (the engine
         // builds its hash table on the left); keep that order even where
         // statistics after a filter are too vague for the optimiser to know.
@@ -697,11 +799,33 @@ impl Plan {
                 .table_provider(name)
                 .await
                 .map_err(|e| Error::query("session", e))?;
+            let provider = match window {
+                Some(w) => run::within(name, provider, w, &self.tz)
+                    .map_err(|e| Error::query("session", e))?,
+                None => provider,
+            };
             ctx.register_table(name, provider)
                 .map_err(|e| Error::query("session", e))?;
         }
         run::register_functions(&ctx, &self.tz);
         Ok(ctx)
+    }
+
+    /// Why a detector has nothing new to judge in a run limited to a
+    /// batch: the batch holds none of the tables it reads.
+    fn nothing_new(&self, d: &Detector) -> Option<String> {
+        let (id, held) = self.limit.as_ref()?.batch.as_ref()?;
+        if d.declared().iter().any(|t| held.contains(t)) {
+            return None;
+        }
+        Some(format!(
+            "batch {id} holds none of the tables it reads ({})",
+            d.declared()
+                .iter()
+                .map(|t| t.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
     }
 }
 
@@ -735,6 +859,82 @@ pub fn governance_today(store: &Store) -> jiff::civil::Date {
     store
         .time_rules()
         .local_date(jiff::Timestamp::now().as_microsecond())
+}
+
+/// The limit of an analysis of what batch `id` (or `latest`) added: the
+/// local dates its dated rows fall on, and the tables it holds (detectors
+/// that read none of them are skipped). A batch of undated rows only
+/// (people, cards, registers) touches the whole period of the store's data.
+/// `None` when the store holds no dated rows at all.
+pub async fn batch_limit(store: &Store, id: &str) -> Result<Option<Limit>> {
+    use arrow::array::Array as _;
+    let batches = &store.manifest().batches;
+    let entry = match id {
+        "latest" => batches.last(),
+        _ => batches.iter().find(|b| b.id == id),
+    };
+    let Some(entry) = entry else {
+        return Err(Error::UnknownBatch {
+            batch: id.to_string(),
+            known: match batches.len() {
+                0 => "none".to_string(),
+                _ => batches
+                    .iter()
+                    .map(|b| b.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+        });
+    };
+    let ctx = store
+        .batch_session(&entry.id)?
+        .expect("the batch was just found in the manifest");
+    run::register_functions(&ctx, &store.time_rules());
+    let held: Vec<Table> = Table::ALL
+        .iter()
+        .copied()
+        .filter(|t| {
+            entry
+                .tables
+                .get(t.name())
+                .is_some_and(|o| !o.data_files.is_empty())
+        })
+        .collect();
+    let mut period: Option<Period> = None;
+    for t in &held {
+        let Some(column) = run::instant_partition(*t) else {
+            continue;
+        };
+        let q = format!(
+            "SELECT local_date(min(\"{column}\")) AS d0, local_date(max(\"{column}\")) AS d1 FROM {}",
+            t.name()
+        );
+        let batches = run::collect(&ctx, "batch period", &q).await?;
+        let (d0, d1) = (dates(&batches[0], "d0"), dates(&batches[0], "d1"));
+        if d0.is_null(0) || d1.is_null(0) {
+            continue;
+        }
+        let (a, b) = (d0.value(0), d1.value(0));
+        period = Some(match period {
+            Some(p) => Period {
+                start: p.start.min(a),
+                end: p.end.max(b),
+            },
+            None => Period { start: a, end: b },
+        });
+    }
+    let period = match period {
+        Some(p) => Some(p),
+        None => {
+            let ctx = store.session_context()?;
+            run::register_functions(&ctx, &store.time_rules());
+            run::analysis_period(&ctx).await?
+        }
+    };
+    Ok(period.map(|period| Limit {
+        period,
+        batch: Some((entry.id.clone(), held)),
+    }))
 }
 
 pub use probity_resolve::reveal_map;
@@ -804,6 +1004,11 @@ pub fn write_outputs(
         "period_end": probity_core::time::days_to_date(report.period.end).to_string(),
         "identities": matches!(who, finding::Identity::Revealed(_)),
         "engine": report.engine,
+        "limited_to": report.limit.as_ref().map(|l| serde_json::json!({
+            "from": probity_core::time::days_to_date(l.period.start).to_string(),
+            "to": probity_core::time::days_to_date(l.period.end).to_string(),
+            "batch": l.batch.as_ref().map(|(id, _)| id),
+        })),
         "findings": report.findings.len(),
         "seconds": report.elapsed.as_secs_f64(),
         "detectors": detectors,

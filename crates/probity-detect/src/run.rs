@@ -37,6 +37,7 @@ pub struct Run {
     pub(crate) links: Option<std::sync::Arc<Vec<probity_resolve::RecordLinks>>>,
     pub(crate) present: Vec<Table>,
     pub(crate) period: Option<Period>,
+    pub(crate) judged: Option<Period>,
     pub(crate) tz: TimeRules,
     pub(crate) params: Params,
     pub(crate) report: std::cell::RefCell<Notes>,
@@ -61,10 +62,18 @@ pub struct Notes {
 }
 
 impl Run {
-    /// The analysis period.
+    /// The analysis period: the dates of the data this detector reads.
     pub fn period(&self) -> Period {
         self.period
             .expect("detectors run only when there is a period")
+    }
+
+    /// In an analysis limited to a period, the period judged (the data read
+    /// begins [`crate::Detector::context_days`] before it); `None` in a full
+    /// analysis. A detector that judges single items (a claim, a shift)
+    /// judges only those whose local date falls in it.
+    pub fn judged(&self) -> Option<Period> {
+        self.judged
     }
 
     /// The record links (register entries linked to staff by
@@ -143,7 +152,11 @@ impl Run {
     }
 }
 
-async fn collect(ctx: &SessionContext, id: &str, query: &str) -> Result<Vec<RecordBatch>> {
+pub(crate) async fn collect(
+    ctx: &SessionContext,
+    id: &str,
+    query: &str,
+) -> Result<Vec<RecordBatch>> {
     let t = std::time::Instant::now();
     // Queries only: a detector's SQL cannot define a table over a file
     // (`CREATE EXTERNAL TABLE … LOCATION`), write, or change settings, so
@@ -170,8 +183,112 @@ async fn collect(ctx: &SessionContext, id: &str, query: &str) -> Result<Vec<Reco
 
 /// Registers Probity's SQL functions in a session:
 /// `local_date(ts)` — the date of an instant in the dataset time zone.
+/// `is_none(text, extra…)` — whether a cell means "none" ([`is_none_udf`]).
 pub fn register_functions(ctx: &SessionContext, tz: &TimeRules) {
     ctx.register_udf(local_date_udf(tz));
+    ctx.register_udf(is_none_udf());
+}
+
+/// Characters that are nothing but punctuation in a "none" cell: a cell
+/// made only of these (or empty) means none.
+const NONE_PUNCTUATION: &str = " -_./\\?*#,;:()[]";
+
+/// `is_none(text, extra…)`: true when a cell means "none" — null, one of
+/// [`crate::detectors::vocabulary::PLACEHOLDERS`] or of the literal `extra`
+/// spellings (lower case) once spaces around it are trimmed and case is
+/// ignored, or nothing but punctuation. The same as
+/// `x IS NULL OR lower(trim(x)) IN (…) OR btrim(x, punctuation) = ''`, tested
+/// in place on each value (those string functions each allocate a copy of
+/// every value). Stateless: the force's own spellings are arguments, so the
+/// function travels to a cluster by name.
+pub fn is_none_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(IsNone {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct IsNone {
+    signature: Signature,
+}
+
+/// Whether one cell means none, given the spellings (lower case).
+fn cell_is_none(v: Option<&str>, spellings: &[String]) -> bool {
+    let Some(v) = v else { return true };
+    let t = v.trim_matches(' ');
+    if t.is_ascii() {
+        if spellings
+            .iter()
+            .any(|s| s.len() == t.len() && t.eq_ignore_ascii_case(s))
+        {
+            return true;
+        }
+    } else {
+        let lower = t.to_lowercase();
+        if spellings.contains(&lower) {
+            return true;
+        }
+    }
+    v.chars().all(|c| NONE_PUNCTUATION.contains(c))
+}
+
+/// [`cell_is_none`] for each cell, never null.
+fn none_cells<'a>(
+    cells: impl Iterator<Item = Option<&'a str>>,
+    spellings: &[String],
+) -> arrow::array::BooleanArray {
+    cells.map(|v| Some(cell_is_none(v, spellings))).collect()
+}
+
+impl ScalarUDFImpl for IsNone {
+    fn name(&self) -> &str {
+        "is_none"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let plan = |m: String| datafusion::error::DataFusionError::Plan(m);
+        let (first, rest) = args
+            .args
+            .split_first()
+            .ok_or_else(|| plan("is_none expects the text to test".into()))?;
+        let mut spellings: Vec<String> = crate::detectors::vocabulary::PLACEHOLDERS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for a in rest {
+            match a {
+                ColumnarValue::Scalar(s) => match s.try_as_str() {
+                    Some(Some(v)) => spellings.push(v.trim().to_lowercase()),
+                    Some(None) => {}
+                    None => return Err(plan(format!("is_none: a spelling must be text, not {s}"))),
+                },
+                ColumnarValue::Array(_) => {
+                    return Err(plan("is_none: the spellings must be literals".into()));
+                }
+            }
+        }
+        let values = first.to_array(args.number_rows)?;
+        let s = &spellings;
+        let out = match values.data_type() {
+            DataType::Utf8View => none_cells(values.as_string_view().iter(), s),
+            DataType::Utf8 => none_cells(values.as_string::<i32>().iter(), s),
+            DataType::LargeUtf8 => none_cells(values.as_string::<i64>().iter(), s),
+            DataType::Null => none_cells(std::iter::repeat_n(None, values.len()), s),
+            other => return Err(plan(format!("is_none expects text, not {other}"))),
+        };
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
 }
 
 /// `local_date(ts)`: the date of an instant (µs, UTC) in the zone `tz`. The
@@ -260,6 +377,52 @@ impl ScalarUDFImpl for LocalDate {
             .collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
+}
+
+/// The column of an instant (a timestamp) that partitions `table` by month:
+/// what an analysis limited to a period limits. `None` for tables that are
+/// not dated, or dated by a day (absences, complaints: read whole).
+pub(crate) fn instant_partition(table: Table) -> Option<&'static str> {
+    let def = table.def();
+    def.partition_by.filter(|p| {
+        def.columns
+            .iter()
+            .any(|c| c.name == *p && c.ty == probity_core::schema::ColType::Timestamp)
+    })
+}
+
+/// `provider` limited to the local days of `window` when the table is
+/// partitioned by an instant (a view filtering that column, so files and row
+/// groups outside the window are skipped by their statistics); any other
+/// table unchanged.
+pub(crate) fn within(
+    name: &str,
+    provider: Arc<dyn datafusion::catalog::TableProvider>,
+    window: Period,
+    tz: &TimeRules,
+) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+    let Some(table) = Table::ALL.iter().find(|t| t.name() == name) else {
+        return Ok(provider);
+    };
+    let Some(column) = instant_partition(*table) else {
+        return Ok(provider);
+    };
+    let at = |us: i64| {
+        lit(datafusion::scalar::ScalarValue::TimestampMicrosecond(
+            Some(us),
+            Some("UTC".into()),
+        ))
+    };
+    let (lo, hi) = (day_start(tz, window.start), day_start(tz, window.end + 1));
+    let plan = LogicalPlanBuilder::scan(
+        name,
+        datafusion::datasource::provider_as_source(provider),
+        None,
+    )?
+    .filter(col(column).gt_eq(at(lo)).and(col(column).lt(at(hi))))?
+    .build()?;
+    Ok(Arc::new(datafusion::datasource::ViewTable::new(plan, None)))
 }
 
 /// The instants (µs) at which a local day starts and the next one starts.
@@ -366,4 +529,117 @@ pub const DAY_US: i64 = 86_400_000_000;
 /// [`windows_batch`]'s `day`).
 pub fn utc_day(col: &str) -> String {
     format!("(CAST(arrow_cast({col}, 'Int64') AS BIGINT) / {DAY_US})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::StringViewArray;
+
+    /// `is_none` answers as the SQL it replaced did, cell for cell: case,
+    /// spaces, punctuation, non-ASCII case folding, the force's own
+    /// spellings, nulls, and text that merely contains a spelling.
+    #[tokio::test]
+    async fn is_none_agrees_with_the_sql_it_replaced() {
+        let cells: Vec<Option<&str>> = vec![
+            None,
+            Some(""),
+            Some("   "),
+            Some("N/A"),
+            Some(" none "),
+            Some("NoNe"),
+            Some("\tnone"),
+            Some("--"),
+            Some("-/-"),
+            Some("(?)"),
+            Some("[ ]"),
+            Some("\\"),
+            Some("0"),
+            Some("0.0"),
+            Some("CASE-2025-000123"),
+            Some("none given"),
+            Some("N/K"),
+            Some(" tbc "),
+            Some("İNONE"),
+            Some("NİL"),
+            Some("ÉTÉ"),
+            Some("été"),
+            Some("ruled out"),
+            Some("NOT KNOWN"),
+        ];
+        let extra = [
+            "n/k".to_string(),
+            "Été".to_string(),
+            " not known ".to_string(),
+        ];
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("i", DataType::Int64, false),
+                Field::new("x", DataType::Utf8View, true),
+            ])),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..cells.len() as i64)),
+                Arc::new(StringViewArray::from(cells.clone())),
+            ],
+        )
+        .unwrap();
+        let ctx = SessionContext::new();
+        register_functions(&ctx, &TimeRules::new("Europe/London").unwrap());
+        ctx.register_batch("t", batch).unwrap();
+        let spellings: Vec<String> = crate::detectors::vocabulary::PLACEHOLDERS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(extra.iter().map(|e| e.trim().to_lowercase()))
+            .collect();
+        let list = crate::detectors::sql_list(&spellings);
+        let q = format!(
+            "SELECT i, is_none(x) AS plain, is_none(x, {}) AS own,
+                    (x IS NULL OR lower(trim(x)) IN ({list})
+                     OR btrim(x, ' -_./\\?*#,;:()[]') = '') AS by_sql
+             FROM t ORDER BY i",
+            crate::detectors::sql_list(&extra)
+        );
+        let out = ctx.sql(&q).await.unwrap().collect().await.unwrap();
+        let mut own = vec![];
+        let mut plain = vec![];
+        for b in &out {
+            let (p, o, s) = (
+                b.column(1).as_boolean(),
+                b.column(2).as_boolean(),
+                b.column(3).as_boolean(),
+            );
+            for r in 0..b.num_rows() {
+                assert_eq!(o.value(r), s.value(r), "cell {:?}", cells[own.len()]);
+                own.push(o.value(r));
+                plain.push(p.value(r));
+            }
+        }
+        assert_eq!(own.len(), cells.len());
+        let none_of = |v: &[bool]| -> Vec<usize> { (0..v.len()).filter(|&i| v[i]).collect() };
+        let at = |text: &str| cells.iter().position(|c| *c == Some(text)).unwrap();
+        let (own, plain) = (none_of(&own), none_of(&plain));
+        // Without the force's spellings its own words are text; with them, none.
+        assert!(!plain.contains(&at("N/K")));
+        for text in [
+            "N/K",
+            "ÉTÉ",
+            "NOT KNOWN",
+            "N/A",
+            " none ",
+            "-/-",
+            "[ ]",
+            "\\",
+        ] {
+            assert!(own.contains(&at(text)), "{text}");
+        }
+        for text in [
+            "CASE-2025-000123",
+            "none given",
+            "0.0",
+            "ruled out",
+            "\tnone",
+        ] {
+            assert!(!own.contains(&at(text)), "{text}");
+        }
+    }
 }

@@ -39,6 +39,41 @@ pub struct Request {
     /// cluster (`probity-cluster`). Purpose binding and the audit are the
     /// same either way.
     pub engine: Option<std::sync::Arc<dyn probity_detect::Engine>>,
+    /// Limit the analysis to what a batch added (its id, or `latest`) or to
+    /// a period; `None` analyses everything.
+    pub limit: Option<Scope>,
+}
+
+/// What an analysis is limited to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The dates a batch's rows fall on, and the detectors that read its
+    /// tables (the daily run after a daily batch).
+    Batch(String),
+    /// The local dates from `.0` to `.1` (days since 1970-01-01, inclusive).
+    Period(i32, i32),
+}
+
+impl Scope {
+    /// `--period` as users write it: `FROM..TO` or a single day, dates as
+    /// YYYY-MM-DD.
+    pub fn period(text: &str) -> Result<Scope> {
+        let (from, to) = text.split_once("..").unwrap_or((text, text));
+        let day = |v: &str| {
+            probity_core::time::parse_date(v.trim()).map_err(|e| {
+                Error::Invalid(format!(
+                    "--period {text}: {e}; write FROM..TO as YYYY-MM-DD..YYYY-MM-DD (or one day)"
+                ))
+            })
+        };
+        let (from, to) = (day(from)?, day(to)?);
+        if from > to {
+            return Err(Error::Invalid(format!(
+                "--period {text}: the first day is after the last; write FROM..TO"
+            )));
+        }
+        Ok(Scope::Period(from, to))
+    }
 }
 
 /// What a run did.
@@ -103,6 +138,23 @@ pub async fn run(
     }
     if let Some(engine) = &req.engine {
         plan.on_engine(engine.clone());
+    }
+    match &req.limit {
+        None => {}
+        Some(Scope::Period(from, to)) => {
+            plan.limit_to(probity_detect::Limit {
+                period: probity_detect::Period {
+                    start: *from,
+                    end: *to,
+                },
+                batch: None,
+            });
+        }
+        Some(Scope::Batch(id)) => {
+            if let Some(limit) = probity_detect::batch_limit(store, id).await? {
+                plan.limit_to(limit);
+            }
+        }
     }
     let mut report = plan.run(progress).await?;
     // Fairness of every detector that ran; with `[fairness] block_flagged`,

@@ -655,12 +655,33 @@ impl Store {
     /// A DataFusion session with every contract table registered under its
     /// name. Tables never ingested are registered empty, with their schema.
     pub fn session_context(&self) -> Result<SessionContext> {
+        self.session_of(|table| self.manifest.data_files(table))
+    }
+
+    /// A DataFusion session over what one committed batch added: each
+    /// table registered from that batch's files only (empty if it added
+    /// none). `None` if the store has no batch `id`.
+    pub fn batch_session(&self, id: &str) -> Result<Option<SessionContext>> {
+        let Some(batch) = self.manifest.batches.iter().find(|b| b.id == id) else {
+            return Ok(None);
+        };
+        self.session_of(|table| {
+            batch
+                .tables
+                .get(table)
+                .map(|t| t.data_files.iter().map(String::as_str).collect())
+                .unwrap_or_default()
+        })
+        .map(Some)
+    }
+
+    fn session_of<'a>(&'a self, files: impl Fn(&str) -> Vec<&'a str>) -> Result<SessionContext> {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
         let ctx = SessionContext::new_with_config(config);
         for table in Table::ALL {
-            let files = self.manifest.data_files(table.name());
+            let files = files(table.name());
             self.register_files(&ctx, table.name(), table.def().stored_schema(), &files)?;
         }
         let facts: Vec<&str> = self

@@ -179,6 +179,17 @@ enum Command {
         /// Findings, purpose binding and the audit are the same.
         #[arg(long, value_name = "df://HOST:PORT")]
         cluster: Option<String>,
+        /// Analyse what one batch added (its id, or `latest`): the days its
+        /// rows fall on, each detector reading its own context before them
+        /// (`probity detectors` shows how many days), and only detectors
+        /// that read a table the batch holds. The daily run after a daily
+        /// ingest; findings that touch those days are reported.
+        #[arg(long, value_name = "BATCH", conflicts_with = "period")]
+        batch: Option<String>,
+        /// Analyse the local days FROM to TO (YYYY-MM-DD..YYYY-MM-DD), each
+        /// detector reading its own context before them.
+        #[arg(long, value_name = "FROM..TO")]
+        period: Option<String>,
     },
     /// Link reference records (registers, rolls) to staff: Fellegi-Sunter
     /// match weights with EM-estimated parameters; stores links, the model and
@@ -864,8 +875,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             only,
             truth,
             cluster,
+            batch,
+            period,
         } => {
             let s = open_store(&store)?;
+            let limit = match (batch, period) {
+                (Some(b), _) => Some(probity_govern::analysis::Scope::Batch(b)),
+                (None, Some(p)) => Some(probity_govern::analysis::Scope::period(&p)?),
+                (None, None) => None,
+            };
             let show_reveal_warning = reveal;
             let engine = match cluster {
                 Some(address) => {
@@ -883,6 +901,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 only,
                 truth,
                 engine,
+                limit,
             };
             let probity_govern::analysis::Analysis {
                 report,
@@ -1101,6 +1120,12 @@ fn detectors(store: Option<&Path>, who: &auth::Who) -> Result<ExitCode> {
         if !d.uses.is_empty() {
             println!("  uses:     {}", names(d.uses));
         }
+        if let Ok((_, p)) = probity_detect::Params::resolve(d, None) {
+            println!(
+                "  context:  {} days before a limited period (`analyze --batch` or `--period`)",
+                (d.context_days)(&p)
+            );
+        }
         let in_force = values.as_ref().and_then(|(v, _)| v.get(d.id));
         if let Some(w) = values.as_ref().and_then(|(_, w)| w.get(d.id)) {
             println!("  on this store: {w}");
@@ -1284,6 +1309,17 @@ fn print_analysis(r: &probity_detect::AnalysisReport, only: &[String]) {
             format!(" on {}", r.engine)
         }
     );
+    if let Some(l) = &r.limit {
+        println!(
+            "judged {} to {}{}; findings that touch those days",
+            days_to_date(l.period.start),
+            days_to_date(l.period.end),
+            match &l.batch {
+                Some((id, _)) => format!(" (the days batch {id} touched)"),
+                None => String::new(),
+            }
+        );
+    }
     // With --only, the detectors not asked for are one line, not one each.
     let mut not_asked = 0;
     for o in &r.outcomes {

@@ -992,3 +992,153 @@ fn a_mistyped_store_path_suggests_the_store_it_meant() {
     );
     assert!(!err.contains("probity init"), "{err}");
 }
+
+/// Splits a synthetic force's CSV files as a daily export would arrive: the
+/// dated rows of the last day (by their partition column's local date as
+/// written) into `daily`, everything else into `history`. Returns the day.
+fn split_last_day(data: &Path, history: &Path, daily: &Path) -> String {
+    const DATED: &[(&str, &str)] = &[
+        ("shifts", "start"),
+        ("roster_edits", "edited_at"),
+        ("overtime_claims", "claimed_start"),
+        ("absences", "start_date"),
+        ("badge_events", "at"),
+        ("device_sessions", "start"),
+        ("device_locations", "at"),
+        ("system_queries", "at"),
+        ("complaints", "received_on"),
+    ];
+    std::fs::create_dir_all(history).unwrap();
+    std::fs::create_dir_all(daily).unwrap();
+    let day_of = |table: &str, path: &Path| -> Vec<(String, csv::StringRecord)> {
+        let column = DATED.iter().find(|(t, _)| *t == table).unwrap().1;
+        let mut r = csv::Reader::from_path(path).unwrap();
+        let at = r
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == column)
+            .unwrap();
+        r.records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                (rec[at].chars().take(10).collect(), rec)
+            })
+            .collect()
+    };
+    let last = day_of("shifts", &data.join("shifts.csv"))
+        .into_iter()
+        .map(|(d, _)| d)
+        .max()
+        .unwrap();
+    assert!(last.starts_with("2026-"), "dates written as {last}");
+    for e in std::fs::read_dir(data).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let Some(table) = name.strip_suffix(".csv") else {
+            continue;
+        };
+        if !DATED.iter().any(|(t, _)| *t == table) {
+            std::fs::copy(&path, history.join(&name)).unwrap();
+            continue;
+        }
+        let headers = csv::Reader::from_path(&path)
+            .unwrap()
+            .headers()
+            .unwrap()
+            .clone();
+        let mut h = csv::Writer::from_path(history.join(&name)).unwrap();
+        let mut d = csv::Writer::from_path(daily.join(&name)).unwrap();
+        h.write_record(&headers).unwrap();
+        d.write_record(&headers).unwrap();
+        for (day, rec) in day_of(table, &path) {
+            if day == last { &mut d } else { &mut h }
+                .write_record(&rec)
+                .unwrap();
+        }
+    }
+    last
+}
+
+/// The daily run: a batch of one day's records, then `analyze --batch
+/// latest` judges that day, skips the detectors whose tables the batch does
+/// not hold, and says so in run.json; a batch or period that cannot be is
+/// refused with the fix.
+#[test]
+fn a_daily_batch_is_analysed_for_the_day_it_touches() {
+    let (tmp, data, store) = setup("150", "40");
+    let s = store.to_str().unwrap();
+    let (history, daily) = (tmp.path().join("history"), tmp.path().join("daily"));
+    let last = split_last_day(&data, &history, &daily);
+    ok(ingest(&history, &store, None));
+    ok(ingest(&daily, &store, None));
+    let file = tmp.path().join("governance.toml");
+    let f = file.to_str().unwrap();
+    ok(probity().args(["governance", "init", f]).output().unwrap());
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, uncomment_and_fill(&text, true)).unwrap();
+    ok(probity()
+        .args(["governance", "apply", f, "--store", s, "--as", "admin"])
+        .output()
+        .unwrap());
+    add_analyst(&store);
+    let analyze = |extra: &[&str], out: &Path| -> Output {
+        let mut cmd = probity();
+        cmd.args(["analyze", s, "--out", out.to_str().unwrap()])
+            .args(extra)
+            .args(["--as", ANALYST.0, "--password-stdin"]);
+        spawn_with_line(cmd, ANALYST.1).wait_with_output().unwrap()
+    };
+    let out = tmp.path().join("daily-run");
+    let said = ok(analyze(&["--batch", "latest"], &out));
+    assert!(
+        said.contains(&format!(
+            "judged {last} to {last} (the days batch b000002 touched)"
+        )),
+        "{said}"
+    );
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["limited_to"]["from"], last.as_str());
+    assert_eq!(run["limited_to"]["to"], last.as_str());
+    assert_eq!(run["limited_to"]["batch"], "b000002");
+    let outcome = |id: &str| {
+        run["detectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["detector"] == id)
+            .unwrap()
+            .clone()
+    };
+    // Registers and people are not in a day's batch: nothing new to judge.
+    let why = outcome("undeclared_register_entry")["skipped"].to_string();
+    assert!(
+        why.contains("batch b000002 holds none of the tables it reads"),
+        "{why}"
+    );
+    assert!(outcome("overtime_without_presence")["skipped"].is_null());
+    let findings = std::fs::read_to_string(out.join("findings.jsonl")).unwrap();
+    for line in findings.lines() {
+        let x: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            x["period_end"].as_str().unwrap() >= last.as_str(),
+            "a finding that ends before the day: {line}"
+        );
+    }
+
+    let refused = analyze(&["--batch", "b000009"], &tmp.path().join("x"));
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("no batch b000009") && err.contains("b000001, b000002"),
+        "{err}"
+    );
+    let refused = analyze(
+        &["--period", "2026-02-10..2026-02-01"],
+        &tmp.path().join("y"),
+    );
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("the first day is after the last"), "{err}");
+}

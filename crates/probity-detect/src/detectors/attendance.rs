@@ -85,6 +85,8 @@ pub const DETECTOR: Detector = Detector {
     ],
     detect: |r| Box::pin(detect(r)),
     learn: None,
+    // The longest window scanned.
+    context_days: |p| (p.num("window_weeks_max").max(1.0) * 7.0) as u32,
 };
 
 struct Due {

@@ -458,7 +458,13 @@ pub fn metres(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
 /// Off-site pings (time, lat, lon) that move: each two consecutive ones at
 /// least `min_metres` apart and at most two hours apart make an interval.
 fn movement(mut pings: Vec<(i64, f64, f64)>, min_metres: f64) -> Vec<Trace> {
-    pings.sort_by_key(|p| p.0);
+    // By time, then place: two devices' pings at one instant pair the same
+    // way on every run.
+    pings.sort_by(|a, b| {
+        (a.0.cmp(&b.0))
+            .then(a.1.total_cmp(&b.1))
+            .then(a.2.total_cmp(&b.2))
+    });
     pings
         .windows(2)
         .filter(|w| {

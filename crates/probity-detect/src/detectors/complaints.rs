@@ -70,6 +70,8 @@ pub const PEER: Detector = Detector {
     ],
     detect: |r| Box::pin(detect_peer(r)),
     learn: None,
+    // Complaints are read whole.
+    context_days: |_| 0,
 };
 
 /// The threshold baseline.
@@ -90,6 +92,8 @@ pub const THRESHOLD: Detector = Detector {
     ],
     detect: |r| Box::pin(detect_threshold(r)),
     learn: None,
+    // Complaints are read whole.
+    context_days: |_| 0,
 };
 
 type Complaints = BTreeMap<String, Vec<(i32, String)>>;

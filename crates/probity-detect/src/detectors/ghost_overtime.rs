@@ -83,6 +83,8 @@ pub const DETECTOR: Detector = Detector {
     ],
     detect: |r| Box::pin(detect(r)),
     learn: None,
+    // Swipes from the evening before, sessions begun up to two days before.
+    context_days: |_| 2,
 };
 
 /// How a claim's hours were tested.
@@ -130,6 +132,12 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         .await?
         .into_iter()
         .filter(|o| o.hours >= min_hours && o.end > o.start)
+        // Limited to a period: the claims of that period; the days before
+        // it are read only as their context.
+        .filter(|o| {
+            run.judged()
+                .is_none_or(|j| (j.start..=j.end).contains(&o.day))
+        })
         .collect();
     let windows: Vec<Window> = ot
         .iter()

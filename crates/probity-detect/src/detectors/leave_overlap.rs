@@ -40,6 +40,8 @@ pub const DETECTOR: Detector = Detector {
     ],
     detect: |r| Box::pin(detect(r)),
     learn: None,
+    // Each shift or claim is judged on its own; absences are read whole.
+    context_days: |_| 0,
 };
 
 async fn detect(run: &Run) -> Result<Vec<Finding>> {

@@ -49,6 +49,8 @@ pub const DETECTOR: Detector = Detector {
     ],
     detect: |r| Box::pin(detect(r)),
     learn: None,
+    // Look-ups after a case counted over the four weeks up to the period's end.
+    context_days: |_| 28,
 };
 
 async fn detect(run: &Run) -> Result<Vec<Finding>> {

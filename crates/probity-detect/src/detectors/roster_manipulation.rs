@@ -46,6 +46,9 @@ pub const DETECTOR: Detector = Detector {
     params: PARAMS,
     detect: |r| Box::pin(detect(r)),
     learn: Some(|r| Box::pin(learn(r))),
+    // A quarter of shifts: enough to learn the pay codes and to count the
+    // self-edits of recent weeks.
+    context_days: |_| 91,
 };
 
 const PARAMS: &[Param] = &[

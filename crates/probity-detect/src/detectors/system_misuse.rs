@@ -7,7 +7,6 @@ use probity_core::Scenario;
 use probity_core::schema::Table;
 
 use super::common::{self, plural, short_day};
-use super::vocabulary;
 use crate::finding::Evidence;
 use crate::run::{dates, ints, opt_str, strs};
 use crate::{Detector, Finding, Param, Result, Run};
@@ -55,22 +54,20 @@ pub const DETECTOR: Detector = Detector {
     ],
     detect: |r| Box::pin(detect(r)),
     learn: None,
+    // Look-ups counted over the four weeks up to the period's end.
+    context_days: |_| 28,
 };
 
 /// SQL true when `column` means "none": null, a common spelling of none
 /// (any case, spaces around it), this force's own (`extra`), or nothing but
-/// punctuation. Evaluated on every row: no sample to miss a spelling.
+/// punctuation (`is_none`, tested in place on every row: no sample to miss a
+/// spelling).
 fn none_sql(column: &str, extra: &[String]) -> String {
-    let spellings: Vec<String> = vocabulary::PLACEHOLDERS
-        .iter()
-        .map(|p| p.to_string())
-        .chain(extra.iter().map(|e| e.trim().to_lowercase()))
-        .collect();
-    format!(
-        "({column} IS NULL OR lower(trim({column})) IN ({}) \
-          OR btrim({column}, ' -_./\\?*#,;:()[]') = '')",
-        super::sql_list(&spellings)
-    )
+    let mut args = vec![column.to_string()];
+    if !extra.is_empty() {
+        args.push(super::sql_list(extra));
+    }
+    format!("is_none({})", args.join(", "))
 }
 
 async fn detect(run: &Run) -> Result<Vec<Finding>> {

@@ -58,6 +58,8 @@ pub const DETECTOR: Detector = Detector {
     ],
     detect: |r| Box::pin(detect(r)),
     learn: None,
+    // Registers and declarations are read whole.
+    context_days: |_| 0,
 };
 
 struct Record {

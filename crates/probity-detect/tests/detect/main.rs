@@ -775,3 +775,96 @@ fn governance_decides_which_detectors_run() {
     let e = Plan::new(&s).unwrap_err().to_string();
     assert!(e.contains("probity governance apply"), "{e}");
 }
+
+/// An analysis limited to the last 30 days (the daily run after a batch)
+/// judges the overtime of those days exactly as the full analysis does —
+/// the same claims unevidenced, from the same traces — reads no more than
+/// each detector's context before them, and reports only findings that
+/// touch them.
+#[test]
+fn a_run_limited_to_a_period_judges_its_days_as_the_full_run_does() {
+    let f = fixture();
+    let s = Store::open(&f.store).unwrap();
+    let end = f.report.period.end;
+    let period = probity_detect::Period {
+        start: end - 29,
+        end,
+    };
+    let mut plan = Plan::with_overrides(&s, &["complaint_threshold"]).unwrap();
+    plan.limit_to(probity_detect::Limit {
+        period,
+        batch: None,
+    });
+    let limited = rt().block_on(plan.run(&Silent)).unwrap();
+    assert_eq!(limited.limit.as_ref().map(|l| l.period), Some(period));
+
+    // The local date of every claim and shift, to place each piece of evidence.
+    let ctx = s.session_context().unwrap();
+    probity_detect::register_functions(&ctx, &s.time_rules());
+    let mut day: BTreeMap<String, i32> = BTreeMap::new();
+    for q in [
+        "SELECT claim_id, CAST(local_date(claimed_start) AS VARCHAR) FROM overtime_claims",
+        "SELECT shift_id, CAST(local_date(start) AS VARCHAR) FROM shifts",
+    ] {
+        let b = query(&ctx, q);
+        for (id, d) in strings(&b, 0).into_iter().zip(strings(&b, 1)) {
+            day.insert(id, probity_core::time::parse_date(&d).unwrap());
+        }
+    }
+    let ghost = |r: &AnalysisReport, keep: &dyn Fn(i32) -> bool| -> HashSet<String> {
+        r.findings
+            .iter()
+            .filter(|f| f.detector == "overtime_without_presence")
+            .flat_map(|f| f.evidence.iter())
+            .filter(|e| day.get(&e.id).is_some_and(|d| keep(*d)))
+            .map(|e| e.id.clone())
+            .collect()
+    };
+    let inside = |d: i32| d >= period.start && d <= period.end;
+    let full = ghost(&f.report, &inside);
+    assert!(
+        full.len() >= 5,
+        "only {} unevidenced claims in the period",
+        full.len()
+    );
+    assert_eq!(ghost(&limited, &inside), full);
+    // Overtime before the period is not judged again (a claim may extend a
+    // shift begun the evening before).
+    assert!(ghost(&limited, &|d| d < period.start - 1).is_empty());
+
+    for x in &limited.findings {
+        assert!(
+            x.period_end >= period.start && x.period_start <= period.end,
+            "{} ({}) does not touch the period",
+            x.finding_id,
+            x.detector
+        );
+        // Nothing older than the detector's context was read.
+        let d = probity_detect::detectors::by_id(&x.detector).unwrap();
+        let (_, p) = probity_detect::Params::resolve(d, None).unwrap();
+        let context = (d.context_days)(&p) as i32;
+        if ![
+            "complaints_above_peers",
+            "complaint_threshold",
+            "undeclared_register_entry",
+        ]
+        .contains(&x.detector.as_str())
+        {
+            assert!(
+                x.period_start >= period.start - context,
+                "{} ({}) begins {} days before the period, context {context}",
+                x.finding_id,
+                x.detector,
+                period.start - x.period_start
+            );
+        }
+    }
+    // Detectors over look-ups count the four weeks before as well: some
+    // finding there began before the period.
+    assert!(
+        limited
+            .findings
+            .iter()
+            .any(|x| x.detector == "lookup_without_purpose" && x.period_start < period.start)
+    );
+}
