@@ -275,6 +275,30 @@ pub struct DetectorOutcome {
     pub notes: Notes,
 }
 
+impl DetectorOutcome {
+    /// A detector that did not run, and why.
+    fn skipped(
+        d: &Detector,
+        why: String,
+        params: BTreeMap<String, ParamValue>,
+        purpose: Option<String>,
+    ) -> DetectorOutcome {
+        DetectorOutcome {
+            detector: d.id,
+            version: d.version,
+            scenario: d.scenario,
+            baseline: d.baseline,
+            skipped: Some(why),
+            findings: 0,
+            persons: 0,
+            elapsed: Duration::ZERO,
+            params,
+            purpose,
+            notes: Notes::default(),
+        }
+    }
+}
+
 /// The result of an analysis run.
 #[derive(Debug, Clone)]
 pub struct AnalysisReport {
@@ -320,6 +344,17 @@ pub struct Limit {
     /// When the limit comes from a batch: its id and the tables it holds
     /// (a detector that reads none of them has nothing new to judge).
     pub batch: Option<(String, Vec<Table>)>,
+}
+
+impl Limit {
+    /// How `run.json` and the audit entry record the limit.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "from": probity_core::time::days_to_date(self.period.start).to_string(),
+            "to": probity_core::time::days_to_date(self.period.end).to_string(),
+            "batch": self.batch.as_ref().map(|(id, _)| id),
+        })
+    }
 }
 
 struct Linkage {
@@ -479,11 +514,6 @@ impl Plan {
         self.limit = Some(limit);
     }
 
-    /// The limit, if the analysis is limited to a period.
-    pub fn limit(&self) -> Option<&Limit> {
-        self.limit.as_ref()
-    }
-
     /// Runs the detectors' queries on `engine` instead of in this process.
     /// Purpose binding is unchanged: each detector's session is made by the
     /// plan and holds only the tables the detector declares.
@@ -591,19 +621,7 @@ impl Plan {
         let mut baseline_findings = vec![];
         let mut outcomes = vec![];
         for (d, reason) in &self.not_selected {
-            let o = DetectorOutcome {
-                detector: d.id,
-                version: d.version,
-                scenario: d.scenario,
-                baseline: d.baseline,
-                skipped: Some(reason.clone()),
-                findings: 0,
-                persons: 0,
-                elapsed: Duration::ZERO,
-                params: BTreeMap::new(),
-                purpose: None,
-                notes: Notes::default(),
-            };
+            let o = DetectorOutcome::skipped(d, reason.clone(), BTreeMap::new(), None);
             progress.done(&o);
             outcomes.push(o);
         }
@@ -612,19 +630,12 @@ impl Plan {
             progress.start(d, i, total);
             let t = Instant::now();
             if let Some(why) = self.nothing_new(d) {
-                let o = DetectorOutcome {
-                    detector: d.id,
-                    version: d.version,
-                    scenario: d.scenario,
-                    baseline: d.baseline,
-                    skipped: Some(why),
-                    findings: 0,
-                    persons: 0,
-                    elapsed: t.elapsed(),
-                    params: params.values().clone(),
-                    purpose: Some(permit.purpose.clone()),
-                    notes: Notes::default(),
-                };
+                let o = DetectorOutcome::skipped(
+                    d,
+                    why,
+                    params.values().clone(),
+                    Some(permit.purpose.clone()),
+                );
                 progress.done(&o);
                 outcomes.push(o);
                 continue;
@@ -788,21 +799,23 @@ impl Plan {
         let mut config = self.ctx.copied_config();
         config.options_mut().optimizer.join_reordering = false;
         let ctx = self.engine.session(config).await?;
-        let mut names: Vec<&str> = tables.iter().map(|t| t.name()).collect();
+        let mut names: Vec<(&str, Option<Table>)> =
+            tables.iter().map(|t| (t.name(), Some(*t))).collect();
         if tables.contains(&Table::DeviceLocations) {
             // What minimisation kept of deleted pings is the same category.
-            names.push(probity_store::LOCATION_FACTS);
+            names.push((probity_store::LOCATION_FACTS, None));
         }
-        for name in names {
+        for (name, table) in names {
             let provider = self
                 .ctx
                 .table_provider(name)
                 .await
                 .map_err(|e| Error::query("session", e))?;
-            let provider = match window {
-                Some(w) => run::within(name, provider, w, &self.tz)
-                    .map_err(|e| Error::query("session", e))?,
-                None => provider,
+            let provider = match (window, table) {
+                (Some(w), Some(t)) => {
+                    run::within(t, provider, w, &self.tz).map_err(|e| Error::query("session", e))?
+                }
+                _ => provider,
             };
             ctx.register_table(name, provider)
                 .map_err(|e| Error::query("session", e))?;
@@ -1004,11 +1017,7 @@ pub fn write_outputs(
         "period_end": probity_core::time::days_to_date(report.period.end).to_string(),
         "identities": matches!(who, finding::Identity::Revealed(_)),
         "engine": report.engine,
-        "limited_to": report.limit.as_ref().map(|l| serde_json::json!({
-            "from": probity_core::time::days_to_date(l.period.start).to_string(),
-            "to": probity_core::time::days_to_date(l.period.end).to_string(),
-            "batch": l.batch.as_ref().map(|(id, _)| id),
-        })),
+        "limited_to": report.limit.as_ref().map(Limit::to_json),
         "findings": report.findings.len(),
         "seconds": report.elapsed.as_secs_f64(),
         "detectors": detectors,

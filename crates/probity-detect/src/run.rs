@@ -396,16 +396,13 @@ pub(crate) fn instant_partition(table: Table) -> Option<&'static str> {
 /// groups outside the window are skipped by their statistics); any other
 /// table unchanged.
 pub(crate) fn within(
-    name: &str,
+    table: Table,
     provider: Arc<dyn datafusion::catalog::TableProvider>,
     window: Period,
     tz: &TimeRules,
 ) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
     use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
-    let Some(table) = Table::ALL.iter().find(|t| t.name() == name) else {
-        return Ok(provider);
-    };
-    let Some(column) = instant_partition(*table) else {
+    let Some(column) = instant_partition(table) else {
         return Ok(provider);
     };
     let at = |us: i64| {
@@ -416,7 +413,7 @@ pub(crate) fn within(
     };
     let (lo, hi) = (day_start(tz, window.start), day_start(tz, window.end + 1));
     let plan = LogicalPlanBuilder::scan(
-        name,
+        table.name(),
         datafusion::datasource::provider_as_source(provider),
         None,
     )?

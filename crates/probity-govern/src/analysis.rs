@@ -50,8 +50,8 @@ pub enum Scope {
     /// The dates a batch's rows fall on, and the detectors that read its
     /// tables (the daily run after a daily batch).
     Batch(String),
-    /// The local dates from `.0` to `.1` (days since 1970-01-01, inclusive).
-    Period(i32, i32),
+    /// These local dates.
+    Period(probity_detect::Period),
 }
 
 impl Scope {
@@ -72,7 +72,10 @@ impl Scope {
                 "--period {text}: the first day is after the last; write FROM..TO"
             )));
         }
-        Ok(Scope::Period(from, to))
+        Ok(Scope::Period(probity_detect::Period {
+            start: from,
+            end: to,
+        }))
     }
 }
 
@@ -141,15 +144,10 @@ pub async fn run(
     }
     match &req.limit {
         None => {}
-        Some(Scope::Period(from, to)) => {
-            plan.limit_to(probity_detect::Limit {
-                period: probity_detect::Period {
-                    start: *from,
-                    end: *to,
-                },
-                batch: None,
-            });
-        }
+        Some(Scope::Period(period)) => plan.limit_to(probity_detect::Limit {
+            period: *period,
+            batch: None,
+        }),
         Some(Scope::Batch(id)) => {
             if let Some(limit) = probity_detect::batch_limit(store, id).await? {
                 plan.limit_to(limit);

@@ -993,11 +993,7 @@ pub fn record_analysis(
             "out": out.display().to_string(),
             "identities": identities,
             "engine": report.engine,
-            "limited_to": report.limit.as_ref().map(|l| json!({
-                "from": probity_core::time::days_to_date(l.period.start).to_string(),
-                "to": probity_core::time::days_to_date(l.period.end).to_string(),
-                "batch": l.batch.as_ref().map(|(id, _)| id),
-            })),
+            "limited_to": report.limit.as_ref().map(probity_detect::Limit::to_json),
             "detectors": detectors,
         })))?;
     let merged = reg.merge(&report.findings, &format!("a{:08}", entry.seq), &at);

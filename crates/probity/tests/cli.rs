@@ -759,6 +759,21 @@ fn the_commented_examples_of_probity_toml_work_when_uncommented() {
         .unwrap());
 }
 
+/// Writes the governance template into `dir`, uncommented and filled as
+/// the README says, and applies it to `store` as the admin.
+fn approve_every_detector(dir: &Path, store: &Path) {
+    let file = dir.join("governance.toml");
+    let f = file.to_str().unwrap();
+    ok(probity().args(["governance", "init", f]).output().unwrap());
+    let template = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, uncomment_and_fill(&template, true)).unwrap();
+    ok(probity()
+        .args(["governance", "apply", f, "--store", store.to_str().unwrap()])
+        .args(["--as", "admin"])
+        .output()
+        .unwrap());
+}
+
 /// Uncomments a governance template's blocks the way the README says
 /// (the leading `# ` of block lines) and fills every TODO.
 fn uncomment_and_fill(template: &str, fill: bool) -> String {
@@ -848,15 +863,7 @@ fn status_notice_and_detectors_agree_that_an_approved_baseline_does_not_run() {
     let store = tmp.path().join("s");
     let s = store.to_str().unwrap();
     ok(probity().args(["init", s]).output().unwrap());
-    let file = tmp.path().join("governance.toml");
-    let f = file.to_str().unwrap();
-    ok(probity().args(["governance", "init", f]).output().unwrap());
-    let template = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, uncomment_and_fill(&template, true)).unwrap();
-    ok(probity()
-        .args(["governance", "apply", f, "--store", s, "--as", "admin"])
-        .output()
-        .unwrap());
+    approve_every_detector(tmp.path(), &store);
     let status = ok(probity()
         .args(["governance", "status", s])
         .output()
@@ -1072,15 +1079,7 @@ fn a_daily_batch_is_analysed_for_the_day_it_touches() {
     let last = split_last_day(&data, &history, &daily);
     ok(ingest(&history, &store, None));
     ok(ingest(&daily, &store, None));
-    let file = tmp.path().join("governance.toml");
-    let f = file.to_str().unwrap();
-    ok(probity().args(["governance", "init", f]).output().unwrap());
-    let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, uncomment_and_fill(&text, true)).unwrap();
-    ok(probity()
-        .args(["governance", "apply", f, "--store", s, "--as", "admin"])
-        .output()
-        .unwrap());
+    approve_every_detector(tmp.path(), &store);
     add_analyst(&store);
     let analyze = |extra: &[&str], out: &Path| -> Output {
         let mut cmd = probity();
