@@ -464,7 +464,13 @@ fn run_batch(
                             collect_duty: has_locations,
                             progress,
                         };
-                        job::run(f, batch, own, &ctx)
+                        let out = job::run(f, batch, own, &ctx)?;
+                        // A month of the store's shifts that could not be read
+                        // fails the batch: its pings were judged without it.
+                        let failed = (f.table == Table::DeviceLocations)
+                            .then(|| sealed.as_deref().and_then(DutyIndex::take_error))
+                            .flatten();
+                        failed.map_or(Ok(out), Err)
                     })();
                     drop(snapshot);
                     let mut st = state.lock().expect("no panic holding the lock");

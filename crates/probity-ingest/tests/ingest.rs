@@ -691,6 +691,47 @@ fn unknown_card_device_and_account_ids_are_quarantined() {
 }
 
 #[test]
+fn later_pings_are_judged_against_the_shifts_of_earlier_batches() {
+    // A daily batch of pings alone: duty time comes from the shifts
+    // committed before, read a month at a time. SH3 starts in March (UTC) and
+    // ends in April, so an April ping needs March's shifts.
+    let tmp = tempfile::tempdir().unwrap();
+    let first = tmp.path().join("first");
+    tiny(&first);
+    write(
+        &first,
+        "shifts.csv",
+        "shift_id,person_id,unit_id,start,end,kind,pay_code\n\
+         SH1,P1,U1,2026-03-16T07:00:00+00:00,2026-03-16T17:00:00+00:00,duty,STD\n\
+         SH3,P1,U1,2026-03-31T22:00:00Z,2026-04-01T08:00:00Z,duty,STD\n",
+    );
+    let store_dir = tempfile::tempdir().unwrap();
+    let mut store = new_store(store_dir.path());
+    ingest(&mut store, &first, &Silent).unwrap();
+    let day = tmp.path().join("day");
+    std::fs::create_dir_all(&day).unwrap();
+    write(
+        &day,
+        "device_locations.csv",
+        "device_id,at,lat,lon,accuracy_m\n\
+         D1,2026-04-01T07:00:00Z,51.46,-0.116,10\n\
+         D1,2026-04-01T08:29:00Z,51.46,-0.116,10\n\
+         D1,2026-04-01T08:31:00Z,51.46,-0.116,10\n\
+         D1,2026-03-16T08:00:00Z,51.46,-0.116,10\n\
+         D1,2026-03-20T12:00:00Z,51.46,-0.116,10\n\
+         D1,2026-05-01T07:00:00Z,51.46,-0.116,10\n",
+    );
+    let r = ingest(&mut store, &day, &Silent).unwrap();
+    let loc = table(&r, "device_locations");
+    assert_eq!(
+        (loc.rows_stored, loc.rows_minimised, loc.rows_quarantined),
+        (3, 3, 0),
+        "kept: in SH3 (a March shift) and its grace, and in SH1; dropped: past the grace, \
+         between shifts, and in a month with no shifts"
+    );
+}
+
+#[test]
 fn empty_files_and_non_table_files_only_warn() {
     let tmp = tempfile::tempdir().unwrap();
     tiny(tmp.path());

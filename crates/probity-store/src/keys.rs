@@ -175,11 +175,15 @@ impl BatchKeys {
 impl KeySet {
     /// Loads the committed keys of `table` from the store.
     pub fn load(store: &Store, table: &str) -> Result<KeySet> {
+        let files = store.manifest().key_indexes(table);
         let mut stored = Vec::new();
-        for rel in store.manifest().key_indexes(table) {
+        for rel in &files {
             read_index(&store.path(rel), &mut stored)?;
         }
-        stored.sort_unstable();
+        // Each file is sorted: one needs nothing more.
+        if files.len() > 1 {
+            stored.sort_unstable();
+        }
         Ok(KeySet {
             stored,
             batch: BatchKeys::default(),
@@ -279,21 +283,37 @@ impl BatchKeys {
 }
 
 fn read_index(path: &Path, out: &mut Vec<u64>) -> Result<()> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| Error::io(path, e))?;
-    if bytes.len() % 8 != 0 {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len % 8 != 0 {
         return Err(Error::Corrupt {
             path: path.to_path_buf(),
             reason: "key index length is not a multiple of 8".into(),
         });
     }
-    out.extend(
-        bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
-    );
+    // Read in blocks straight into the keys: no copy of the whole file (at
+    // a Met-sized year the look-ups' index alone is 260 MB).
+    out.reserve((len / 8) as usize);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut left = len as usize;
+    while left > 0 {
+        let n = left.min(buf.len());
+        f.read_exact(&mut buf[..n])
+            .map_err(|e| Error::io(path, e))?;
+        out.extend(
+            buf[..n]
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+        );
+        left -= n;
+    }
+    let first = out.len() - (len / 8) as usize;
+    if !out[first..].is_sorted() {
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            reason: "key index is not sorted".into(),
+        });
+    }
     Ok(())
 }
 
@@ -329,6 +349,36 @@ mod tests {
         assert!(later.contains(key_hash("y")));
         let mut later = later;
         assert_eq!(later.insert(key_hash("z"), 1), Err(Seen::InStore));
+    }
+
+    #[test]
+    fn a_damaged_index_file_is_refused_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.keys");
+        let mut out = vec![];
+        std::fs::write(&p, [9u64, 3].map(u64::to_le_bytes).concat()).unwrap();
+        assert!(
+            matches!(read_index(&p, &mut out), Err(Error::Corrupt { reason, .. }) if reason.contains("not sorted")),
+            "an unsorted index would make look-ups miss committed keys"
+        );
+        std::fs::write(&p, [1u8; 12]).unwrap();
+        assert!(matches!(
+            read_index(&p, &mut out),
+            Err(Error::Corrupt { .. })
+        ));
+        // Many blocks' worth, appended after keys already read.
+        let keys: Vec<u64> = (0..20_000u64).map(|i| i * 3).collect();
+        std::fs::write(
+            &p,
+            keys.iter()
+                .flat_map(|k| k.to_le_bytes())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let mut out = vec![u64::MAX];
+        read_index(&p, &mut out).unwrap();
+        assert_eq!(out.len(), 20_001);
+        assert_eq!(&out[1..], &keys[..]);
     }
 
     #[test]
