@@ -32,6 +32,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::future::LocalBoxFuture;
+use futures::{StreamExt as _, TryStreamExt as _};
 use probity_core::schema::Table;
 use probity_core::{Scenario, TimeRules};
 use probity_store::Store;
@@ -582,8 +583,8 @@ impl Plan {
         self.not_selected.iter().map(|(d, why)| (d, why.as_str()))
     }
 
-    /// Runs the selected detectors one after another (each uses every core
-    /// through the query engine) and collects their findings.
+    /// Runs the selected detectors, two at a time, and collects their
+    /// findings in a fixed order (whichever finished first).
     pub async fn run(&self, progress: &dyn Progress) -> Result<AnalysisReport> {
         let started = Instant::now();
         // Detector SQL puts the small side of every join first (the engine
@@ -626,84 +627,35 @@ impl Plan {
             outcomes.push(o);
         }
         let total = self.selected.len();
-        for (i, (d, params, permit)) in self.selected.iter().enumerate() {
-            progress.start(d, i, total);
-            let t = Instant::now();
-            if let Some(why) = self.nothing_new(d) {
-                let o = DetectorOutcome::skipped(
-                    d,
-                    why,
-                    params.values().clone(),
-                    Some(permit.purpose.clone()),
-                );
-                progress.done(&o);
-                outcomes.push(o);
-                continue;
-            }
-            // Limited to a period: the detector reads its context before
-            // the period and judges up to the period's end.
-            let (window, read) = match (&self.limit, period) {
-                (Some(l), Some(p)) => {
-                    let from = l.period.start - (d.context_days)(params) as i32;
-                    // And the day after it: a claim that runs past midnight.
-                    let read = Period {
-                        start: p.start.max(from),
-                        end: p.end.min(l.period.end + 1),
-                    };
-                    (Some(read), (read.start <= read.end).then_some(read))
-                }
-                _ => (None, period),
-            };
-            let run = self.run_for(d, params, read, links.clone(), window).await?;
-            let mut found = match read {
-                Some(_) => (d.detect)(&run).await?,
-                None => vec![],
-            };
-            for f in &mut found {
-                f.finish();
-            }
-            if let Some(l) = &self.limit {
-                found.retain(|f| f.period_end >= l.period.start && f.period_start <= l.period.end);
-            }
-            found.sort_by(|a, b| {
-                (&a.person, a.period_start, &a.finding_id).cmp(&(
-                    &b.person,
-                    b.period_start,
-                    &b.finding_id,
-                ))
-            });
-            found.dedup_by(|a, b| a.finding_id == b.finding_id);
-            let persons = found
-                .iter()
-                .map(|f| f.person.as_str())
-                .collect::<std::collections::BTreeSet<_>>()
-                .len();
-            let o = DetectorOutcome {
-                detector: d.id,
-                version: d.version,
-                scenario: d.scenario,
-                baseline: d.baseline,
-                skipped: read.is_none().then(|| {
-                    match period {
-                        None => "the store holds no dated records to analyse",
-                        Some(_) => "the store holds no dated records in the period",
-                    }
-                    .to_string()
-                }),
-                findings: found.len(),
-                persons,
-                elapsed: t.elapsed(),
-                params: params.values().clone(),
-                purpose: Some(permit.purpose.clone()),
-                notes: run.report.take(),
-            };
-            progress.done(&o);
-            outcomes.push(o);
-            if d.baseline {
+        // Two detectors at a time (one per core on a 2-core machine, at most
+        // two anywhere): each also uses every core through the query engine,
+        // but a detector's own Rust work between its queries (tallies, window
+        // scans, simulations) is on one core, and the other detector's queries
+        // fill the other. More at once would only add memory.
+        let at_once = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+        let ran: Vec<(DetectorOutcome, Vec<Finding>)> =
+            futures::stream::iter(self.selected.iter().enumerate())
+                .map(|(i, (d, params, permit))| {
+                    self.run_one(
+                        d,
+                        params,
+                        permit,
+                        period,
+                        links.clone(),
+                        (i, total),
+                        progress,
+                    )
+                })
+                .buffer_unordered(at_once)
+                .try_collect()
+                .await?;
+        for (o, found) in ran {
+            if o.baseline {
                 baseline_findings.extend(found);
             } else {
                 findings.extend(found);
             }
+            outcomes.push(o);
         }
         let order = |f: &Finding| {
             (
@@ -734,6 +686,92 @@ impl Plan {
 }
 
 impl Plan {
+    /// Runs one detector: its restricted session, its findings (kept to the
+    /// limit's days if the run has one), and its outcome.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_one(
+        &self,
+        d: &Detector,
+        params: &Params,
+        permit: &probity_policy::Permit,
+        period: Option<Period>,
+        links: Option<std::sync::Arc<Vec<probity_resolve::RecordLinks>>>,
+        (i, total): (usize, usize),
+        progress: &dyn Progress,
+    ) -> Result<(DetectorOutcome, Vec<Finding>)> {
+        progress.start(d, i, total);
+        let t = Instant::now();
+        if let Some(why) = self.nothing_new(d) {
+            let o = DetectorOutcome::skipped(
+                d,
+                why,
+                params.values().clone(),
+                Some(permit.purpose.clone()),
+            );
+            progress.done(&o);
+            return Ok((o, vec![]));
+        }
+        // Limited to a period: the detector reads its context before
+        // the period and judges up to the period's end.
+        let (window, read) = match (&self.limit, period) {
+            (Some(l), Some(p)) => {
+                let from = l.period.start - (d.context_days)(params) as i32;
+                // And the day after it: a claim that runs past midnight.
+                let read = Period {
+                    start: p.start.max(from),
+                    end: p.end.min(l.period.end + 1),
+                };
+                (Some(read), (read.start <= read.end).then_some(read))
+            }
+            _ => (None, period),
+        };
+        let run = self.run_for(d, params, read, links, window).await?;
+        let mut found = match read {
+            Some(_) => (d.detect)(&run).await?,
+            None => vec![],
+        };
+        for f in &mut found {
+            f.finish();
+        }
+        if let Some(l) = &self.limit {
+            found.retain(|f| f.period_end >= l.period.start && f.period_start <= l.period.end);
+        }
+        found.sort_by(|a, b| {
+            (&a.person, a.period_start, &a.finding_id).cmp(&(
+                &b.person,
+                b.period_start,
+                &b.finding_id,
+            ))
+        });
+        found.dedup_by(|a, b| a.finding_id == b.finding_id);
+        let persons = found
+            .iter()
+            .map(|f| f.person.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let o = DetectorOutcome {
+            detector: d.id,
+            version: d.version,
+            scenario: d.scenario,
+            baseline: d.baseline,
+            skipped: read.is_none().then(|| {
+                match period {
+                    None => "the store holds no dated records to analyse",
+                    Some(_) => "the store holds no dated records in the period",
+                }
+                .to_string()
+            }),
+            findings: found.len(),
+            persons,
+            elapsed: t.elapsed(),
+            params: params.values().clone(),
+            purpose: Some(permit.purpose.clone()),
+            notes: run.report.take(),
+        };
+        progress.done(&o);
+        Ok((o, found))
+    }
+
     /// What a detector sees: a session over only its declared tables, the
     /// period, its parameters, and the record links if it uses identities.
     async fn run_for(
