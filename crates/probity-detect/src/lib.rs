@@ -633,22 +633,25 @@ impl Plan {
         // scans, simulations) is on one core, and the other detector's queries
         // fill the other. More at once would only add memory.
         let at_once = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-        let ran: Vec<(DetectorOutcome, Vec<Finding>)> =
-            futures::stream::iter(self.selected.iter().enumerate())
-                .map(|(i, (d, params, permit))| {
-                    self.run_one(
-                        d,
-                        params,
-                        permit,
-                        period,
-                        links.clone(),
-                        (i, total),
-                        progress,
-                    )
-                })
-                .buffer_unordered(at_once)
-                .try_collect()
-                .await?;
+        // Those that read the longest history start first, so that the
+        // short ones fill in at the end rather than a long one running alone.
+        let mut launch: Vec<_> = self.selected.iter().enumerate().collect();
+        launch.sort_by_key(|(_, (d, params, _))| std::cmp::Reverse((d.context_days)(params)));
+        let ran: Vec<(DetectorOutcome, Vec<Finding>)> = futures::stream::iter(launch)
+            .map(|(i, (d, params, permit))| {
+                self.run_one(
+                    d,
+                    params,
+                    permit,
+                    period,
+                    links.clone(),
+                    (i, total),
+                    progress,
+                )
+            })
+            .buffer_unordered(at_once)
+            .try_collect()
+            .await?;
         for (o, found) in ran {
             if o.baseline {
                 baseline_findings.extend(found);

@@ -58,33 +58,51 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     let min = p.num("min_lookups").max(1.0) as usize;
     let grace = p.num("grace_days").round() as i64;
     let roles = super::sql_list(p.list("subject_roles"));
+    // The look-ups of a subject of a case after the person's assignment to
+    // it ended: few, so they are collected first...
     let q = format!(
         "WITH ended AS (
             SELECT ca.person_id, ca.case_ref, cs.subject_ref, cs.subject_role, ca.assigned_to
             FROM case_assignments ca JOIN case_subjects cs ON cs.case_ref = ca.case_ref
             WHERE cs.subject_role IN ({roles}) AND ca.assigned_to IS NOT NULL),
-         held AS (
-            SELECT ca.person_id, cs.subject_ref, ca.assigned_from, ca.assigned_to
-            FROM case_assignments ca JOIN case_subjects cs ON cs.case_ref = ca.case_ref),
          q AS (
             SELECT q.query_id, a.person_id, q.at, q.subject_ref
-            FROM accounts a JOIN system_queries q ON a.account_id = q.account_id),
-         hits AS (
-            SELECT q.query_id, q.person_id, local_date(q.at) AS day, ended.case_ref,
-                   ended.subject_ref, ended.subject_role, ended.assigned_to
-            FROM ended JOIN q ON ended.person_id = q.person_id
-                             AND ended.subject_ref = q.subject_ref
-            WHERE local_date(q.at) > ended.assigned_to + INTERVAL '{grace} days')
+            FROM accounts a JOIN system_queries q ON a.account_id = q.account_id)
+         SELECT q.query_id, q.person_id, local_date(q.at) AS day, ended.case_ref,
+                ended.subject_ref, ended.subject_role, ended.assigned_to
+         FROM ended JOIN q ON ended.person_id = q.person_id
+                          AND ended.subject_ref = q.subject_ref
+         WHERE local_date(q.at) > ended.assigned_to + INTERVAL '{grace} days'"
+    );
+    let hits = run.sql(&q).await?;
+    if hits.iter().all(|b| b.num_rows() == 0) {
+        return Ok(vec![]);
+    }
+    let hits = arrow::compute::concat_batches(&hits[0].schema(), &hits)
+        .map_err(|e| crate::Error::query(DETECTOR.id, e.into()))?;
+    run.register("post_case_hits", hits)?;
+    // ...then those made while the person held the subject through another
+    // case (or within the grace after it) are set aside: only the
+    // assignments of the people and subjects looked up are read, not every
+    // assignment joined to every subject.
+    let q = format!(
+        "WITH keys AS (SELECT DISTINCT person_id, subject_ref FROM post_case_hits),
+         held AS (
+            SELECT ca.person_id, cs.subject_ref, ca.assigned_from, ca.assigned_to
+            FROM keys k JOIN case_assignments ca ON ca.person_id = k.person_id
+            JOIN case_subjects cs ON cs.case_ref = ca.case_ref AND cs.subject_ref = k.subject_ref)
          SELECT DISTINCT h.query_id, h.person_id, h.day, h.case_ref, h.subject_ref,
                 h.subject_role, h.assigned_to
-         FROM hits h LEFT JOIN held
+         FROM post_case_hits h LEFT JOIN held
            ON held.person_id = h.person_id AND held.subject_ref = h.subject_ref
           AND h.day >= held.assigned_from
           AND (held.assigned_to IS NULL OR h.day <= held.assigned_to + INTERVAL '{grace} days')
          WHERE held.person_id IS NULL
          ORDER BY h.person_id, h.case_ref, h.day"
     );
-    let batches = run.sql(&q).await?;
+    let batches = run.sql(&q).await;
+    run.deregister("post_case_hits")?;
+    let batches = batches?;
     struct Hit {
         query: String,
         day: i32,
