@@ -676,9 +676,18 @@ impl Store {
     }
 
     fn session_of<'a>(&'a self, files: impl Fn(&str) -> Vec<&'a str>) -> Result<SessionContext> {
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+        // A join whose build side is small (a detector's candidate windows,
+        // a few weeks of roster edits) is built once and probed by every
+        // partition of the large side as it streams, rather than both sides
+        // being hash-repartitioned first (DataFusion's defaults, 1 MB or 128k
+        // rows, send a quarter's roster edits through a repartition of every
+        // shift of the quarter).
+        let opt = &mut config.options_mut().optimizer;
+        opt.hash_join_single_partition_threshold = 16 << 20;
+        opt.hash_join_single_partition_threshold_rows = 1 << 20;
         let ctx = SessionContext::new_with_config(config);
         for table in Table::ALL {
             let files = files(table.name());
