@@ -25,6 +25,7 @@ use parquet::file::statistics::Statistics;
 use probity_store::Store;
 use probity_store::keys::{PassThrough, key_hash};
 
+use crate::writer::{month_in_path, month_of_day};
 use crate::{Error, Result};
 
 type Map<V> = HashMap<u64, V, BuildHasherDefault<PassThrough>>;
@@ -249,20 +250,9 @@ fn covers(w: Option<&Vec<(i64, i64)>>, at_us: i64) -> bool {
     i > 0 && at_us <= w[i - 1].1
 }
 
-/// The UTC month of an instant, as `year * 12 + month - 1` (the store's
-/// partition key).
+/// The UTC month of an instant (the store's partition key).
 fn month_of(us: i64) -> i32 {
-    let (y, m, _) = probity_core::time::civil_from_days(us.div_euclid(DAY_US));
-    (y * 12 + m - 1) as i32
-}
-
-/// The month of a partitioned file from its path (`…/month=YYYY-MM/…`).
-fn month_in_path(rel: &str) -> Option<i32> {
-    let at = rel.find("month=")? + "month=".len();
-    let ym = rel.get(at..at + 7)?;
-    let (y, m) = ym.split_once('-')?;
-    let (y, m): (i32, i32) = (y.parse().ok()?, m.parse().ok()?);
-    (1..=12).contains(&m).then_some(y * 12 + m - 1)
+    month_of_day(us.div_euclid(DAY_US) as i32)
 }
 
 /// The latest `end` in a shift file, from its footer (`i64::MAX` if the

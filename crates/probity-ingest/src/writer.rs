@@ -19,7 +19,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use probity_core::Table;
-use probity_core::time::days_to_date;
+use probity_core::time::civil_from_days;
 use probity_store::StagedBatch;
 
 use crate::{Error, Result};
@@ -299,8 +299,29 @@ fn month_key(v: &Value) -> Option<i32> {
         Value::Timestamp(us) => us.div_euclid(86_400_000_000) as i32,
         _ => return None,
     };
-    let d = days_to_date(days);
-    Some(i32::from(d.year()) * 12 + i32::from(d.month()) - 1)
+    Some(month_of_day(days))
+}
+
+/// The month of a day number (days since 1970-01-01), as
+/// `year * 12 + month - 1` — the store's partition key.
+pub(crate) fn month_of_day(days: i32) -> i32 {
+    let (y, m, _) = civil_from_days(i64::from(days));
+    (y * 12 + m - 1) as i32
+}
+
+/// The partition directory's name for a month key (`YYYY-MM`).
+pub(crate) fn month_name(key: i32) -> String {
+    format!("{:04}-{:02}", key.div_euclid(12), key.rem_euclid(12) + 1)
+}
+
+/// The month key of a partitioned file from its store-relative path
+/// (`…/month=YYYY-MM/…`); `None` for a file outside any month.
+pub(crate) fn month_in_path(rel: &str) -> Option<i32> {
+    let at = rel.find("month=")? + "month=".len();
+    let ym = rel.get(at..at + 7)?;
+    let (y, m) = ym.split_once('-')?;
+    let (y, m): (i32, i32) = (y.parse().ok()?, m.parse().ok()?);
+    (1..=12).contains(&m).then_some(y * 12 + m - 1)
 }
 
 /// Writers of one table's analytical rows, one file per month partition
@@ -340,8 +361,7 @@ impl<'a> PartitionedWriter<'a> {
         let (_, writer) = match self.open.entry(key) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) => {
-                let month =
-                    key.map(|k| format!("{:04}-{:02}", k.div_euclid(12), k.rem_euclid(12) + 1));
+                let month = key.map(month_name);
                 let (abs, rel) =
                     self.batch
                         .data_file_part(self.table, month.as_deref(), self.part)?;
