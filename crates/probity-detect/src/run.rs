@@ -143,7 +143,56 @@ impl Run {
         Ok(())
     }
 
-    /// Removes a table registered with [`Run::register`].
+    /// Registers `name` as the rows of `table` (one of this run's tables,
+    /// partitioned by an instant) whose instant lies between `from` and `to`
+    /// (µs, inclusive): a view, so Parquet files and row groups outside the
+    /// span are skipped by their statistics instead of being read and joined.
+    /// For a query that needs only a short span of a long context (the
+    /// latest days of a limited run). Remove it with [`Run::deregister`].
+    pub async fn register_slice(&self, name: &str, table: Table, from: i64, to: i64) -> Result<()> {
+        use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+        let id = self.detector.id;
+        let column = instant_partition(table).ok_or_else(|| {
+            Error::query(
+                id,
+                datafusion::error::DataFusionError::Plan(format!(
+                    "{} is not partitioned by an instant and cannot be sliced",
+                    table.name()
+                )),
+            )
+        })?;
+        let provider = self
+            .ctx
+            .table_provider(table.name())
+            .await
+            .map_err(|e| Error::query(id, e))?;
+        let at = |us: i64| {
+            lit(datafusion::scalar::ScalarValue::TimestampMicrosecond(
+                Some(us),
+                Some("UTC".into()),
+            ))
+        };
+        let plan = LogicalPlanBuilder::scan(
+            table.name(),
+            datafusion::datasource::provider_as_source(provider),
+            None,
+        )
+        .and_then(|b| b.filter(col(column).gt_eq(at(from)).and(col(column).lt_eq(at(to)))))
+        .and_then(|b| b.build())
+        .map_err(|e| Error::query(id, e))?;
+        self.ctx
+            .deregister_table(name)
+            .map_err(|e| Error::query(id, e))?;
+        self.ctx
+            .register_table(
+                name,
+                Arc::new(datafusion::datasource::ViewTable::new(plan, None)),
+            )
+            .map_err(|e| Error::query(id, e))?;
+        Ok(())
+    }
+
+    /// Removes a table registered with [`Run::register`] or [`Run::register_slice`].
     pub fn deregister(&self, name: &str) -> Result<()> {
         self.ctx
             .deregister_table(name)

@@ -113,25 +113,38 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     let min_bag = p.num("min_badge_and_go_days").max(1.0) as usize;
     // Due days: ordinary duty shifts of people with a target, not covered by
     // an absence (other than a rest day) and not a training or court day.
-    let q = "WITH tp AS (
-                SELECT person_id, office_days_target AS target FROM people
-                WHERE office_days_target IS NOT NULL AND work_pattern IN ('hybrid', 'office')),
-             sh AS (
-                SELECT s.shift_id, s.person_id, s.start, s.\"end\", s.kind,
-                       local_date(s.start) AS day
-                FROM tp JOIN shifts s ON tp.person_id = s.person_id),
-             away AS (
-                SELECT sh.shift_id FROM sh JOIN absences a ON a.person_id = sh.person_id
-                  AND sh.day BETWEEN a.start_date AND a.end_date
-                WHERE a.kind <> 'rest_day'
-                UNION
-                SELECT d.shift_id FROM sh d JOIN sh o ON o.person_id = d.person_id
-                  AND o.day = d.day AND o.kind IN ('training', 'court'))
-             SELECT sh.shift_id, sh.person_id, sh.start, sh.\"end\", sh.day, tp.target
-             FROM sh JOIN tp ON tp.person_id = sh.person_id
-             WHERE sh.kind = 'duty' AND sh.shift_id NOT IN (SELECT shift_id FROM away)
-             ORDER BY sh.person_id, sh.start";
-    let batches = run.sql(q).await?;
+    // The shifts of people with a target are read once and kept (a small
+    // share of the force), then judged against absences and each other.
+    let q = "SELECT s.shift_id, s.person_id, s.start, s.\"end\", s.kind,
+                    local_date(s.start) AS day, tp.target
+             FROM (SELECT person_id, office_days_target AS target FROM people
+                   WHERE office_days_target IS NOT NULL
+                     AND work_pattern IN ('hybrid', 'office')) tp
+             JOIN shifts s ON tp.person_id = s.person_id";
+    let held = run.sql(q).await?;
+    let batches = match held.first() {
+        None => vec![],
+        Some(first) => {
+            let held = arrow::compute::concat_batches(&first.schema(), &held)
+                .map_err(|e| crate::Error::query(DETECTOR.id, e.into()))?;
+            run.register("attendance_shifts", held)?;
+            let q = "WITH away AS (
+                        SELECT sh.shift_id FROM attendance_shifts sh JOIN absences a
+                          ON a.person_id = sh.person_id AND sh.day BETWEEN a.start_date AND a.end_date
+                        WHERE a.kind <> 'rest_day'
+                        UNION
+                        SELECT d.shift_id FROM attendance_shifts o JOIN attendance_shifts d
+                          ON d.person_id = o.person_id AND d.day = o.day
+                        WHERE o.kind IN ('training', 'court'))
+                     SELECT sh.shift_id, sh.person_id, sh.start, sh.\"end\", sh.day, sh.target
+                     FROM attendance_shifts sh
+                     WHERE sh.kind = 'duty' AND sh.shift_id NOT IN (SELECT shift_id FROM away)
+                     ORDER BY sh.person_id, sh.start";
+            let due = run.sql(q).await;
+            run.deregister("attendance_shifts")?;
+            due?
+        }
+    };
     let mut due: Vec<Due> = vec![];
     for b in &batches {
         let (sid, pid) = (strs(b, "shift_id"), strs(b, "person_id"));
@@ -180,54 +193,42 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     if due.is_empty() {
         return Ok(vec![]);
     }
-    // Swipes and remote sessions around each due shift (two hours either side).
-    let margin = 2 * 3_600_000_000_i64;
-    let rows: Vec<(i64, String, i64, i64)> = due
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (i as i64, d.person.clone(), d.start - margin, d.end + margin))
-        .collect();
-    run.register("attendance_windows", windows_batch(&rows))?;
-    let (be, ss) = (utc_day("e.at"), utc_day("s.start"));
-    let q = format!(
-        "SELECT DISTINCT w.wid, e.event_id, e.at, e.direction FROM attendance_windows w
-         JOIN badge_cards c ON c.person_id = w.person_id
-         JOIN badge_events e ON e.card_id = c.card_id AND {be} = w.day
-                     AND local_date(e.at) BETWEEN c.valid_from AND coalesce(c.valid_to, DATE '9999-12-31')
-         WHERE e.at BETWEEN w.ws AND w.we"
-    );
-    let swipes = run.sql(&q).await;
-    let q = format!(
-        "SELECT DISTINCT w.wid, s.session_id, s.start FROM attendance_windows w
-         JOIN devices d ON d.person_id = w.person_id
-         JOIN device_sessions s ON s.device_id = d.device_id AND {ss} = w.day
-                     AND local_date(s.start) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
-         WHERE s.start BETWEEN w.ws AND w.we AND s.network IN ('vpn', 'mobile')"
-    );
-    let remote = run.sql(&q).await;
-    run.deregister("attendance_windows")?;
+    // Swipes and remote sessions around each due shift.
     let mut logs: Vec<DayLog> = (0..due.len()).map(|_| DayLog::default()).collect();
-    for b in &swipes? {
-        let (w, id, at, dir) = (
-            ints(b, "wid"),
-            strs(b, "event_id"),
-            micros(b, "at"),
-            strs(b, "direction"),
-        );
-        for i in 0..b.num_rows() {
-            logs[w.value(i) as usize].swipes.push((
-                at.value(i),
-                dir.value(i) == "in",
-                id.value(i).to_string(),
-            ));
+    let judged_only: Option<std::collections::HashSet<&str>> = match run.judged() {
+        None => {
+            let all: Vec<usize> = (0..due.len()).collect();
+            day_logs(run, &due, &all, &mut logs).await?;
+            None
         }
-    }
-    for b in &remote? {
-        let (w, s) = (ints(b, "wid"), micros(b, "start"));
-        for i in 0..b.num_rows() {
-            logs[w.value(i) as usize].remote_starts.push(s.value(i));
+        Some(judged) => {
+            // A run limited to a period reports a finding only if it
+            // touches the period, and a finding runs from the first to the
+            // last missed due day it cites: only someone who missed a due
+            // day on or after the period's first day can have one. Read
+            // those days for everyone first, then the whole context only
+            // for the people who missed one of them.
+            let recent: Vec<usize> = (0..due.len())
+                .filter(|&i| due[i].day >= judged.start)
+                .collect();
+            day_logs(run, &due, &recent, &mut logs).await?;
+            let missed: std::collections::HashSet<&str> = recent
+                .iter()
+                .filter(|&&i| {
+                    !matches!(
+                        classify(&logs[i], due[i].end, office_us, short_us),
+                        Day::Office
+                    )
+                })
+                .map(|&i| due[i].person.as_str())
+                .collect();
+            let earlier: Vec<usize> = (0..due.len())
+                .filter(|&i| due[i].day < judged.start && missed.contains(due[i].person.as_str()))
+                .collect();
+            day_logs(run, &due, &earlier, &mut logs).await?;
+            Some(missed)
         }
-    }
+    };
 
     #[derive(Default)]
     struct Tally<'a> {
@@ -240,11 +241,16 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         bag: Vec<(&'a Due, Vec<String>)>,
     }
     let mut per: BTreeMap<&str, Tally<'_>> = BTreeMap::new();
-    for (d, log) in due.iter().zip(logs.iter_mut()) {
+    for (d, log) in due.iter().zip(logs.iter()) {
+        if judged_only
+            .as_ref()
+            .is_some_and(|p| !p.contains(d.person.as_str()))
+        {
+            continue;
+        }
         let t = per.entry(&d.person).or_default();
         t.target = d.target;
         t.due += 1;
-        log.swipes.sort();
         let office = match classify(log, d.end, office_us, short_us) {
             Day::Office => {
                 t.office += 1;
@@ -411,6 +417,81 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         out.push(f.with_evidence(ev));
     }
     Ok(out)
+}
+
+/// Fills `logs[i]` for the due days `which` (indices into `due`): the
+/// swipes and the remote sessions begun within two hours either side of
+/// each due shift, swipes in order.
+async fn day_logs(run: &Run, due: &[Due], which: &[usize], logs: &mut [DayLog]) -> Result<()> {
+    if which.is_empty() {
+        return Ok(());
+    }
+    let margin = 2 * 3_600_000_000_i64;
+    let rows: Vec<(i64, String, i64, i64)> = which
+        .iter()
+        .map(|&i| {
+            let d = &due[i];
+            (i as i64, d.person.clone(), d.start - margin, d.end + margin)
+        })
+        .collect();
+    let from = rows.iter().map(|r| r.2).min().unwrap_or(i64::MIN);
+    let to = rows.iter().map(|r| r.3).max().unwrap_or(i64::MAX);
+    run.register("attendance_windows", windows_batch(&rows))?;
+    // Only the span the windows cover is read (all of the context, or a
+    // limited run's latest days).
+    run.register_slice("attendance_badge_events", Table::BadgeEvents, from, to)
+        .await?;
+    run.register_slice("attendance_sessions", Table::DeviceSessions, from, to)
+        .await?;
+    let (be, ss) = (utc_day("e.at"), utc_day("s.start"));
+    let q = format!(
+        "SELECT DISTINCT w.wid, e.event_id, e.at, e.direction FROM attendance_windows w
+         JOIN badge_cards c ON c.person_id = w.person_id
+         JOIN attendance_badge_events e ON e.card_id = c.card_id AND {be} = w.day
+                     AND local_date(e.at) BETWEEN c.valid_from AND coalesce(c.valid_to, DATE '9999-12-31')
+         WHERE e.at BETWEEN w.ws AND w.we"
+    );
+    let swipes = run.sql(&q).await;
+    let q = format!(
+        "SELECT DISTINCT w.wid, s.session_id, s.start FROM attendance_windows w
+         JOIN devices d ON d.person_id = w.person_id
+         JOIN attendance_sessions s ON s.device_id = d.device_id AND {ss} = w.day
+                     AND local_date(s.start) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
+         WHERE s.start BETWEEN w.ws AND w.we AND s.network IN ('vpn', 'mobile')"
+    );
+    let remote = run.sql(&q).await;
+    for name in [
+        "attendance_windows",
+        "attendance_badge_events",
+        "attendance_sessions",
+    ] {
+        run.deregister(name)?;
+    }
+    for b in &swipes? {
+        let (w, id, at, dir) = (
+            ints(b, "wid"),
+            strs(b, "event_id"),
+            micros(b, "at"),
+            strs(b, "direction"),
+        );
+        for i in 0..b.num_rows() {
+            logs[w.value(i) as usize].swipes.push((
+                at.value(i),
+                dir.value(i) == "in",
+                id.value(i).to_string(),
+            ));
+        }
+    }
+    for b in &remote? {
+        let (w, s) = (ints(b, "wid"), micros(b, "start"));
+        for i in 0..b.num_rows() {
+            logs[w.value(i) as usize].remote_starts.push(s.value(i));
+        }
+    }
+    for &i in which {
+        logs[i].swipes.sort();
+    }
+    Ok(())
 }
 
 /// The scan for a shortfall confined to part of the period.

@@ -60,21 +60,49 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
     let roles = super::sql_list(p.list("subject_roles"));
     // The look-ups of a subject of a case after the person's assignment to
     // it ended: few, so they are collected first...
-    let q = format!(
-        "WITH ended AS (
-            SELECT ca.person_id, ca.case_ref, cs.subject_ref, cs.subject_role, ca.assigned_to
-            FROM case_assignments ca JOIN case_subjects cs ON cs.case_ref = ca.case_ref
-            WHERE cs.subject_role IN ({roles}) AND ca.assigned_to IS NOT NULL),
-         q AS (
-            SELECT q.query_id, a.person_id, q.at, q.subject_ref
-            FROM accounts a JOIN system_queries q ON a.account_id = q.account_id)
-         SELECT q.query_id, q.person_id, local_date(q.at) AS day, ended.case_ref,
-                ended.subject_ref, ended.subject_role, ended.assigned_to
-         FROM ended JOIN q ON ended.person_id = q.person_id
-                          AND ended.subject_ref = q.subject_ref
-         WHERE local_date(q.at) > ended.assigned_to + INTERVAL '{grace} days'"
-    );
-    let hits = run.sql(&q).await?;
+    let hits = match run.judged() {
+        None => run.sql(&ended_lookups_sql(&roles, grace, None)).await?,
+        Some(judged) => {
+            // A run limited to a period reports a finding only if it
+            // touches the period, and a finding runs from the first to the
+            // last look-up it cites: only a person and case with a look-up
+            // on or after the period's first day can have one. Find those
+            // from the latest days' look-ups first, then read the whole
+            // context for them alone.
+            let from = crate::run::day_start(run.tz(), judged.start);
+            run.register_slice("post_case_recent", Table::SystemQueries, from, i64::MAX)
+                .await?;
+            let recent = run
+                .sql(&format!(
+                    "WITH r AS (
+                        SELECT q.query_id, a.person_id, q.at, q.subject_ref
+                        FROM accounts a JOIN post_case_recent q ON a.account_id = q.account_id),
+                     rs AS (
+                        SELECT r.person_id, r.at, cs.case_ref
+                        FROM r JOIN case_subjects cs ON cs.subject_ref = r.subject_ref
+                        WHERE cs.subject_role IN ({roles}))
+                     SELECT DISTINCT rs.person_id, rs.case_ref
+                     FROM rs JOIN case_assignments ca
+                       ON ca.case_ref = rs.case_ref AND ca.person_id = rs.person_id
+                     WHERE ca.assigned_to IS NOT NULL
+                       AND local_date(rs.at) > ca.assigned_to + INTERVAL '{grace} days'"
+                ))
+                .await;
+            run.deregister("post_case_recent")?;
+            let recent = recent?;
+            if recent.iter().all(|b| b.num_rows() == 0) {
+                return Ok(vec![]);
+            }
+            let keys = arrow::compute::concat_batches(&recent[0].schema(), &recent)
+                .map_err(|e| crate::Error::query(DETECTOR.id, e.into()))?;
+            run.register("post_case_keys", keys)?;
+            let hits = run
+                .sql(&ended_lookups_sql(&roles, grace, Some("post_case_keys")))
+                .await;
+            run.deregister("post_case_keys")?;
+            hits?
+        }
+    };
     if hits.iter().all(|b| b.num_rows() == 0) {
         return Ok(vec![]);
     }
@@ -180,4 +208,39 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
         );
     }
     Ok(out)
+}
+
+/// The look-ups of a case's subject (in `roles`) by a person after their
+/// assignment to the case ended and the grace after it: (query_id,
+/// person_id, day, case_ref, subject_ref, subject_role, assigned_to). With
+/// `keys`, a registered table of (person_id, case_ref), only those people's
+/// assignments to those cases, and only their look-ups, are read.
+fn ended_lookups_sql(roles: &str, grace: i64, keys: Option<&str>) -> String {
+    let (assignments, accounts) = match keys {
+        None => ("case_assignments ca".to_string(), "accounts a".to_string()),
+        Some(k) => (
+            format!(
+                "{k} k JOIN case_assignments ca \
+                 ON ca.person_id = k.person_id AND ca.case_ref = k.case_ref"
+            ),
+            format!(
+                "(SELECT DISTINCT person_id FROM {k}) kp \
+                 JOIN accounts a ON a.person_id = kp.person_id"
+            ),
+        ),
+    };
+    format!(
+        "WITH ended AS (
+            SELECT ca.person_id, ca.case_ref, cs.subject_ref, cs.subject_role, ca.assigned_to
+            FROM {assignments} JOIN case_subjects cs ON cs.case_ref = ca.case_ref
+            WHERE cs.subject_role IN ({roles}) AND ca.assigned_to IS NOT NULL),
+         q AS (
+            SELECT q.query_id, a.person_id, q.at, q.subject_ref
+            FROM {accounts} JOIN system_queries q ON a.account_id = q.account_id)
+         SELECT q.query_id, q.person_id, local_date(q.at) AS day, ended.case_ref,
+                ended.subject_ref, ended.subject_role, ended.assigned_to
+         FROM ended JOIN q ON ended.person_id = q.person_id
+                          AND ended.subject_ref = q.subject_ref
+         WHERE local_date(q.at) > ended.assigned_to + INTERVAL '{grace} days'"
+    )
 }

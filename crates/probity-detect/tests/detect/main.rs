@@ -832,6 +832,64 @@ fn a_run_limited_to_a_period_judges_its_days_as_the_full_run_does() {
     // shift begun the evening before).
     assert!(ghost(&limited, &|d| d < period.start - 1).is_empty());
 
+    // Attendance's context (13 weeks) reaches back over the whole fixture,
+    // so the limited run sees what the full run saw. It reads every day
+    // before the period only for people who missed a due day in it; what it
+    // reports must be exactly what the full run found that touches the
+    // period, finding for finding.
+    let attendance = |r: &AnalysisReport| -> Vec<probity_detect::Finding> {
+        let mut v: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|x| x.detector == "office_attendance_shortfall")
+            .filter(|x| x.period_end >= period.start && x.period_start <= period.end)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.finding_id.cmp(&b.finding_id));
+        v
+    };
+    let full_attendance = attendance(&f.report);
+    assert!(
+        full_attendance.len() >= 3,
+        "only {} attendance findings touch the period",
+        full_attendance.len()
+    );
+    assert_eq!(attendance(&limited), full_attendance);
+
+    // Post-case look-ups count four weeks of context: limited to the days
+    // from the 21st on, the run reads the whole fixture again. It finds the
+    // people and cases with a look-up in the period first and reads the
+    // earlier look-ups only for them; its findings must be the full run's
+    // that touch the period.
+    let later = probity_detect::Period {
+        start: f.report.period.start + 20,
+        end,
+    };
+    let mut plan = Plan::with_overrides(&s, &["complaint_threshold"]).unwrap();
+    plan.limit_to(probity_detect::Limit {
+        period: later,
+        batch: None,
+    });
+    let from_day_21 = rt().block_on(plan.run(&Silent)).unwrap();
+    let post_case = |r: &AnalysisReport| -> Vec<probity_detect::Finding> {
+        let mut v: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|x| x.detector == "post_case_lookup")
+            .filter(|x| x.period_end >= later.start && x.period_start <= later.end)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.finding_id.cmp(&b.finding_id));
+        v
+    };
+    let full_post_case = post_case(&f.report);
+    assert!(
+        full_post_case.len() >= 2,
+        "only {} post-case findings touch the days from the 21st",
+        full_post_case.len()
+    );
+    assert_eq!(post_case(&from_day_21), full_post_case);
+
     for x in &limited.findings {
         assert!(
             x.period_end >= period.start && x.period_start <= period.end,
