@@ -132,7 +132,31 @@ impl Run {
     /// Registers a small in-memory table (candidate windows and the like) in
     /// this run's session, replacing any earlier one of the same name.
     pub fn register(&self, name: &str, batch: RecordBatch) -> Result<()> {
-        let table = MemTable::try_new(batch.schema(), vec![vec![batch]])
+        self.register_mem(name, batch.schema(), vec![batch])
+    }
+
+    /// Registers a query's result (the batches [`Run::sql`] returned) as an
+    /// in-memory table, as it is (no copy into one batch), for a further
+    /// query to join. Registers nothing and returns `false` when it holds no
+    /// rows.
+    pub fn register_rows(&self, name: &str, batches: Vec<RecordBatch>) -> Result<bool> {
+        let Some(schema) = batches.first().map(RecordBatch::schema) else {
+            return Ok(false);
+        };
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            return Ok(false);
+        }
+        self.register_mem(name, schema, batches)?;
+        Ok(true)
+    }
+
+    fn register_mem(
+        &self,
+        name: &str,
+        schema: arrow::datatypes::SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<()> {
+        let table = MemTable::try_new(schema, vec![batches])
             .map_err(|e| Error::query(self.detector.id, e))?;
         self.ctx
             .deregister_table(name)
@@ -150,44 +174,18 @@ impl Run {
     /// For a query that needs only a short span of a long context (the
     /// latest days of a limited run). Remove it with [`Run::deregister`].
     pub async fn register_slice(&self, name: &str, table: Table, from: i64, to: i64) -> Result<()> {
-        use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
         let id = self.detector.id;
-        let column = instant_partition(table).ok_or_else(|| {
-            Error::query(
-                id,
-                datafusion::error::DataFusionError::Plan(format!(
-                    "{} is not partitioned by an instant and cannot be sliced",
-                    table.name()
-                )),
-            )
-        })?;
         let provider = self
             .ctx
             .table_provider(table.name())
             .await
             .map_err(|e| Error::query(id, e))?;
-        let at = |us: i64| {
-            lit(datafusion::scalar::ScalarValue::TimestampMicrosecond(
-                Some(us),
-                Some("UTC".into()),
-            ))
-        };
-        let plan = LogicalPlanBuilder::scan(
-            table.name(),
-            datafusion::datasource::provider_as_source(provider),
-            None,
-        )
-        .and_then(|b| b.filter(col(column).gt_eq(at(from)).and(col(column).lt_eq(at(to)))))
-        .and_then(|b| b.build())
-        .map_err(|e| Error::query(id, e))?;
+        let view = instant_view(table, provider, from, to).map_err(|e| Error::query(id, e))?;
         self.ctx
             .deregister_table(name)
             .map_err(|e| Error::query(id, e))?;
         self.ctx
-            .register_table(
-                name,
-                Arc::new(datafusion::datasource::ViewTable::new(plan, None)),
-            )
+            .register_table(name, view)
             .map_err(|e| Error::query(id, e))?;
         Ok(())
     }
@@ -450,23 +448,44 @@ pub(crate) fn within(
     window: Period,
     tz: &TimeRules,
 ) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
-    use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
-    let Some(column) = instant_partition(table) else {
+    if instant_partition(table).is_none() {
         return Ok(provider);
-    };
+    }
+    // From the first local day's start to the last instant before the day
+    // after the last starts.
+    let (lo, hi) = (day_start(tz, window.start), day_start(tz, window.end + 1));
+    instant_view(table, provider, lo, hi - 1)
+}
+
+/// A view of `provider` (the table `table`, partitioned by an instant) of
+/// the rows whose instant lies between `from` and `to` (µs, inclusive):
+/// Parquet files and row groups outside it are skipped by their statistics.
+/// An error for a table not partitioned by an instant.
+fn instant_view(
+    table: Table,
+    provider: Arc<dyn datafusion::catalog::TableProvider>,
+    from: i64,
+    to: i64,
+) -> datafusion::error::Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+    let column = instant_partition(table).ok_or_else(|| {
+        datafusion::error::DataFusionError::Plan(format!(
+            "{} is not partitioned by an instant and cannot be sliced",
+            table.name()
+        ))
+    })?;
     let at = |us: i64| {
         lit(datafusion::scalar::ScalarValue::TimestampMicrosecond(
             Some(us),
             Some("UTC".into()),
         ))
     };
-    let (lo, hi) = (day_start(tz, window.start), day_start(tz, window.end + 1));
     let plan = LogicalPlanBuilder::scan(
         table.name(),
         datafusion::datasource::provider_as_source(provider),
         None,
     )?
-    .filter(col(column).gt_eq(at(lo)).and(col(column).lt(at(hi))))?
+    .filter(col(column).gt_eq(at(from)).and(col(column).lt_eq(at(to))))?
     .build()?;
     Ok(Arc::new(datafusion::datasource::ViewTable::new(plan, None)))
 }

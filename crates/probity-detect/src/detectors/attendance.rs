@@ -121,29 +121,24 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
                    WHERE office_days_target IS NOT NULL
                      AND work_pattern IN ('hybrid', 'office')) tp
              JOIN shifts s ON tp.person_id = s.person_id";
-    let held = run.sql(q).await?;
-    let batches = match held.first() {
-        None => vec![],
-        Some(first) => {
-            let held = arrow::compute::concat_batches(&first.schema(), &held)
-                .map_err(|e| crate::Error::query(DETECTOR.id, e.into()))?;
-            run.register("attendance_shifts", held)?;
-            let q = "WITH away AS (
-                        SELECT sh.shift_id FROM attendance_shifts sh JOIN absences a
-                          ON a.person_id = sh.person_id AND sh.day BETWEEN a.start_date AND a.end_date
-                        WHERE a.kind <> 'rest_day'
-                        UNION
-                        SELECT d.shift_id FROM attendance_shifts o JOIN attendance_shifts d
-                          ON d.person_id = o.person_id AND d.day = o.day
-                        WHERE o.kind IN ('training', 'court'))
-                     SELECT sh.shift_id, sh.person_id, sh.start, sh.\"end\", sh.day, sh.target
-                     FROM attendance_shifts sh
-                     WHERE sh.kind = 'duty' AND sh.shift_id NOT IN (SELECT shift_id FROM away)
-                     ORDER BY sh.person_id, sh.start";
-            let due = run.sql(q).await;
-            run.deregister("attendance_shifts")?;
-            due?
-        }
+    let batches = if run.register_rows("attendance_shifts", run.sql(q).await?)? {
+        let q = "WITH away AS (
+                    SELECT sh.shift_id FROM attendance_shifts sh JOIN absences a
+                      ON a.person_id = sh.person_id AND sh.day BETWEEN a.start_date AND a.end_date
+                    WHERE a.kind <> 'rest_day'
+                    UNION
+                    SELECT d.shift_id FROM attendance_shifts o JOIN attendance_shifts d
+                      ON d.person_id = o.person_id AND d.day = o.day
+                    WHERE o.kind IN ('training', 'court'))
+                 SELECT sh.shift_id, sh.person_id, sh.start, sh.\"end\", sh.day, sh.target
+                 FROM attendance_shifts sh
+                 WHERE sh.kind = 'duty' AND sh.shift_id NOT IN (SELECT shift_id FROM away)
+                 ORDER BY sh.person_id, sh.start";
+        let due = run.sql(q).await;
+        run.deregister("attendance_shifts")?;
+        due?
+    } else {
+        vec![]
     };
     let mut due: Vec<Due> = vec![];
     for b in &batches {

@@ -89,13 +89,9 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
                 ))
                 .await;
             run.deregister("post_case_recent")?;
-            let recent = recent?;
-            if recent.iter().all(|b| b.num_rows() == 0) {
+            if !run.register_rows("post_case_keys", recent?)? {
                 return Ok(vec![]);
             }
-            let keys = arrow::compute::concat_batches(&recent[0].schema(), &recent)
-                .map_err(|e| crate::Error::query(DETECTOR.id, e.into()))?;
-            run.register("post_case_keys", keys)?;
             let hits = run
                 .sql(&ended_lookups_sql(&roles, grace, Some("post_case_keys")))
                 .await;
@@ -103,12 +99,9 @@ async fn detect(run: &Run) -> Result<Vec<Finding>> {
             hits?
         }
     };
-    if hits.iter().all(|b| b.num_rows() == 0) {
+    if !run.register_rows("post_case_hits", hits)? {
         return Ok(vec![]);
     }
-    let hits = arrow::compute::concat_batches(&hits[0].schema(), &hits)
-        .map_err(|e| crate::Error::query(DETECTOR.id, e.into()))?;
-    run.register("post_case_hits", hits)?;
     // ...then those made while the person held the subject through another
     // case (or within the grace after it) are set aside: only the
     // assignments of the people and subjects looked up are read, not every

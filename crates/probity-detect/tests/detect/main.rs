@@ -776,6 +776,23 @@ fn governance_decides_which_detectors_run() {
     assert!(e.contains("probity governance apply"), "{e}");
 }
 
+/// A detector's findings in a report that touch `period`, by finding id.
+fn touching(
+    r: &AnalysisReport,
+    detector: &str,
+    period: probity_detect::Period,
+) -> Vec<probity_detect::Finding> {
+    let mut v: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|x| x.detector == detector)
+        .filter(|x| x.period_end >= period.start && x.period_start <= period.end)
+        .cloned()
+        .collect();
+    v.sort_by(|a, b| a.finding_id.cmp(&b.finding_id));
+    v
+}
+
 /// An analysis limited to the last 30 days (the daily run after a batch)
 /// judges the overtime of those days exactly as the full analysis does —
 /// the same claims unevidenced, from the same traces — reads no more than
@@ -837,17 +854,7 @@ fn a_run_limited_to_a_period_judges_its_days_as_the_full_run_does() {
     // before the period only for people who missed a due day in it; what it
     // reports must be exactly what the full run found that touches the
     // period, finding for finding.
-    let attendance = |r: &AnalysisReport| -> Vec<probity_detect::Finding> {
-        let mut v: Vec<_> = r
-            .findings
-            .iter()
-            .filter(|x| x.detector == "office_attendance_shortfall")
-            .filter(|x| x.period_end >= period.start && x.period_start <= period.end)
-            .cloned()
-            .collect();
-        v.sort_by(|a, b| a.finding_id.cmp(&b.finding_id));
-        v
-    };
+    let attendance = |r: &AnalysisReport| touching(r, "office_attendance_shortfall", period);
     let full_attendance = attendance(&f.report);
     assert!(
         full_attendance.len() >= 3,
@@ -871,17 +878,7 @@ fn a_run_limited_to_a_period_judges_its_days_as_the_full_run_does() {
         batch: None,
     });
     let from_day_21 = rt().block_on(plan.run(&Silent)).unwrap();
-    let post_case = |r: &AnalysisReport| -> Vec<probity_detect::Finding> {
-        let mut v: Vec<_> = r
-            .findings
-            .iter()
-            .filter(|x| x.detector == "post_case_lookup")
-            .filter(|x| x.period_end >= later.start && x.period_start <= later.end)
-            .cloned()
-            .collect();
-        v.sort_by(|a, b| a.finding_id.cmp(&b.finding_id));
-        v
-    };
+    let post_case = |r: &AnalysisReport| touching(r, "post_case_lookup", later);
     let full_post_case = post_case(&f.report);
     assert!(
         full_post_case.len() >= 2,
