@@ -9,7 +9,7 @@ use probity_core::time::{TimeError, check_partial_date, parse_date};
 use probity_core::{
     ColType, ColumnDef, Handling, IdDomain, PseudonymKey, Table, TableDef, TimeRules,
 };
-use probity_store::keys::{KeySet, Seen, key_hash};
+use probity_store::keys::{KeySet, Seen, SortedRuns, key_hash};
 use probity_store::{StagedBatch, TableOutput};
 
 use crate::duty::DutyIndex;
@@ -42,6 +42,9 @@ pub(crate) struct JobContext<'a> {
     pub max_field_bytes: usize,
     /// Rows from which a table without keys is split across threads.
     pub split_rows: u64,
+    /// Rows from which a table with keys that nothing refers to counts its
+    /// keys in sorted runs before judging its rows.
+    pub sort_keys_rows: u64,
     /// Key sets of tables already ingested (committed plus this batch).
     pub keys: &'a HashMap<Table, std::sync::Arc<KeySet>>,
     /// For `device_locations`: the duty-time rule.
@@ -62,10 +65,12 @@ pub(crate) struct JobOutput {
     pub devices: Vec<(u64, u64, i32, i32)>,
 }
 
+/// Ingests one file. `committed`: the key index files of its table already
+/// in the store.
 pub(crate) fn run(
     src: &SourceInfo,
     batch: &StagedBatch,
-    mut own_keys: KeySet,
+    committed: &[std::path::PathBuf],
     ctx: &JobContext<'_>,
 ) -> Result<JobOutput> {
     let started = Instant::now();
@@ -81,7 +86,7 @@ pub(crate) fn run(
         return Ok(JobOutput {
             report,
             output: TableOutput::default(),
-            keys: own_keys,
+            keys: KeySet::load_files(committed)?,
             shifts: vec![],
             devices: vec![],
         });
@@ -249,6 +254,31 @@ pub(crate) fn run(
     };
     let (q_abs, q_rel) = batch.quarantine_file(table)?;
 
+    // A large table with keys that no table refers to counts its keys
+    // first, in sorted runs on disk, and then holds only those that can be
+    // duplicates; the others hold every key of the batch in memory, as
+    // foreign-key checks of later tables need them.
+    let presort = pk_col.is_some()
+        && holding_col.is_none()
+        && !Table::ALL
+            .iter()
+            .any(|t| t.def().columns.iter().any(|c| c.references == Some(table)))
+        && reader.estimated_rows(src) >= ctx.sort_keys_rows;
+    let (own_keys, spill) = if presort {
+        let scratch = batch.scratch_dir()?;
+        let counted = layout.count_keys(src, &scratch)?;
+        crate::KEYS_COUNTED_IN_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (
+            KeySet::presorted(counted, committed)?,
+            Some(SortedRuns::new(
+                &scratch,
+                &format!("{}.stored", table.name()),
+            )),
+        )
+    } else {
+        (KeySet::load_files(committed)?, None)
+    };
+
     // Self-references (people.line_manager_id): ids declared anywhere in this file.
     let self_ids = self_reference_ids(src, &layout.def, &own_keys, ctx)?;
 
@@ -288,7 +318,8 @@ pub(crate) fn run(
         });
     }
 
-    if pk_col.is_some() && holding_col.is_none() {
+    let mut own_keys = own_keys;
+    if pk_col.is_some() && holding_col.is_none() && spill.is_none() {
         own_keys.reserve(usize::try_from(reader.estimated_rows(src)).unwrap_or(usize::MAX));
     }
     let mut keys = KeyState {
@@ -296,6 +327,7 @@ pub(crate) fn run(
         holdings: HashMap::new(),
         self_ids,
         real_key: String::new(),
+        stored: spill,
     };
     let mut sink = Sink::new(&layout, batch, 0, q_abs)?;
     let mut row = Row::default();
@@ -310,6 +342,11 @@ pub(crate) fn run(
         }
         row.clear(ncols + 2);
         let outcome = layout.check(&reader, line, &mut row, &mut cache, Some(&mut keys));
+        if let (Ok(true), Some(stored), Some(pk)) = (&outcome, keys.stored.as_mut(), pk_col) {
+            stored.push(key_hash(
+                row.text(pk).expect("primary key is required text"),
+            ))?;
+        }
         sink.handle(&layout, outcome, &reader, line, &mut row, Some(&keys))?;
     }
     ctx.progress.table_progress(table, src.bytes);
@@ -329,12 +366,26 @@ pub(crate) fn run(
     if done.quarantine.is_some() {
         output.quarantine_file = Some(q_rel);
     }
-    let own_keys = keys.own;
-    if pk_col.is_some() && own_keys.batch_len() > 0 {
-        let (abs, rel) = batch.key_index_file(table)?;
-        own_keys.write_batch_index(&abs)?;
-        output.key_index = Some(rel);
-    }
+    let own_keys = match keys.stored {
+        // Nothing refers to this table: its keys are not handed on.
+        Some(stored) => {
+            if !stored.is_empty() {
+                let (abs, rel) = batch.key_index_file(table)?;
+                stored.write_index(&abs)?;
+                output.key_index = Some(rel);
+            }
+            KeySet::default()
+        }
+        None => {
+            let own_keys = keys.own;
+            if pk_col.is_some() && own_keys.batch_len() > 0 {
+                let (abs, rel) = batch.key_index_file(table)?;
+                own_keys.write_batch_index(&abs)?;
+                output.key_index = Some(rel);
+            }
+            own_keys
+        }
+    };
     report.elapsed = started.elapsed();
     ctx.progress.table_finished(&report);
     Ok(JobOutput {
@@ -416,6 +467,8 @@ struct KeyState {
     holdings: HashMap<u64, u64>,
     self_ids: Option<KeySet>,
     real_key: String,
+    /// For a presorted table: the keys of the rows stored, for its index.
+    stored: Option<SortedRuns>,
 }
 
 impl Layout<'_> {
@@ -429,7 +482,7 @@ impl Layout<'_> {
         cache: &mut IdCache,
         mut keys: Option<&mut KeyState>,
     ) -> std::result::Result<bool, RowError> {
-        let (def, ctx, table, unit) = (&self.def, self.ctx, self.table, self.unit);
+        let (def, unit) = (&self.def, self.unit);
         if rec.count() != self.header_len {
             return Err(refuse(
                 "",
@@ -444,49 +497,10 @@ impl Layout<'_> {
         for (ci, col) in def.columns.iter().enumerate() {
             let Some(si) = self.map[ci] else { continue };
             let bytes = rec.get(si).unwrap_or(b"");
-            if bytes.len() > ctx.max_field_bytes {
-                return Err(refuse(
-                    col.name,
-                    "field too long",
-                    format!(
-                        "{} is {} bytes long, over the limit of {} (ingest.max_field_bytes)",
-                        col.name,
-                        bytes.len(),
-                        ctx.max_field_bytes
-                    ),
-                ));
-            }
-            let s = std::str::from_utf8(bytes).map_err(|e| {
-                refuse(
-                    col.name,
-                    "not UTF-8",
-                    format!(
-                        "{} is not valid UTF-8 (bad byte at offset {}); re-export the file as UTF-8",
-                        col.name,
-                        e.valid_up_to()
-                    ),
-                )
-            })?;
-            if s.trim().is_empty() {
-                if col.required {
-                    return Err(refuse(
-                        col.name,
-                        "empty required field",
-                        format!("{} is required but empty", col.name),
-                    ));
-                }
+            let Some(s) = self.field_text(col, bytes)? else {
                 continue;
-            }
-            row.cells[ci] = match col.handling {
-                // Ids repeat from row to row (a device's pings, an
-                // account's look-ups): their keyed hash is remembered.
-                Handling::Pseudonymise(d) if col.ty == ColType::Str => {
-                    let (slot, v) = row.text_slot();
-                    cache.pseudonym_into(ci, d, s, ctx.key, slot);
-                    v
-                }
-                _ => parse_cell(table, col, s, ctx, row)?,
             };
+            row.cells[ci] = self.parse_field(ci, col, s, row, cache)?;
             if Some(ci) == self.pk_col
                 && self.vault_cols.is_some()
                 && let Some(k) = keys.as_deref_mut()
@@ -495,6 +509,118 @@ impl Layout<'_> {
                 k.real_key.push_str(s);
             }
         }
+        self.check_rest(rec, line, row, keys)
+    }
+
+    /// A field's text, or `None` for an empty optional field; refuses a
+    /// field too long, not UTF-8, or empty where required.
+    fn field_text<'b>(
+        &self,
+        col: &ColumnDef,
+        bytes: &'b [u8],
+    ) -> std::result::Result<Option<&'b str>, RowError> {
+        let ctx = self.ctx;
+        if bytes.len() > ctx.max_field_bytes {
+            return Err(refuse(
+                col.name,
+                "field too long",
+                format!(
+                    "{} is {} bytes long, over the limit of {} (ingest.max_field_bytes)",
+                    col.name,
+                    bytes.len(),
+                    ctx.max_field_bytes
+                ),
+            ));
+        }
+        let s = std::str::from_utf8(bytes).map_err(|e| {
+            refuse(
+                col.name,
+                "not UTF-8",
+                format!(
+                    "{} is not valid UTF-8 (bad byte at offset {}); re-export the file as UTF-8",
+                    col.name,
+                    e.valid_up_to()
+                ),
+            )
+        })?;
+        if s.trim().is_empty() {
+            if col.required {
+                return Err(refuse(
+                    col.name,
+                    "empty required field",
+                    format!("{} is required but empty", col.name),
+                ));
+            }
+            return Ok(None);
+        }
+        Ok(Some(s))
+    }
+
+    /// The value of column `ci` from its text.
+    fn parse_field(
+        &self,
+        ci: usize,
+        col: &ColumnDef,
+        s: &str,
+        row: &mut Row,
+        cache: &mut IdCache,
+    ) -> std::result::Result<Value, RowError> {
+        Ok(match col.handling {
+            // Ids repeat from row to row (a device's pings, an
+            // account's look-ups): their keyed hash is remembered.
+            Handling::Pseudonymise(d) if col.ty == ColType::Str => {
+                let (slot, v) = row.text_slot();
+                cache.pseudonym_into(ci, d, s, self.ctx.key, slot);
+                v
+            }
+            _ => parse_cell(self.table, col, s, self.ctx, row)?,
+        })
+    }
+
+    /// The hash of the stored key of every row of the file that can be
+    /// stored (a superset: a row refused later for another reason is
+    /// counted too), in sorted runs in `scratch`. The key is derived as
+    /// [`Layout::check`] derives it, so a key [`KeyState`] is asked about is
+    /// always among them.
+    fn count_keys(&self, src: &SourceInfo, scratch: &std::path::Path) -> Result<SortedRuns> {
+        let pk = self.pk_col.expect("a table with keys");
+        let col = &self.def.columns[pk];
+        let si = self.map[pk].expect("the primary key is a required column");
+        let mut runs = SortedRuns::new(scratch, &format!("{}.read", self.table.name()));
+        let Some(mut reader) = RowReader::open(src)? else {
+            return Ok(runs);
+        };
+        let mut row = Row::default();
+        let mut cache = IdCache::new(self.ncols);
+        while reader.next_row()?.is_some() {
+            if reader.len() != self.header_len {
+                continue;
+            }
+            let bytes = reader.field(si).unwrap_or(b"");
+            let Ok(Some(s)) = self.field_text(col, bytes) else {
+                continue;
+            };
+            row.clear(self.ncols + 2);
+            if let Ok(v) = self.parse_field(pk, col, s, &mut row, &mut cache) {
+                row.cells[pk] = v;
+                if let Some(k) = row.text(pk) {
+                    runs.push(key_hash(k))?;
+                }
+            }
+        }
+        Ok(runs)
+    }
+
+    /// The checks after every field is parsed: person-valued edits, order,
+    /// references, duty time and keys.
+    fn check_rest(
+        &self,
+        rec: &dyn Fields,
+        line: u64,
+        row: &mut Row,
+        keys: Option<&mut KeyState>,
+    ) -> std::result::Result<bool, RowError> {
+        let (def, ctx, table, unit) = (&self.def, self.ctx, self.table, self.unit);
         if let Some((f, old, new)) = self.person_field_col {
             let field = row.text(f).unwrap_or("");
             if PERSON_VALUED_EDIT_FIELDS.contains(&field) {

@@ -30,6 +30,13 @@ use probity_store::{BatchEntry, SourceFile, Store};
 
 pub use duty::DutyIndex;
 
+/// Table files whose keys were counted in sorted runs before their rows
+/// were judged (`ingest.sort_keys_rows`), in this process; lets a test see
+/// which way a table went.
+#[doc(hidden)]
+pub static KEYS_COUNTED_IN_RUNS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
 /// Errors that stop a batch. Row-level problems are not errors: they
 /// quarantine the row and the batch goes on.
 #[derive(Debug, thiserror::Error)]
@@ -407,6 +414,7 @@ fn run_batch(
     let wake = Condvar::new();
     let max_field_bytes = store.config().ingest.max_field_bytes;
     let split_rows = store.config().ingest.split_rows;
+    let sort_keys_rows = store.config().ingest.sort_keys_rows;
     // A table starts as soon as the tables it refers to are done (not when a
     // whole level of the dependency order is): the look-ups and swipes need
     // only accounts and cards, so they run while the shifts are read.
@@ -449,22 +457,23 @@ fn run_batch(
                     let sealed = st.sealed.clone();
                     drop(st);
                     let r = (|| {
-                        let own = if f.table.def().primary_key.is_some() {
-                            KeySet::load(store, f.table.name())?
+                        let committed = if f.table.def().primary_key.is_some() {
+                            KeySet::committed_files(store, f.table.name())
                         } else {
-                            KeySet::default()
+                            vec![]
                         };
                         let ctx = job::JobContext {
                             rules: &rules,
                             key: store.pseudonym_key(),
                             max_field_bytes,
                             split_rows,
+                            sort_keys_rows,
                             keys: &snapshot,
                             duty: sealed.as_deref(),
                             collect_duty: has_locations,
                             progress,
                         };
-                        let out = job::run(f, batch, own, &ctx)?;
+                        let out = job::run(f, batch, &committed, &ctx)?;
                         // A month of the store's shifts that could not be read
                         // fails the batch: its pings were judged without it.
                         let failed = (f.table == Table::DeviceLocations)

@@ -825,6 +825,30 @@ fn rows_of(store: &Store, table: &str) -> Vec<String> {
     })
 }
 
+/// A store at `dir/name` with one `[ingest]` setting changed from its
+/// default of 1000000. Stores after the first (`first`) take its pseudonym
+/// key, so their rows compare.
+fn store_to_compare(dir: &Path, name: &str, first: &str, setting: Option<(&str, u64)>) -> Store {
+    let root = dir.join(name);
+    drop(Store::init(&root).unwrap());
+    if name != first {
+        std::fs::copy(
+            dir.join(first).join("keys/pseudonym.key"),
+            root.join("keys/pseudonym.key"),
+        )
+        .unwrap();
+    }
+    if let Some((key, n)) = setting {
+        let config = root.join("probity.toml");
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(&format!("\n{key} = 1000000\n"), &format!("\n{key} = {n}\n"));
+        assert!(text.contains(&format!("\n{key} = {n}\n")), "{key}");
+        std::fs::write(&config, text).unwrap();
+    }
+    Store::open_for_write(&root).unwrap()
+}
+
 #[test]
 fn a_table_split_across_threads_stores_and_quarantines_exactly_what_one_thread_does() {
     let tmp = tempfile::tempdir().unwrap();
@@ -850,25 +874,12 @@ fn a_table_split_across_threads_stores_and_quarantines_exactly_what_one_thread_d
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
 
     let ingest_with = |name: &str, split_rows: Option<u64>| {
-        let root = tmp.path().join(name);
-        drop(Store::init(&root).unwrap());
-        // One pseudonym key for both stores, so their rows compare.
-        if name != "one" {
-            std::fs::copy(
-                tmp.path().join("one/keys/pseudonym.key"),
-                root.join("keys/pseudonym.key"),
-            )
-            .unwrap();
-        }
-        if let Some(n) = split_rows {
-            let config = root.join("probity.toml");
-            let text = std::fs::read_to_string(&config)
-                .unwrap()
-                .replace("split_rows = 1000000", &format!("split_rows = {n}"));
-            assert!(text.contains(&format!("split_rows = {n}")));
-            std::fs::write(&config, text).unwrap();
-        }
-        let mut store = Store::open_for_write(&root).unwrap();
+        let mut store = store_to_compare(
+            tmp.path(),
+            name,
+            "one",
+            split_rows.map(|n| ("split_rows", n)),
+        );
         let report = ingest(&mut store, &data, &Silent).unwrap();
         (store, report)
     };
@@ -925,4 +936,171 @@ fn a_table_split_across_threads_stores_and_quarantines_exactly_what_one_thread_d
         one.manifest().data_files("shifts").len(),
         split.manifest().data_files("shifts").len()
     );
+}
+
+#[test]
+fn keys_counted_in_sorted_runs_refuse_exactly_the_duplicates_a_key_table_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synth(&data, 120, 21, 5);
+    // Two batches: the look-ups of the first two weeks, then the rest with
+    // some of the first batch's ids again.
+    let path = data.join("system_queries.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let header = lines.remove(0);
+    assert!(header.starts_with("query_id,"), "{header}");
+    let total = lines.len();
+    assert!(total > 2_000, "enough look-ups: {total}");
+    let (mut first, mut second) = (lines[..total / 2].to_vec(), lines[total / 2..].to_vec());
+    let id = |l: &str| l.split(',').next().unwrap().to_string();
+    let with_id = |l: &str, new: &str| format!("{new}{}", &l[l.find(',').unwrap()..]);
+    // In the first batch: an id repeated at once and one repeated far
+    // later; an id whose first row is refused for another reason (so its
+    // later row is the first stored); a row with too few fields.
+    let a = id(&first[10]);
+    first.insert(11, with_id(&first[12], &a));
+    let b = id(&first[20]);
+    let far = first.len() - 3;
+    first[far] = with_id(&first[far], &b);
+    let c = id(&first[40]);
+    let mut fields: Vec<String> = with_id(&first[30], &c)
+        .split(',')
+        .map(String::from)
+        .collect();
+    fields[3] = "not-a-time".into();
+    first[30] = fields.join(",");
+    let short = first[50].split(',').take(2).collect::<Vec<_>>().join(",");
+    first[50] = short;
+    // In the second: ids committed by the first batch, one of them twice.
+    let d = id(&first[100]);
+    second[5] = with_id(&second[5], &d);
+    second[6] = with_id(&second[6], &d);
+    let e = id(&first[200]);
+    let last = second.len() - 1;
+    second[last] = with_id(&second[last], &e);
+
+    let one_batch = |dir: &Path, rows: &[String], others: bool| {
+        std::fs::create_dir_all(dir).unwrap();
+        if others {
+            for f in std::fs::read_dir(&data).unwrap() {
+                let f = f.unwrap();
+                if f.file_name() != "system_queries.csv" && f.file_name() != "truth.csv" {
+                    std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+                }
+            }
+        }
+        let mut body = header.clone() + "\n";
+        body.push_str(&rows.join("\n"));
+        body.push('\n');
+        std::fs::write(dir.join("system_queries.csv"), body).unwrap();
+    };
+    let (d1, d2) = (tmp.path().join("b1"), tmp.path().join("b2"));
+    one_batch(&d1, &first, true);
+    one_batch(&d2, &second, false);
+
+    let ingest_with = |name: &str, sort_keys_rows: Option<u64>| {
+        let mut store = store_to_compare(
+            tmp.path(),
+            name,
+            "table",
+            sort_keys_rows.map(|n| ("sort_keys_rows", n)),
+        );
+        let r1 = ingest(&mut store, &d1, &Silent).unwrap();
+        let r2 = ingest(&mut store, &d2, &Silent).unwrap();
+        (store, r1, r2)
+    };
+    let counted =
+        || probity_ingest::KEYS_COUNTED_IN_RUNS.load(std::sync::atomic::Ordering::Relaxed);
+    let before = counted();
+    let (kept, k1, k2) = ingest_with("table", None);
+    assert_eq!(counted(), before, "small tables hold their keys in memory");
+    let (sorted, s1, s2) = ingest_with("sorted", Some(1));
+    assert!(
+        counted() >= before + 2,
+        "both batches' look-ups counted their keys in runs"
+    );
+
+    for (k, s, batch) in [(&k1, &s1, "b000001"), (&k2, &s2, "b000002")] {
+        let (k, s) = (table(k, "system_queries"), table(s, "system_queries"));
+        assert_eq!(
+            (k.rows_read, k.rows_stored, k.rows_quarantined),
+            (s.rows_read, s.rows_stored, s.rows_quarantined),
+            "{batch}"
+        );
+        assert_eq!(k.reasons, s.reasons, "{batch}");
+        assert_eq!(k.examples, s.examples, "{batch}");
+        let q = |st: &Store| {
+            std::fs::read(
+                st.root()
+                    .join(format!("quarantine/{batch}/system_queries.csv")),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            q(&kept),
+            q(&sorted),
+            "{batch}: the same quarantine, byte for byte"
+        );
+        let index = |st: &Store| {
+            std::fs::read(
+                st.root()
+                    .join(format!("batches/{batch}/index/system_queries.keys")),
+            )
+            .unwrap()
+        };
+        assert_eq!(index(&kept), index(&sorted), "{batch}: the same key index");
+        assert!(
+            !sorted
+                .root()
+                .join(format!("batches/{batch}/scratch"))
+                .exists(),
+            "no sorted runs are left in the store"
+        );
+    }
+    // What the planted rows did.
+    let (r1, r2) = (table(&s1, "system_queries"), table(&s2, "system_queries"));
+    assert_eq!(r1.reasons.get("query_id: duplicate id"), Some(&2), "{r1:?}");
+    assert_eq!(r1.rows_quarantined, 4, "{r1:?}");
+    assert_eq!(r2.reasons.get("query_id: duplicate id"), Some(&3), "{r2:?}");
+    assert!(
+        r2.examples
+            .iter()
+            .filter(|e| e.contains("already in the store"))
+            .count()
+            == 3,
+        "{:?}",
+        r2.examples
+    );
+    assert!(
+        r1.examples
+            .iter()
+            .any(|e| e.contains(&format!("{a:?}: first seen at line 12"))),
+        "{:?}",
+        r1.examples
+    );
+    // Every table, counted in runs or not (with the threshold at 1, the
+    // swipes, sessions, claims, edits, ... were too), stored the same.
+    let sums = |r: &IngestReport| -> std::collections::BTreeSet<(String, u64, u64, u64)> {
+        r.tables
+            .iter()
+            .map(|t| {
+                (
+                    t.table.name().to_string(),
+                    t.rows_read,
+                    t.rows_stored,
+                    t.rows_quarantined,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(sums(&k1), sums(&s1));
+    for t in [
+        "system_queries",
+        "badge_events",
+        "device_sessions",
+        "overtime_claims",
+    ] {
+        assert_eq!(rows_of(&kept, t), rows_of(&sorted, t), "{t}");
+    }
 }

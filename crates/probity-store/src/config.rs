@@ -26,6 +26,11 @@ max_field_bytes = 65536
 # A table without keys (device locations) of at least this many rows is
 # checked and written by several threads side by side.
 split_rows = 1000000
+# A table with keys that no other table refers to (look-ups, badge events,
+# device sessions, ...) of at least this many rows counts its keys in sorted
+# runs on disk before its rows are judged, so duplicate ids are found without
+# holding every key in memory (the file is read twice).
+sort_keys_rows = 1000000
 
 # Detector settings. Every detector runs with its documented defaults
 # (`probity detectors --store STORE` lists them with the values in force and
@@ -236,6 +241,10 @@ pub struct IngestConfig {
     /// Rows from which a table without keys is split across threads.
     #[serde(default = "default_split_rows")]
     pub split_rows: u64,
+    /// Rows from which a table with keys that nothing refers to finds its
+    /// duplicate keys from sorted runs on disk.
+    #[serde(default = "default_split_rows")]
+    pub sort_keys_rows: u64,
 }
 
 impl Default for IngestConfig {
@@ -244,6 +253,7 @@ impl Default for IngestConfig {
             location_grace_minutes: None,
             max_field_bytes: default_max_field(),
             split_rows: default_split_rows(),
+            sort_keys_rows: default_split_rows(),
         }
     }
 }
@@ -284,6 +294,9 @@ impl Config {
         }
         if c.ingest.split_rows == 0 {
             return Err("ingest.split_rows must be at least 1".into());
+        }
+        if c.ingest.sort_keys_rows == 0 {
+            return Err("ingest.sort_keys_rows must be at least 1".into());
         }
         if let Some(url) = &c.audit.anchor_database {
             let known = ["sqlite:", "postgres://", "postgresql://"];

@@ -53,6 +53,11 @@ pub enum Seen {
 pub struct KeySet {
     stored: Vec<u64>,
     batch: BatchKeys,
+    /// When the batch's keys were counted beforehand ([`KeySet::presorted`]):
+    /// the only keys that occur more than once in the batch, in order. A key
+    /// outside them and outside `stored` cannot be a duplicate and is not
+    /// recorded.
+    tracked: Option<Vec<u64>>,
 }
 
 /// This batch's keys with the line each was first seen at: an
@@ -175,10 +180,24 @@ impl BatchKeys {
 impl KeySet {
     /// Loads the committed keys of `table` from the store.
     pub fn load(store: &Store, table: &str) -> Result<KeySet> {
-        let files = store.manifest().key_indexes(table);
+        Self::load_files(&Self::committed_files(store, table))
+    }
+
+    /// The committed key index files of `table`.
+    pub fn committed_files(store: &Store, table: &str) -> Vec<std::path::PathBuf> {
+        store
+            .manifest()
+            .key_indexes(table)
+            .iter()
+            .map(|rel| store.path(rel))
+            .collect()
+    }
+
+    /// Loads the committed keys held in these index files.
+    pub fn load_files(files: &[std::path::PathBuf]) -> Result<KeySet> {
         let mut stored = Vec::new();
-        for rel in &files {
-            read_index(&store.path(rel), &mut stored)?;
+        for path in files {
+            read_index(path, &mut stored)?;
         }
         // Each file is sorted: one needs nothing more.
         if files.len() > 1 {
@@ -187,6 +206,7 @@ impl KeySet {
         Ok(KeySet {
             stored,
             batch: BatchKeys::default(),
+            tracked: None,
         })
     }
 
@@ -195,6 +215,7 @@ impl KeySet {
         KeySet {
             stored: self.stored.clone(),
             batch: BatchKeys::default(),
+            tracked: None,
         }
     }
 
@@ -212,8 +233,14 @@ impl KeySet {
         self.batch = BatchKeys::default();
     }
 
-    /// Whether the key is known (committed or in this batch).
+    /// Whether the key is known (committed or in this batch). Not for a
+    /// [presorted](KeySet::presorted) set, which records only the keys that
+    /// can be duplicates.
     pub fn contains(&self, hash: u64) -> bool {
+        debug_assert!(
+            self.tracked.is_none(),
+            "a presorted key set cannot answer for every key (a bug)"
+        );
         self.batch.get(hash).is_some() || self.stored.binary_search(&hash).is_ok()
     }
 
@@ -223,7 +250,59 @@ impl KeySet {
         if self.stored.binary_search(&hash).is_ok() {
             return Err(Seen::InStore);
         }
+        if let Some(t) = &self.tracked
+            && t.binary_search(&hash).is_err()
+        {
+            // Met once in the whole batch and never committed.
+            return Ok(());
+        }
         self.batch.insert(hash, line).map_err(Seen::InBatch)
+    }
+
+    /// The key set of a batch whose keys were all counted before any row is
+    /// judged (`counted`: the stored key of every row that could be stored,
+    /// in file order or any other), against the committed index files
+    /// `committed`. Holds only the keys that can make a row a duplicate —
+    /// those met more than once in the batch, and those of the batch
+    /// already committed — so its memory follows the duplicates, not the
+    /// table: at a Met-sized year the look-ups' 32 million keys took 0.5 GB
+    /// in a [`KeySet`] that holds them all. [`KeySet::insert`] answers as it
+    /// would with every key recorded, provided `counted` held every key
+    /// later inserted.
+    pub fn presorted(counted: SortedRuns, committed: &[std::path::PathBuf]) -> Result<KeySet> {
+        let mut repeated = Vec::new();
+        let mut stored = Vec::new();
+        let mut old = Merge::new(
+            committed
+                .iter()
+                .map(|p| IndexReader::open(p).map(Source::File))
+                .collect::<Result<Vec<_>>>()?,
+        )?;
+        let mut last: Option<u64> = None;
+        let mut old_head = old.next()?;
+        counted.merged(|k| {
+            if last == Some(k) {
+                if repeated.last() != Some(&k) {
+                    repeated.push(k);
+                }
+                return Ok(());
+            }
+            last = Some(k);
+            while let Some(o) = old_head
+                && o < k
+            {
+                old_head = old.next()?;
+            }
+            if old_head == Some(k) {
+                stored.push(k);
+            }
+            Ok(())
+        })?;
+        Ok(KeySet {
+            stored,
+            batch: BatchKeys::with_capacity(repeated.len()),
+            tracked: Some(repeated),
+        })
     }
 
     /// Number of keys added by this batch.
@@ -279,6 +358,212 @@ impl BatchKeys {
         tail.append(&mut cluster);
         tail.sort_unstable();
         tail.into_iter().for_each(emit);
+    }
+}
+
+/// Keys too many to hold in memory at once, kept as sorted runs on disk: a
+/// run of up to [`SortedRuns::RUN`] keys is sorted in memory and written
+/// out when full, and [`SortedRuns::merged`] reads them back in one
+/// ascending stream. Memory is one run (32 MB) whatever the count; the run
+/// files are removed when the runs are merged or dropped.
+#[derive(Debug)]
+pub struct SortedRuns {
+    dir: std::path::PathBuf,
+    name: String,
+    run: usize,
+    buf: Vec<u64>,
+    files: Vec<std::path::PathBuf>,
+    len: u64,
+}
+
+impl SortedRuns {
+    /// Keys a run holds in memory before it is written out.
+    pub const RUN: usize = 4 << 20;
+
+    /// Runs written to `dir` (which must exist) as `NAME.N.run`.
+    pub fn new(dir: &Path, name: &str) -> SortedRuns {
+        Self::with_run(dir, name, Self::RUN)
+    }
+
+    /// With runs of `run` keys (tests use small runs to exercise the merge).
+    pub fn with_run(dir: &Path, name: &str, run: usize) -> SortedRuns {
+        SortedRuns {
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+            run: run.max(1),
+            buf: Vec::new(),
+            files: vec![],
+            len: 0,
+        }
+    }
+
+    /// Adds a key.
+    pub fn push(&mut self, key: u64) -> Result<()> {
+        if self.buf.len() == self.run {
+            self.spill()?;
+        }
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact(self.run.min(1 << 16));
+        }
+        self.buf.push(key);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Keys added.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no key was added.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn spill(&mut self) -> Result<()> {
+        self.buf.sort_unstable();
+        let path = self
+            .dir
+            .join(format!("{}.{}.run", self.name, self.files.len()));
+        let f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        self.files.push(path.clone());
+        let mut w = BufWriter::with_capacity(1 << 16, f);
+        for k in &self.buf {
+            w.write_all(&k.to_le_bytes())
+                .map_err(|e| Error::io(&path, e))?;
+        }
+        w.flush().map_err(|e| Error::io(&path, e))?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Calls `emit` with every key added, in ascending order (a key added
+    /// twice comes twice); stops at the first error.
+    pub fn merged(mut self, emit: impl FnMut(u64) -> Result<()>) -> Result<()> {
+        self.buf.sort_unstable();
+        let mut sources = Vec::with_capacity(self.files.len() + 1);
+        for p in &self.files {
+            sources.push(Source::File(IndexReader::open(p)?));
+        }
+        sources.push(Source::Memory(std::mem::take(&mut self.buf).into_iter()));
+        Merge::new(sources)?.each(emit)
+    }
+
+    /// Writes the keys, each once, as a sorted key index file.
+    pub fn write_index(self, path: &Path) -> Result<()> {
+        let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut w = BufWriter::new(f);
+        let mut last = None;
+        self.merged(|k| {
+            if last != Some(k) {
+                last = Some(k);
+                w.write_all(&k.to_le_bytes())
+                    .map_err(|e| Error::io(path, e))?;
+            }
+            Ok(())
+        })?;
+        w.flush().map_err(|e| Error::io(path, e))
+    }
+}
+
+impl Drop for SortedRuns {
+    fn drop(&mut self) {
+        for p in &self.files {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A sorted key index file read a block at a time, its order checked as it
+/// is read.
+struct IndexReader {
+    path: std::path::PathBuf,
+    file: std::io::BufReader<std::fs::File>,
+    last: Option<u64>,
+}
+
+impl IndexReader {
+    fn open(path: &Path) -> Result<IndexReader> {
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len % 8 != 0 {
+            return Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                reason: "key index length is not a multiple of 8".into(),
+            });
+        }
+        Ok(IndexReader {
+            path: path.to_path_buf(),
+            file: std::io::BufReader::with_capacity(1 << 16, f),
+            last: None,
+        })
+    }
+
+    fn next(&mut self) -> Result<Option<u64>> {
+        let mut b = [0u8; 8];
+        match self.file.read_exact(&mut b) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(Error::io(&self.path, e)),
+        }
+        let k = u64::from_le_bytes(b);
+        if self.last.is_some_and(|l| l > k) {
+            return Err(Error::Corrupt {
+                path: self.path.clone(),
+                reason: "key index is not sorted".into(),
+            });
+        }
+        self.last = Some(k);
+        Ok(Some(k))
+    }
+}
+
+enum Source {
+    File(IndexReader),
+    Memory(std::vec::IntoIter<u64>),
+}
+
+impl Source {
+    fn next(&mut self) -> Result<Option<u64>> {
+        match self {
+            Source::File(r) => r.next(),
+            Source::Memory(i) => Ok(i.next()),
+        }
+    }
+}
+
+/// Sorted sources merged into one ascending stream.
+struct Merge {
+    sources: Vec<Source>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, usize)>>,
+}
+
+impl Merge {
+    fn new(mut sources: Vec<Source>) -> Result<Merge> {
+        let mut heap = std::collections::BinaryHeap::with_capacity(sources.len());
+        for (i, s) in sources.iter_mut().enumerate() {
+            if let Some(k) = s.next()? {
+                heap.push(std::cmp::Reverse((k, i)));
+            }
+        }
+        Ok(Merge { sources, heap })
+    }
+
+    fn next(&mut self) -> Result<Option<u64>> {
+        let Some(std::cmp::Reverse((k, i))) = self.heap.pop() else {
+            return Ok(None);
+        };
+        if let Some(n) = self.sources[i].next()? {
+            self.heap.push(std::cmp::Reverse((n, i)));
+        }
+        Ok(Some(k))
+    }
+
+    fn each(mut self, mut emit: impl FnMut(u64) -> Result<()>) -> Result<()> {
+        while let Some(k) = self.next()? {
+            emit(k)?;
+        }
+        Ok(())
     }
 }
 
@@ -345,10 +630,62 @@ mod tests {
         let later = KeySet {
             stored,
             batch: BatchKeys::default(),
+            tracked: None,
         };
         assert!(later.contains(key_hash("y")));
         let mut later = later;
         assert_eq!(later.insert(key_hash("z"), 1), Err(Seen::InStore));
+    }
+
+    #[test]
+    fn a_presorted_set_answers_every_insert_as_a_full_set_does() {
+        let dir = tempfile::tempdir().unwrap();
+        // Committed before: every third of 0..300.
+        let mut before = KeySet::default();
+        for k in (0..300u64).step_by(3) {
+            before
+                .insert(k.wrapping_mul(0x9E37_79B9_7F4A_7C15), 1)
+                .unwrap();
+        }
+        let committed = dir.path().join("old.keys");
+        before.write_batch_index(&committed).unwrap();
+        // This batch: 0..200 with some keys again, in an order that is not
+        // sorted; runs of 7 keys so the merge reads many files.
+        let batch: Vec<u64> = (0..200u64)
+            .chain([5, 17, 17, 150, 199])
+            .chain((0..40).rev())
+            .map(|k| k.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect();
+        let mut runs = SortedRuns::with_run(dir.path(), "t", 7);
+        for &k in &batch {
+            runs.push(k).unwrap();
+        }
+        assert_eq!(runs.len(), batch.len() as u64);
+        let mut sorted = KeySet::presorted(runs, std::slice::from_ref(&committed)).unwrap();
+        let mut full = KeySet::load_files(&[committed]).unwrap();
+        let mut stored = SortedRuns::with_run(dir.path(), "s", 5);
+        for (line, &k) in batch.iter().enumerate() {
+            let (a, b) = (full.insert(k, line as u64), sorted.insert(k, line as u64));
+            assert_eq!(a, b, "key {k} at {line}");
+            if b.is_ok() {
+                stored.push(k).unwrap();
+            }
+        }
+        assert!(
+            sorted.batch_len() < 50,
+            "only keys that can be duplicates are held: {}",
+            sorted.batch_len()
+        );
+        let (p, q) = (dir.path().join("a.keys"), dir.path().join("b.keys"));
+        full.write_batch_index(&p).unwrap();
+        stored.write_index(&q).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(&q).unwrap());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".run"))
+            .collect();
+        assert!(left.is_empty(), "run files are removed: {left:?}");
     }
 
     #[test]

@@ -570,6 +570,10 @@ impl Store {
     /// manifest if a crash falls between them.
     pub fn commit(&mut self, batch: StagedBatch, entry: BatchEntry) -> Result<()> {
         assert_eq!(batch.id, entry.id, "batch entry for another batch (a bug)");
+        let scratch = batch.dir.join(SCRATCH);
+        if scratch.exists() {
+            fs::remove_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
+        }
         fsio::fsync_tree(&batch.dir)?;
         let mut log = self.audit()?;
         let tables: serde_json::Map<String, serde_json::Value> = entry
@@ -1079,6 +1083,9 @@ fn vault_key_for_write(
     }
 }
 
+/// A staged batch's directory of temporary files.
+const SCRATCH: &str = "scratch";
+
 impl StagedBatch {
     /// The batch id.
     pub fn id(&self) -> &str {
@@ -1133,6 +1140,15 @@ impl StagedBatch {
         let key = self.vault.key()?;
         fsio::create_private(&abs, &vault::seal(&key, &rel, parquet)?)?;
         Ok(rel)
+    }
+
+    /// A directory for a job's temporary files (sorted runs of keys), on
+    /// the store's disk; removed, with whatever is left in it, before the
+    /// batch is committed.
+    pub fn scratch_dir(&self) -> Result<PathBuf> {
+        let dir = self.dir.join(SCRATCH);
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(dir)
     }
 
     /// Where to write a table's primary-key index.
