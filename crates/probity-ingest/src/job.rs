@@ -425,12 +425,23 @@ impl Fields for RowReader {
     }
 }
 
-impl Fields for csv::ByteRecord {
+/// A row of a [`Block`].
+struct BlockRow<'a> {
+    bytes: &'a [u8],
+    /// Where the row's first field starts in `bytes`.
+    start: usize,
+    /// Where each of its fields ends.
+    ends: &'a [usize],
+}
+
+impl Fields for BlockRow<'_> {
     fn count(&self) -> usize {
-        self.len()
+        self.ends.len()
     }
     fn get(&self, i: usize) -> Option<&[u8]> {
-        csv::ByteRecord::get(self, i)
+        let end = *self.ends.get(i)?;
+        let from = if i == 0 { self.start } else { self.ends[i - 1] };
+        Some(&self.bytes[from..end])
     }
 }
 
@@ -950,11 +961,41 @@ impl<'a> Sink<'a> {
 /// their lines, its counts.
 type WorkerDone = (SinkDone, Vec<(u64, String)>, TableReport);
 
-/// A block of rows copied from the reader for one worker.
+/// A block of rows copied from the reader for one worker, flat: every
+/// field's bytes one after another, so a worker reads the block front to
+/// back instead of following a pointer per row (a record per row made the
+/// first touch of each row a cache miss: 9% of the ingest's time).
+#[derive(Default)]
 struct Block {
-    records: Vec<csv::ByteRecord>,
-    lines: Vec<u64>,
-    len: usize,
+    bytes: Vec<u8>,
+    /// Where each field ends in `bytes`.
+    ends: Vec<usize>,
+    /// Per row: the line it was read at, and its first field's index in
+    /// `ends`.
+    rows: Vec<(u64, usize)>,
+}
+
+impl Block {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.rows.clear();
+    }
+
+    /// Row `r` and the line it was read at.
+    fn row(&self, r: usize) -> (BlockRow<'_>, u64) {
+        let (line, first) = self.rows[r];
+        let last = self.rows.get(r + 1).map_or(self.ends.len(), |n| n.1);
+        let start = if first == 0 { 0 } else { self.ends[first - 1] };
+        (
+            BlockRow {
+                bytes: &self.bytes,
+                start,
+                ends: &self.ends[first..last],
+            },
+            line,
+        )
+    }
 }
 
 /// Reads the file on this thread and deals blocks of rows to `workers`
@@ -993,10 +1034,11 @@ fn run_split(
                 let mut row = Row::default();
                 let mut cache = IdCache::new(layout.ncols);
                 for block in rx {
-                    for (rec, &line) in block.records[..block.len].iter().zip(&block.lines) {
+                    for r in 0..block.rows.len() {
+                        let (rec, line) = block.row(r);
                         row.clear(layout.ncols + 2);
-                        let outcome = layout.check(rec, line, &mut row, &mut cache, None);
-                        sink.handle(layout, outcome, rec, line, &mut row, None)?;
+                        let outcome = layout.check(&rec, line, &mut row, &mut cache, None);
+                        sink.handle(layout, outcome, &rec, line, &mut row, None)?;
                     }
                     // The reader may have finished: a closed channel is fine.
                     let _ = ret.send(block);
@@ -1015,11 +1057,7 @@ fn run_split(
             loop {
                 let mut block = if made < workers * 4 {
                     made += 1;
-                    Block {
-                        records: vec![csv::ByteRecord::new(); BLOCK_ROWS],
-                        lines: Vec::with_capacity(BLOCK_ROWS),
-                        len: 0,
-                    }
+                    Block::default()
                 } else {
                     match ret_rx.recv() {
                         Ok(b) => b,
@@ -1027,25 +1065,20 @@ fn run_split(
                         Err(_) => return Ok(()),
                     }
                 };
-                block.len = 0;
-                block.lines.clear();
-                while block.len < BLOCK_ROWS {
+                block.clear();
+                while block.rows.len() < BLOCK_ROWS {
                     let Some(line) = reader.next_row()? else {
                         break;
                     };
-                    let rec = &mut block.records[block.len];
-                    rec.clear();
-                    for i in 0..reader.len() {
-                        rec.push_field(reader.field(i).unwrap_or(b""));
-                    }
-                    block.lines.push(line);
-                    block.len += 1;
+                    block.rows.push((line, block.ends.len()));
+                    reader.copy_row(&mut block.bytes, &mut block.ends);
                 }
-                if block.len == 0 {
+                let n = block.rows.len();
+                if n == 0 {
                     return Ok(());
                 }
-                report.rows_read += block.len as u64;
-                since_progress += block.len;
+                report.rows_read += n as u64;
+                since_progress += n;
                 if since_progress >= 16_384 {
                     since_progress = 0;
                     ctx.progress.table_progress(table, reader.progress_bytes());

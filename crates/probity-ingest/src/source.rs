@@ -479,6 +479,29 @@ impl RowReader {
         }
     }
 
+    /// Appends the current row's fields to `bytes`, one after another, and
+    /// where each ends to `ends` (a null or absent field is empty).
+    pub fn copy_row(&self, bytes: &mut Vec<u8>, ends: &mut Vec<usize>) {
+        match self {
+            RowReader::Csv { record, .. } => {
+                // The record keeps its fields side by side already.
+                let base = bytes.len();
+                bytes.extend_from_slice(record.as_slice());
+                let mut end = base;
+                for f in record.iter() {
+                    end += f.len();
+                    ends.push(end);
+                }
+            }
+            RowReader::Parquet { .. } => {
+                for i in 0..self.len() {
+                    bytes.extend_from_slice(self.field(i).unwrap_or(b""));
+                    ends.push(bytes.len());
+                }
+            }
+        }
+    }
+
     /// All fields of the current row, as read.
     pub fn raw(&self) -> Vec<&[u8]> {
         (0..self.len())
