@@ -257,13 +257,20 @@ pub(crate) fn run(
     // A large table with keys that no table refers to counts its keys
     // first, in sorted runs on disk, and then holds only those that can be
     // duplicates; the others hold every key of the batch in memory, as
-    // foreign-key checks of later tables need them.
+    // foreign-key checks of later tables need them. "Large" counts the
+    // committed keys too: a daily batch of look-ups would otherwise load
+    // the year's 32 million (260 MB) to check a hundred thousand.
+    let committed_keys: u64 = committed
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len() / 8)
+        .sum();
     let presort = pk_col.is_some()
         && holding_col.is_none()
         && !Table::ALL
             .iter()
             .any(|t| t.def().columns.iter().any(|c| c.references == Some(table)))
-        && reader.estimated_rows(src) >= ctx.sort_keys_rows;
+        && reader.estimated_rows(src).saturating_add(committed_keys) >= ctx.sort_keys_rows;
     let (own_keys, spill) = if presort {
         let scratch = batch.scratch_dir()?;
         let counted = layout.count_keys(src, &scratch)?;

@@ -27,9 +27,10 @@ max_field_bytes = 65536
 # checked and written by several threads side by side.
 split_rows = 1000000
 # A table with keys that no other table refers to (look-ups, badge events,
-# device sessions, ...) of at least this many rows counts its keys in sorted
-# runs on disk before its rows are judged, so duplicate ids are found without
-# holding every key in memory (the file is read twice).
+# device sessions, ...) of at least this many rows, counting those already
+# stored, counts its keys in sorted runs on disk before its rows are judged,
+# so duplicate ids are found without holding every key in memory (the file
+# is read twice).
 sort_keys_rows = 1000000
 
 # Detector settings. Every detector runs with its documented defaults
