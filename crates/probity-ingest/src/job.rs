@@ -260,6 +260,8 @@ pub(crate) fn run(
     // foreign-key checks of later tables need them. "Large" counts the
     // committed keys too: a daily batch of look-ups would otherwise load
     // the year's 32 million (260 MB) to check a hundred thousand.
+    // Read once: for CSV it scans the file's first megabyte.
+    let estimated_rows = reader.estimated_rows(src);
     let committed_keys: u64 = committed
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
@@ -270,7 +272,7 @@ pub(crate) fn run(
         && !Table::ALL
             .iter()
             .any(|t| t.def().columns.iter().any(|c| c.references == Some(table)))
-        && reader.estimated_rows(src).saturating_add(committed_keys) >= ctx.sort_keys_rows;
+        && estimated_rows.saturating_add(committed_keys) >= ctx.sort_keys_rows;
     let (own_keys, spill) = if presort {
         let scratch = batch.scratch_dir()?;
         let counted = layout.count_keys(src, &scratch)?;
@@ -300,7 +302,7 @@ pub(crate) fn run(
         && layout.vault_cols.is_none()
         && self_ids.is_none()
         && !(ctx.collect_duty && matches!(table, Table::Shifts | Table::Devices));
-    if splittable && reader.estimated_rows(src) >= ctx.split_rows {
+    if splittable && estimated_rows >= ctx.split_rows {
         let (out, quarantined) =
             run_split(&layout, &mut reader, batch, &q_abs, workers, &mut report)?;
         let mut output = TableOutput {
@@ -327,7 +329,7 @@ pub(crate) fn run(
 
     let mut own_keys = own_keys;
     if pk_col.is_some() && holding_col.is_none() && spill.is_none() {
-        own_keys.reserve(usize::try_from(reader.estimated_rows(src)).unwrap_or(usize::MAX));
+        own_keys.reserve(usize::try_from(estimated_rows).unwrap_or(usize::MAX));
     }
     let mut keys = KeyState {
         own: own_keys,
