@@ -374,7 +374,8 @@ impl RowReader {
     }
 
     /// Advances to the next row; returns its line (CSV, 1-based) or row
-    /// number (Parquet, 1-based), or `None` at the end.
+    /// number (Parquet, 1-based), or `None` at the end (and again on every
+    /// call after it).
     pub fn next_row(&mut self) -> Result<Option<u64>> {
         match self {
             RowReader::Csv {
@@ -417,6 +418,9 @@ impl RowReader {
                 if let Some(first) = columns.first() {
                     *base += first.len() as u64;
                 }
+                // The batch is used up: drop it, so that a call after the
+                // end finds the end again instead of the last batch.
+                columns.clear();
                 *row = 0;
                 match reader.next() {
                     None => return Ok(None),
@@ -553,5 +557,66 @@ impl RowReader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn source(dir: &Path, name: &str, format: Format) -> SourceInfo {
+        let path = dir.join(name);
+        SourceInfo {
+            table: Table::Sites,
+            bytes: std::fs::metadata(&path).unwrap().len(),
+            name: name.into(),
+            path,
+            format,
+        }
+    }
+
+    /// Reads every row, then asks again twice: the end stays the end (the
+    /// split reader asks once more after a short last block).
+    fn lines_then_end(src: &SourceInfo) -> Vec<(u64, String)> {
+        let mut r = RowReader::open(src).unwrap().unwrap();
+        let mut seen = vec![];
+        while let Some(line) = r.next_row().unwrap() {
+            seen.push((line, String::from_utf8_lossy(r.field(0).unwrap()).into()));
+        }
+        assert_eq!(r.next_row().unwrap(), None, "{}", src.name);
+        assert_eq!(r.next_row().unwrap(), None, "{}", src.name);
+        seen
+    }
+
+    #[test]
+    fn the_end_of_a_file_stays_the_end_for_csv_and_parquet() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sites.csv"), "site_id\nS1\nS2\nS3\n").unwrap();
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("site_id", DataType::Utf8, false),
+        ]));
+        let file = File::create(dir.path().join("sites.parquet")).unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(2))
+            .build();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).unwrap();
+        let col = Arc::new(StringArray::from(vec!["S1", "S2", "S3"]));
+        w.write(&arrow::array::RecordBatch::try_new(schema, vec![col]).unwrap())
+            .unwrap();
+        w.close().unwrap();
+
+        let want = |first: u64| -> Vec<(u64, String)> {
+            (0..3).map(|i| (first + i, format!("S{}", i + 1))).collect()
+        };
+        assert_eq!(
+            lines_then_end(&source(dir.path(), "sites.csv", Format::Csv)),
+            want(2)
+        );
+        assert_eq!(
+            lines_then_end(&source(dir.path(), "sites.parquet", Format::Parquet)),
+            want(1)
+        );
     }
 }

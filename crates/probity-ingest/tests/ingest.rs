@@ -1104,3 +1104,73 @@ fn keys_counted_in_sorted_runs_refuse_exactly_the_duplicates_a_key_table_does() 
         assert_eq!(rows_of(&kept, t), rows_of(&sorted, t), "{t}");
     }
 }
+
+/// Ingests `data` into a store compared with `first`, on another thread,
+/// failing instead of hanging if it has not finished in two minutes (a
+/// batch of this size takes under a second).
+fn ingest_within_limit(
+    dir: &Path,
+    name: &str,
+    first: &str,
+    setting: Option<(&str, u64)>,
+    data: &Path,
+) -> (Store, IngestReport) {
+    let mut store = store_to_compare(dir, name, first, setting);
+    let data = data.to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = ingest(&mut store, &data, &Silent);
+        let _ = tx.send((store, r));
+    });
+    let (store, r) = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .unwrap_or_else(|_| panic!("{name}: ingest did not finish"));
+    (store, r.unwrap())
+}
+
+#[test]
+fn every_table_split_across_threads_reads_csv_and_parquet_as_one_thread_does() {
+    for format in [probity_synth::Format::Parquet, probity_synth::Format::Csv] {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        synth_as(&data, 60, 10, 5, "2026-10-20", format);
+        let (one, r1) = ingest_within_limit(tmp.path(), "one", "one", None, &data);
+        // Every table without keys takes the split path.
+        let (split, r2) =
+            ingest_within_limit(tmp.path(), "split", "one", Some(("split_rows", 1)), &data);
+        let mut split_tables = 0;
+        for a in &r1.tables {
+            let name = a.table.name();
+            let b = table(&r2, name);
+            assert_eq!(
+                (
+                    a.rows_read,
+                    a.rows_stored,
+                    a.rows_quarantined,
+                    a.rows_minimised
+                ),
+                (
+                    b.rows_read,
+                    b.rows_stored,
+                    b.rows_quarantined,
+                    b.rows_minimised
+                ),
+                "{format:?} {name}"
+            );
+            assert_eq!(a.reasons, b.reasons, "{format:?} {name}");
+            assert_eq!(
+                rows_of(&one, name),
+                rows_of(&split, name),
+                "{format:?} {name}"
+            );
+            if a.rows_stored > 0 && a.table.def().primary_key.is_none() {
+                split_tables += 1;
+            }
+        }
+        assert!(split_tables >= 2, "{format:?}: {split_tables} tables split");
+        assert!(
+            table(&r1, "device_locations").rows_stored > 1_000,
+            "{format:?}"
+        );
+    }
+}
