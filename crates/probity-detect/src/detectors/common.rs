@@ -537,48 +537,73 @@ pub async fn traces(
         }
     };
     let badges = run.can_read("badge_cards") && run.can_read("badge_events");
+    let sessions = run.can_read("devices") && run.can_read("device_sessions");
+    let lookups = run.can_read("accounts") && run.can_read("system_queries");
+    // Each presence query has its own windows table, so the three run at
+    // once: none needs another's answer, and together they keep both cores
+    // busy through each one's single-threaded build and collect.
+    let (swipes_w, sessions_w) = (format!("{name}_swipes"), format!("{name}_sessions"));
     let result = async {
         // Swipes from `lookback` before each window to as long after it, so
         // that a stay begun earlier (an "in" hours before) or ending later
         // (an "out" after the window) is paired into one stay. (One scan of
         // the swipes either way: the cost is the table, not the windows.)
-        if badges {
-            run.register(&name, windows_batch(&rows(&all, lookback, lookback)))?;
-            swipes(&mut out, &run.sql(&swipes_q).await?);
-        }
+        let swipes_q = swipes_q.replace(&format!("FROM {name} w"), &format!("FROM {swipes_w} w"));
+        let swipes_rows = async {
+            if !badges {
+                return Ok(None);
+            }
+            run.register(&swipes_w, windows_batch(&rows(&all, lookback, lookback)))?;
+            run.sql(&swipes_q).await.map(Some)
+        };
         // Sessions by the day they start, from two days before the window (a
         // session begun up to two days earlier and still open counts; one
         // scan of the table, where joining on start and end days took two).
         // A session is its holder's from the day it starts. `cover` keeps
         // only what overlaps the window itself.
-        if run.can_read("devices") && run.can_read("device_sessions") {
-            run.register(&name, windows_batch(&rows(&all, 2 * DAY_US, 0)))?;
+        let sessions_rows = async {
+            if !sessions {
+                return Ok(None);
+            }
+            run.register(&sessions_w, windows_batch(&rows(&all, 2 * DAY_US, 0)))?;
             let q = format!(
-                "SELECT w.wid, s.start, s.\"end\" FROM {name} w
+                "SELECT w.wid, s.start, s.\"end\" FROM {sessions_w} w
                  JOIN devices d ON d.person_id = w.person_id
                  JOIN device_sessions s ON s.device_id = d.device_id AND {ss} = w.day
                   AND local_date(s.start) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
                  WHERE s.start <= w.we AND s.\"end\" >= w.ws"
             );
-            intervals(&mut out, &run.sql(&q).await?, Source::Session);
-        }
+            run.sql(&q).await.map(Some)
+        };
         run.register(&name, windows_batch(&rows(&all, 0, 0)))?;
-        if run.can_read("accounts") && run.can_read("system_queries") {
+        let lookup_rows = async {
+            if !lookups {
+                return Ok(None);
+            }
             let q = format!(
                 "SELECT DISTINCT w.wid, q.query_id, q.at FROM {name} w
                  JOIN accounts a ON a.person_id = w.person_id
                  JOIN system_queries q ON q.account_id = a.account_id AND {qa} = w.day
                  WHERE q.at BETWEEN w.ws AND w.we"
             );
-            for b in &run.sql(&q).await? {
-                let (wid, at) = (ints(b, "wid"), micros(b, "at"));
-                for i in 0..b.num_rows() {
-                    out[wid.value(i) as usize].push(Trace {
-                        source: Source::Lookup,
-                        from: at.value(i),
-                        to: at.value(i),
-                    });
-                }
+            run.sql(&q).await.map(Some)
+        };
+        let (sw, se, lk) = futures::try_join!(swipes_rows, sessions_rows, lookup_rows)?;
+        // Added in one order whatever finished first.
+        if let Some(b) = sw {
+            swipes(&mut out, &b);
+        }
+        if let Some(b) = se {
+            intervals(&mut out, &b, Source::Session);
+        }
+        for b in lk.iter().flatten() {
+            let (wid, at) = (ints(b, "wid"), micros(b, "at"));
+            for i in 0..b.num_rows() {
+                out[wid.value(i) as usize].push(Trace {
+                    source: Source::Lookup,
+                    from: at.value(i),
+                    to: at.value(i),
+                });
             }
         }
         let locations = ["devices", "device_locations", "sites"]
@@ -636,7 +661,9 @@ pub async fn traces(
         Ok::<(), crate::Error>(())
     }
     .await;
-    run.deregister(&name)?;
+    for n in [&name, &swipes_w, &sessions_w] {
+        run.deregister(n)?;
+    }
     result?;
     Ok(out)
 }
