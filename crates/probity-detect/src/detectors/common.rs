@@ -515,8 +515,12 @@ pub async fn traces(
         utc_day("q.at"),
         utc_day("l.at"),
     );
+    // Each presence query has its own windows table, so that the three run
+    // at once: none needs another's answer, and together they keep both
+    // cores busy through each one's single-threaded build and collect.
+    let (swipes_w, sessions_w) = (format!("{name}_swipes"), format!("{name}_sessions"));
     let swipes_q = format!(
-        "SELECT DISTINCT w.wid, e.event_id, e.at, e.direction FROM {name} w
+        "SELECT DISTINCT w.wid, e.event_id, e.at, e.direction FROM {swipes_w} w
          JOIN badge_cards c ON c.person_id = w.person_id
          JOIN badge_events e ON e.card_id = c.card_id AND {be} = w.day
           AND local_date(e.at) BETWEEN c.valid_from AND coalesce(c.valid_to, DATE '9999-12-31')
@@ -539,16 +543,11 @@ pub async fn traces(
     let badges = run.can_read("badge_cards") && run.can_read("badge_events");
     let sessions = run.can_read("devices") && run.can_read("device_sessions");
     let lookups = run.can_read("accounts") && run.can_read("system_queries");
-    // Each presence query has its own windows table, so the three run at
-    // once: none needs another's answer, and together they keep both cores
-    // busy through each one's single-threaded build and collect.
-    let (swipes_w, sessions_w) = (format!("{name}_swipes"), format!("{name}_sessions"));
     let result = async {
         // Swipes from `lookback` before each window to as long after it, so
         // that a stay begun earlier (an "in" hours before) or ending later
         // (an "out" after the window) is paired into one stay. (One scan of
         // the swipes either way: the cost is the table, not the windows.)
-        let swipes_q = swipes_q.replace(&format!("FROM {name} w"), &format!("FROM {swipes_w} w"));
         let swipes_rows = async {
             if !badges {
                 return Ok(None);
@@ -661,10 +660,14 @@ pub async fn traces(
         Ok::<(), crate::Error>(())
     }
     .await;
-    for n in [&name, &swipes_w, &sessions_w] {
-        run.deregister(n)?;
-    }
+    // Every windows table goes, whatever failed; a query's error is the
+    // one reported.
+    let removed: Vec<Result<()>> = [&name, &swipes_w, &sessions_w]
+        .into_iter()
+        .map(|n| run.deregister(n))
+        .collect();
     result?;
+    removed.into_iter().collect::<Result<()>>()?;
     Ok(out)
 }
 
