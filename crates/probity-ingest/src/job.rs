@@ -1063,8 +1063,7 @@ fn run_split(
             let mut made = 0;
             let mut next = 0usize;
             let mut since_progress = 0usize;
-            let mut at_end = false;
-            while !at_end {
+            loop {
                 let mut block = if made < workers * 4 {
                     made += 1;
                     Block::default()
@@ -1078,7 +1077,6 @@ fn run_split(
                 block.clear();
                 while block.rows.len() < BLOCK_ROWS {
                     let Some(line) = reader.next_row()? else {
-                        at_end = true;
                         break;
                     };
                     block.rows.push((line, block.ends.len()));
@@ -1100,7 +1098,6 @@ fn run_split(
                 }
                 next += 1;
             }
-            Ok(())
         })();
         senders.clear();
         let mut out: Vec<_> = handles

@@ -825,6 +825,16 @@ fn rows_of(store: &Store, table: &str) -> Vec<String> {
     })
 }
 
+/// A table's rows read, stored, quarantined and minimised.
+fn counts(t: &probity_ingest::TableReport) -> (u64, u64, u64, u64) {
+    (
+        t.rows_read,
+        t.rows_stored,
+        t.rows_quarantined,
+        t.rows_minimised,
+    )
+}
+
 /// A store at `dir/name` with one `[ingest]` setting changed from its
 /// default of 1000000. Stores after the first (`first`) take its pseudonym
 /// key, so their rows compare.
@@ -891,20 +901,7 @@ fn a_table_split_across_threads_stores_and_quarantines_exactly_what_one_thread_d
         table(&r2, "device_locations"),
     );
     assert!(a.rows_quarantined >= 8, "{a:?}");
-    assert_eq!(
-        (
-            a.rows_read,
-            a.rows_stored,
-            a.rows_quarantined,
-            a.rows_minimised
-        ),
-        (
-            b.rows_read,
-            b.rows_stored,
-            b.rows_quarantined,
-            b.rows_minimised
-        )
-    );
+    assert_eq!(counts(a), counts(b));
     assert_eq!(a.reasons, b.reasons);
     assert_eq!(a.examples, b.examples, "the first five, in line order");
     // The split table was written as several files per month.
@@ -1142,21 +1139,7 @@ fn every_table_split_across_threads_reads_csv_and_parquet_as_one_thread_does() {
         for a in &r1.tables {
             let name = a.table.name();
             let b = table(&r2, name);
-            assert_eq!(
-                (
-                    a.rows_read,
-                    a.rows_stored,
-                    a.rows_quarantined,
-                    a.rows_minimised
-                ),
-                (
-                    b.rows_read,
-                    b.rows_stored,
-                    b.rows_quarantined,
-                    b.rows_minimised
-                ),
-                "{format:?} {name}"
-            );
+            assert_eq!(counts(a), counts(b), "{format:?} {name}");
             assert_eq!(a.reasons, b.reasons, "{format:?} {name}");
             assert_eq!(
                 rows_of(&one, name),
