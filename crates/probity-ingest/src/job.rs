@@ -13,7 +13,7 @@ use probity_store::keys::{KeySet, Seen, SortedRuns, key_hash};
 use probity_store::{StagedBatch, TableOutput};
 
 use crate::duty::DutyIndex;
-use crate::source::{RowReader, SourceInfo};
+use crate::source::{RowReader, SourceInfo, Typed};
 use crate::writer::{
     PartitionedWriter, QUARANTINE_PREFIX, QuarantineWriter, Row, Value, VaultWriter,
 };
@@ -410,18 +410,26 @@ pub(crate) fn run(
 const BLOCK_ROWS: usize = 4096;
 
 /// The fields of the row being checked: the reader's current row, or a row
-/// copied into a worker's block (a Parquet null becomes an empty field,
-/// which every check reads the same way).
+/// copied into a worker's block (a Parquet null in a text column becomes an
+/// empty field, which every check reads the same way).
 pub(crate) trait Fields {
     /// Number of fields.
     fn count(&self) -> usize;
-    /// Field `i`, if present.
+    /// Field `i` as text, if present (not for a typed field).
     fn get(&self, i: usize) -> Option<&[u8]>;
+    /// Field `i` as a typed value, or [`Typed::Text`] to read its text.
+    fn typed(&self, i: usize) -> Typed;
+    /// Field `i` as a quarantine file shows it: its text, or its typed
+    /// value written out.
+    fn shown(&self, i: usize) -> std::borrow::Cow<'_, [u8]> {
+        match self.typed(i) {
+            Typed::Text => std::borrow::Cow::Borrowed(self.get(i).unwrap_or(b"")),
+            t => std::borrow::Cow::Owned(t.render().into_bytes()),
+        }
+    }
     /// All fields as read.
-    fn all(&self) -> Vec<&[u8]> {
-        (0..self.count())
-            .map(|i| self.get(i).unwrap_or(b""))
-            .collect()
+    fn all(&self) -> Vec<std::borrow::Cow<'_, [u8]>> {
+        (0..self.count()).map(|i| self.shown(i)).collect()
     }
 }
 
@@ -432,6 +440,9 @@ impl Fields for RowReader {
     fn get(&self, i: usize) -> Option<&[u8]> {
         self.field(i)
     }
+    fn typed(&self, i: usize) -> Typed {
+        RowReader::typed(self, i)
+    }
 }
 
 /// A row of a [`Block`].
@@ -441,6 +452,8 @@ struct BlockRow<'a> {
     start: usize,
     /// Where each of its fields ends.
     ends: &'a [usize],
+    /// Each field's typed value (Parquet), or empty (CSV: all text).
+    typed: &'a [Typed],
 }
 
 impl Fields for BlockRow<'_> {
@@ -451,6 +464,9 @@ impl Fields for BlockRow<'_> {
         let end = *self.ends.get(i)?;
         let from = if i == 0 { self.start } else { self.ends[i - 1] };
         Some(&self.bytes[from..end])
+    }
+    fn typed(&self, i: usize) -> Typed {
+        self.typed.get(i).copied().unwrap_or(Typed::Text)
     }
 }
 
@@ -516,6 +532,13 @@ impl Layout<'_> {
         }
         for (ci, col) in def.columns.iter().enumerate() {
             let Some(si) = self.map[ci] else { continue };
+            let typed = rec.typed(si);
+            if !matches!(typed, Typed::Text) {
+                if let Some(v) = self.typed_value(col, typed)? {
+                    row.cells[ci] = v;
+                }
+                continue;
+            }
             let bytes = rec.get(si).unwrap_or(b"");
             let Some(s) = self.field_text(col, bytes)? else {
                 continue;
@@ -574,6 +597,49 @@ impl Layout<'_> {
             return Ok(None);
         }
         Ok(Some(s))
+    }
+
+    /// The value of a typed Parquet field, checked as its text would be:
+    /// `None` for a null in an optional column.
+    fn typed_value(
+        &self,
+        col: &ColumnDef,
+        typed: Typed,
+    ) -> std::result::Result<Option<Value>, RowError> {
+        let name = col.name;
+        let unreadable = |expected: &'static str| {
+            refuse(
+                name,
+                "unreadable value",
+                format!(
+                    "{name}: {}",
+                    TimeError::Unparsable {
+                        value: typed.render(),
+                        expected,
+                    }
+                ),
+            )
+        };
+        Ok(Some(match typed {
+            Typed::Null if col.required => {
+                return Err(refuse(
+                    name,
+                    "empty required field",
+                    format!("{name} is required but empty"),
+                ));
+            }
+            Typed::Text | Typed::Null => return Ok(None),
+            // The instants and dates text can hold (years 0000 to 9999).
+            Typed::Instant(us) if jiff::Timestamp::from_microsecond(us).is_err() => {
+                return Err(unreadable("a timestamp within the supported range"));
+            }
+            Typed::Instant(us) => Value::Timestamp(us),
+            Typed::Day(d) if !(FIRST_DAY..=LAST_DAY).contains(&d) => {
+                return Err(unreadable("a date YYYY-MM-DD"));
+            }
+            Typed::Day(d) => Value::Date(d),
+            Typed::Number(f) => Value::Float(check_number(self.table, name, f, &typed.render())?),
+        }))
     }
 
     /// The value of column `ci` from its text.
@@ -979,6 +1045,8 @@ struct Block {
     bytes: Vec<u8>,
     /// Where each field ends in `bytes`.
     ends: Vec<usize>,
+    /// Each field's typed value, beside `ends` (Parquet; empty for CSV).
+    typed: Vec<Typed>,
     /// Per row: the line it was read at, and its first field's index in
     /// `ends`.
     rows: Vec<(u64, usize)>,
@@ -988,6 +1056,7 @@ impl Block {
     fn clear(&mut self) {
         self.bytes.clear();
         self.ends.clear();
+        self.typed.clear();
         self.rows.clear();
     }
 
@@ -1001,6 +1070,7 @@ impl Block {
                 bytes: &self.bytes,
                 start,
                 ends: &self.ends[first..last],
+                typed: self.typed.get(first..last).unwrap_or_default(),
             },
             line,
         )
@@ -1080,7 +1150,7 @@ fn run_split(
                         break;
                     };
                     block.rows.push((line, block.ends.len()));
-                    reader.copy_row(&mut block.bytes, &mut block.ends);
+                    reader.copy_row(&mut block.bytes, &mut block.ends, &mut block.typed);
                 }
                 let n = block.rows.len();
                 if n == 0 {
@@ -1320,30 +1390,41 @@ fn parse_cell(
         }
         ColType::Timestamp => Value::Timestamp(ctx.rules.parse_timestamp(s).map_err(time_err)?),
         ColType::Float => {
-            let f: f64 = s
-                .trim()
-                .parse()
-                .ok()
-                .filter(|f: &f64| f.is_finite())
-                .ok_or_else(|| {
-                    refuse(
-                        name,
-                        "unreadable value",
-                        format!("{name} {s:?} is not a number"),
-                    )
-                })?;
-            if let Some((lo, hi)) = range(table, name)
-                && !(lo..=hi).contains(&f)
-            {
-                return Err(refuse(
-                    name,
-                    "out of range",
-                    format!("{name} {f} is outside {lo}..{hi}"),
-                ));
-            }
-            Value::Float(f)
+            let f = s.trim().parse().unwrap_or(f64::NAN);
+            Value::Float(check_number(table, name, f, s)?)
         }
     })
+}
+
+/// Days since the epoch of 0000-01-01 and 9999-12-31, the dates text can hold.
+const FIRST_DAY: i32 = -719_528;
+const LAST_DAY: i32 = 2_932_896;
+
+/// A number of column `name`, refused if not finite or outside the column's
+/// plausible range; `shown` is how the field was written.
+fn check_number(
+    table: Table,
+    name: &'static str,
+    f: f64,
+    shown: &str,
+) -> std::result::Result<f64, RowError> {
+    if !f.is_finite() {
+        return Err(refuse(
+            name,
+            "unreadable value",
+            format!("{name} {shown:?} is not a number"),
+        ));
+    }
+    if let Some((lo, hi)) = range(table, name)
+        && !(lo..=hi).contains(&f)
+    {
+        return Err(refuse(
+            name,
+            "out of range",
+            format!("{name} {f} is outside {lo}..{hi}"),
+        ));
+    }
+    Ok(f)
 }
 
 /// Plausible ranges of numeric columns.
@@ -1358,4 +1439,18 @@ fn range(table: Table, column: &str) -> Option<(f64, f64)> {
         (Table::DeviceLocations, "accuracy_m") => (0.0, 1.0e7),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use probity_core::time::days_from_civil;
+
+    #[test]
+    fn typed_dates_are_bounded_as_text_dates_are() {
+        assert_eq!(i64::from(FIRST_DAY), days_from_civil(0, 1, 1));
+        assert_eq!(i64::from(LAST_DAY), days_from_civil(9999, 12, 31));
+        assert_eq!(parse_date("0000-01-01"), Ok(FIRST_DAY));
+        assert_eq!(parse_date("9999-12-31"), Ok(LAST_DAY));
+    }
 }

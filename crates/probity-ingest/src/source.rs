@@ -1,12 +1,15 @@
 //! Finding the tables in a data directory and reading their rows, from CSV or
-//! Parquet, as raw byte fields with line (or row) numbers.
+//! Parquet, as raw byte fields with line (or row) numbers. A Parquet column
+//! whose type is already the contract's (a timestamp with a time zone, a
+//! date, a double) is read as its value, not through text.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, StringArray};
-use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Float64Array, StringArray};
+use arrow::array::{TimestampMicrosecondArray, types};
+use arrow::compute::{CastOptions, cast, cast_with_options};
+use arrow::datatypes::{DataType, TimeUnit};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use probity_core::{ColType, Table};
 
@@ -200,6 +203,151 @@ pub fn discover(dir: &Path, allow_extra: bool) -> Result<Discovery> {
     Ok(out)
 }
 
+/// A field of a typed Parquet column, read as its value. Every other field
+/// (CSV, and Parquet text or a type the contract reads from text) is
+/// [`Typed::Text`]: read its bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Typed {
+    /// Not a typed field: read its text.
+    Text,
+    /// A null in a typed column.
+    Null,
+    /// An instant, microseconds since the epoch (a Parquet timestamp with a
+    /// time zone: an exact instant, as RFC 3339 text with an offset is).
+    Instant(i64),
+    /// A date, days since the epoch (Parquet `date32`).
+    Day(i32),
+    /// A number (Parquet `double`).
+    Number(f64),
+}
+
+impl Typed {
+    /// The value as text, as a quarantine file shows a refused row's field
+    /// (RFC 3339 in UTC, `YYYY-MM-DD`, the shortest decimal; empty for a
+    /// null or a text field).
+    pub fn render(&self) -> String {
+        match *self {
+            Typed::Text | Typed::Null => String::new(),
+            Typed::Instant(us) => match jiff::Timestamp::from_microsecond(us) {
+                Ok(ts) => ts.to_string(),
+                Err(_) => format!("{us} microseconds since 1970-01-01T00:00:00Z"),
+            },
+            Typed::Day(d) => match jiff::Span::new()
+                .try_days(i64::from(d))
+                .and_then(|span| jiff::civil::date(1970, 1, 1).checked_add(span))
+            {
+                Ok(date) => date.to_string(),
+                Err(_) => format!("{d} days since 1970-01-01"),
+            },
+            Typed::Number(f) => f.to_string(),
+        }
+    }
+}
+
+/// How a Parquet column is read: decided once per file from its type and
+/// the contract column of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Cast to text (text already, or a type the contract reads from text:
+    /// integers for ids, naive timestamps read in the force's zone,
+    /// nanosecond timestamps, `float`, `date64`).
+    Text,
+    /// A timestamp with a time zone, in seconds, milliseconds or
+    /// microseconds, for a contract timestamp.
+    Instant,
+    /// `date32` for a contract date.
+    Day,
+    /// `double` for a contract number.
+    Number,
+}
+
+impl Kind {
+    /// How a column of Parquet type `dt` is read for a contract column of
+    /// type `ty` (`None`: not a contract column).
+    pub fn of(dt: &DataType, ty: Option<ColType>) -> Kind {
+        match (dt, ty) {
+            (DataType::Timestamp(unit, Some(_)), Some(ColType::Timestamp))
+                if *unit != TimeUnit::Nanosecond =>
+            {
+                Kind::Instant
+            }
+            (DataType::Date32, Some(ColType::Date)) => Kind::Day,
+            (DataType::Float64, Some(ColType::Float)) => Kind::Number,
+            _ => Kind::Text,
+        }
+    }
+}
+
+/// One column of the current Parquet batch.
+pub enum PqColumn {
+    /// Text, read as bytes.
+    Text(StringArray),
+    /// Instants in microseconds (UTC).
+    Instant(TimestampMicrosecondArray),
+    /// Days since the epoch.
+    Day(Date32Array),
+    /// Numbers.
+    Number(Float64Array),
+}
+
+impl PqColumn {
+    fn read(c: &ArrayRef, kind: Kind) -> std::result::Result<PqColumn, arrow::error::ArrowError> {
+        Ok(match kind {
+            Kind::Text => PqColumn::Text(
+                cast(c, &DataType::Utf8)?
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("cast to Utf8 gives a StringArray")
+                    .clone(),
+            ),
+            Kind::Instant => {
+                // Same zone, finer unit: the stored values stay UTC
+                // instants, multiplied (an overflow is an error, not a null).
+                let DataType::Timestamp(_, tz) = c.data_type() else {
+                    unreachable!("an instant column is a timestamp")
+                };
+                let micros = cast_with_options(
+                    c,
+                    &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+                    &CastOptions {
+                        safe: false,
+                        ..Default::default()
+                    },
+                )?;
+                PqColumn::Instant(
+                    micros
+                        .as_primitive::<types::TimestampMicrosecondType>()
+                        .clone(),
+                )
+            }
+            Kind::Day => PqColumn::Day(c.as_primitive::<types::Date32Type>().clone()),
+            Kind::Number => PqColumn::Number(c.as_primitive::<types::Float64Type>().clone()),
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            PqColumn::Text(a) => a.len(),
+            PqColumn::Instant(a) => a.len(),
+            PqColumn::Day(a) => a.len(),
+            PqColumn::Number(a) => a.len(),
+        }
+    }
+
+    /// Row `r` as a typed value ([`Typed::Text`] for a text column).
+    fn typed(&self, r: usize) -> Typed {
+        match self {
+            PqColumn::Text(_) => Typed::Text,
+            PqColumn::Instant(a) if a.is_null(r) => Typed::Null,
+            PqColumn::Day(a) if a.is_null(r) => Typed::Null,
+            PqColumn::Number(a) if a.is_null(r) => Typed::Null,
+            PqColumn::Instant(a) => Typed::Instant(a.value(r)),
+            PqColumn::Day(a) => Typed::Day(a.value(r)),
+            PqColumn::Number(a) => Typed::Number(a.value(r)),
+        }
+    }
+}
+
 /// A stream of raw rows from one source file.
 pub enum RowReader {
     /// CSV rows.
@@ -215,14 +363,16 @@ pub enum RowReader {
         /// Records read so far (the header included).
         records: u64,
     },
-    /// Parquet rows, each column cast to text.
+    /// Parquet rows: typed columns as values, the rest cast to text.
     Parquet {
         /// The batch reader.
         reader: ParquetRecordBatchReader,
         /// Column names, in file order.
         header: Vec<Vec<u8>>,
-        /// Current batch, one text column per header field.
-        columns: Vec<StringArray>,
+        /// How each column is read.
+        kinds: Vec<Kind>,
+        /// Current batch, one column per header field.
+        columns: Vec<PqColumn>,
         /// Row within the batch.
         row: usize,
         /// Rows before the current batch.
@@ -338,10 +488,16 @@ impl RowReader {
                         });
                     }
                 }
+                let kinds = schema
+                    .fields()
+                    .iter()
+                    .map(|f| Kind::of(f.data_type(), def.column(f.name()).map(|c| c.ty)))
+                    .collect();
                 let total_rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
                 let reader = builder.with_batch_size(8192).build().map_err(bad)?;
                 Ok(Some(RowReader::Parquet {
                     reader,
+                    kinds,
                     header: schema
                         .fields()
                         .iter()
@@ -403,6 +559,8 @@ impl RowReader {
             },
             RowReader::Parquet {
                 reader,
+                header,
+                kinds,
                 columns,
                 row,
                 base,
@@ -431,21 +589,23 @@ impl RowReader {
                         });
                     }
                     Some(Ok(batch)) => {
-                        let mut cols = Vec::with_capacity(batch.num_columns());
-                        for c in batch.columns() {
-                            let text = cast(c, &DataType::Utf8).map_err(|e| Error::Input {
-                                file: name.clone(),
-                                message: format!("cannot read a column as text: {e}"),
-                            })?;
-                            cols.push(
-                                text.as_any()
-                                    .downcast_ref::<StringArray>()
-                                    .expect("cast to Utf8 gives a StringArray")
-                                    .clone(),
-                            );
-                        }
                         if batch.num_columns() == 0 {
                             return Ok(None);
+                        }
+                        let mut cols = Vec::with_capacity(batch.num_columns());
+                        for ((c, kind), col) in
+                            batch.columns().iter().zip(kinds.iter()).zip(header.iter())
+                        {
+                            cols.push(PqColumn::read(c, *kind).map_err(|e| Error::Input {
+                                file: name.clone(),
+                                message: format!(
+                                    "cannot read column {} (row {} onwards): {e}; check the \
+                                     column's type and unit (a timestamp in seconds, milliseconds \
+                                     or microseconds with a time zone, a date32, a double or text)",
+                                    String::from_utf8_lossy(col),
+                                    *base + 1
+                                ),
+                            })?);
                         }
                         *columns = cols;
                     }
@@ -467,12 +627,15 @@ impl RowReader {
         self.len() == 0
     }
 
-    /// Field `i` of the current row; `None` if absent or null.
+    /// Field `i` of the current row as text; `None` if absent or null, or
+    /// a typed field (read that with [`RowReader::typed`]).
     pub fn field(&self, i: usize) -> Option<&[u8]> {
         match self {
             RowReader::Csv { record, .. } => record.get(i),
             RowReader::Parquet { columns, row, .. } => {
-                let c = columns.get(i)?;
+                let PqColumn::Text(c) = columns.get(i)? else {
+                    return None;
+                };
                 let r = row.checked_sub(1)?;
                 if c.is_null(r) {
                     None
@@ -483,9 +646,23 @@ impl RowReader {
         }
     }
 
+    /// Field `i` of the current row as a typed value, or [`Typed::Text`]
+    /// when it is read as text (every CSV field).
+    pub fn typed(&self, i: usize) -> Typed {
+        match self {
+            RowReader::Csv { .. } => Typed::Text,
+            RowReader::Parquet { columns, row, .. } => match (columns.get(i), row.checked_sub(1)) {
+                (Some(c), Some(r)) => c.typed(r),
+                _ => Typed::Text,
+            },
+        }
+    }
+
     /// Appends the current row's fields to `bytes`, one after another, and
-    /// where each ends to `ends` (a null or absent field is empty).
-    pub fn copy_row(&self, bytes: &mut Vec<u8>, ends: &mut Vec<usize>) {
+    /// where each ends to `ends` (a null or absent field is empty). For
+    /// Parquet, also each field's typed value to `typed` (a typed field's
+    /// bytes are empty); CSV leaves `typed` alone.
+    pub fn copy_row(&self, bytes: &mut Vec<u8>, ends: &mut Vec<usize>, typed: &mut Vec<Typed>) {
         match self {
             RowReader::Csv { record, .. } => {
                 // The record keeps its fields side by side already.
@@ -501,16 +678,10 @@ impl RowReader {
                 for i in 0..self.len() {
                     bytes.extend_from_slice(self.field(i).unwrap_or(b""));
                     ends.push(bytes.len());
+                    typed.push(self.typed(i));
                 }
             }
         }
-    }
-
-    /// All fields of the current row, as read.
-    pub fn raw(&self) -> Vec<&[u8]> {
-        (0..self.len())
-            .map(|i| self.field(i).unwrap_or(b""))
-            .collect()
     }
 
     /// About how many rows the file holds: exact for Parquet (its
@@ -618,5 +789,129 @@ mod tests {
             lines_then_end(&source(dir.path(), "sites.parquet", Format::Parquet)),
             want(1)
         );
+    }
+
+    #[test]
+    fn typed_columns_are_read_as_values_and_the_rest_as_text() {
+        use arrow::array::{Date32Array, TimestampSecondArray};
+        use arrow::datatypes::{Field, Schema};
+        let dir = tempfile::tempdir().unwrap();
+        let zone = Some("Europe/London".into());
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("site_id", DataType::Utf8, false),
+            Field::new("opened", DataType::Timestamp(TimeUnit::Second, zone), true),
+            Field::new("since", DataType::Date32, true),
+            Field::new("lat", DataType::Float64, true),
+            // Not read as values: a naive time is local (the force's zone
+            // decides), a float32 is read as the decimal it prints as.
+            Field::new("local", DataType::Timestamp(TimeUnit::Second, None), true),
+            Field::new("lon", DataType::Float32, true),
+        ]));
+        let batch = arrow::array::RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["S1", "S2"])),
+                Arc::new(
+                    TimestampSecondArray::from(vec![Some(1_773_648_000), None])
+                        .with_timezone("Europe/London"),
+                ),
+                Arc::new(Date32Array::from(vec![Some(20_528), None])),
+                Arc::new(Float64Array::from(vec![Some(0.1), None])),
+                Arc::new(TimestampSecondArray::from(vec![Some(1_773_648_000), None])),
+                Arc::new(arrow::array::Float32Array::from(vec![Some(0.1), None])),
+            ],
+        )
+        .unwrap();
+        let file = File::create(dir.path().join("sites.parquet")).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        // `opened` and `since` are not sites columns: they stay text too.
+        let src = source(dir.path(), "sites.parquet", Format::Parquet);
+        let mut r = RowReader::open(&src).unwrap().unwrap();
+        r.next_row().unwrap();
+        assert_eq!(r.typed(1), Typed::Text);
+        assert_eq!(r.field(1), Some(&b"2026-03-16T08:00:00Z"[..]));
+        assert_eq!(r.typed(3), Typed::Number(0.1));
+        assert_eq!(r.field(3), None, "a typed field has no text");
+        assert_eq!(r.field(5), Some(&b"0.1"[..]));
+        // As columns of tables with timestamps, dates and numbers.
+        let kinds: Vec<Kind> = [
+            (
+                DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
+                "start",
+            ),
+            (
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                "start",
+            ),
+            (DataType::Timestamp(TimeUnit::Millisecond, None), "start"),
+            (DataType::Date32, "start"),
+            (DataType::Float64, "shift_id"),
+        ]
+        .iter()
+        .map(|(dt, name)| Kind::of(dt, Table::Shifts.def().column(name).map(|c| c.ty)))
+        .collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Instant,
+                Kind::Text,
+                Kind::Text,
+                Kind::Text,
+                Kind::Text
+            ]
+        );
+        let people = |dt: &DataType, name: &str| {
+            Kind::of(dt, Table::People.def().column(name).map(|c| c.ty))
+        };
+        assert_eq!(people(&DataType::Date32, "start_date"), Kind::Day);
+        assert_eq!(people(&DataType::Date32, "date_of_birth"), Kind::Day);
+        assert_eq!(
+            people(&DataType::Float64, "office_days_target"),
+            Kind::Number
+        );
+
+        let c: ArrayRef = Arc::new(
+            TimestampSecondArray::from(vec![Some(1_773_648_000), None])
+                .with_timezone("Europe/London"),
+        );
+        let col = PqColumn::read(&c, Kind::Instant).unwrap();
+        assert_eq!(col.typed(0), Typed::Instant(1_773_648_000_000_000));
+        assert_eq!(col.typed(1), Typed::Null);
+        let c: ArrayRef = Arc::new(Date32Array::from(vec![20_528]));
+        assert_eq!(
+            PqColumn::read(&c, Kind::Day).unwrap().typed(0),
+            Typed::Day(20_528)
+        );
+        // Seconds so large that microseconds overflow: an error naming the
+        // cause, not a silent null.
+        let c: ArrayRef =
+            Arc::new(TimestampSecondArray::from(vec![i64::MAX / 10]).with_timezone("UTC"));
+        assert!(PqColumn::read(&c, Kind::Instant).is_err());
+    }
+
+    #[test]
+    fn a_typed_value_is_shown_as_the_text_it_stands_for() {
+        assert_eq!(
+            Typed::Instant(1_773_648_000_000_000).render(),
+            "2026-03-16T08:00:00Z"
+        );
+        assert_eq!(
+            Typed::Instant(1_773_648_000_123_000).render(),
+            "2026-03-16T08:00:00.123Z"
+        );
+        assert_eq!(Typed::Day(20_528).render(), "2026-03-16");
+        assert_eq!(Typed::Day(-719_528).render(), "0000-01-01");
+        assert_eq!(Typed::Number(0.1).render(), "0.1");
+        assert_eq!(Typed::Number(123.0).render(), "123");
+        assert_eq!(Typed::Number(f64::NAN).render(), "NaN");
+        assert_eq!(Typed::Null.render(), "");
+        assert!(
+            Typed::Instant(i64::MAX)
+                .render()
+                .contains("microseconds since")
+        );
+        assert!(Typed::Day(i32::MAX).render().contains("days since"));
     }
 }

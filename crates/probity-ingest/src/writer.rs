@@ -431,13 +431,13 @@ impl QuarantineWriter {
     }
 
     /// Writes one refused row with its raw fields, byte for byte.
-    pub fn write<'a>(
+    pub fn write(
         &mut self,
         source: &str,
         line: u64,
         field: &str,
         reason: &str,
-        raw: impl Iterator<Item = &'a [u8]>,
+        raw: impl Iterator<Item = impl AsRef<[u8]>>,
     ) -> Result<()> {
         let line = line.to_string();
         let mut rec = csv::ByteRecord::new();
@@ -450,7 +450,7 @@ impl QuarantineWriter {
             rec.push_field(f);
         }
         for f in raw {
-            rec.push_field(f);
+            rec.push_field(f.as_ref());
         }
         self.writer
             .write_byte_record(&rec)

@@ -476,30 +476,208 @@ fn a_parquet_column_of_the_wrong_type_stops_the_batch() {
 }
 
 #[test]
-fn parquet_input_with_typed_columns_reads_like_csv() {
+fn parquet_input_with_typed_columns_stores_what_the_same_force_in_csv_stores() {
+    // The same force written both ways: Parquet with the contract's types
+    // (timestamps with a zone, dates, doubles: read as values) and CSV
+    // (read from text) must store the same rows, byte for byte.
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    synth_as(
-        &data,
-        60,
-        10,
-        5,
-        "2026-10-20",
-        probity_synth::Format::Parquet,
-    );
-    let (_, r, _t) = run(&data);
-    let r = r.unwrap();
-    for t in &r.tables {
+    let (csv, pq) = (tmp.path().join("csv"), tmp.path().join("parquet"));
+    synth_as(&csv, 60, 10, 5, "2026-10-20", probity_synth::Format::Csv);
+    synth_as(&pq, 60, 10, 5, "2026-10-20", probity_synth::Format::Parquet);
+    let (from_csv, r1) = ingest_within_limit(tmp.path(), "a", "a", None, &csv);
+    let (from_pq, r2) = ingest_within_limit(tmp.path(), "b", "a", None, &pq);
+    for a in &r1.tables {
+        let name = a.table.name();
+        let b = table(&r2, name);
         assert_eq!(
-            t.rows_quarantined,
-            0,
-            "{}: {:?}",
-            t.table.name(),
-            t.examples
+            (
+                a.rows_read,
+                a.rows_stored,
+                a.rows_quarantined,
+                a.rows_minimised
+            ),
+            (
+                b.rows_read,
+                b.rows_stored,
+                b.rows_quarantined,
+                b.rows_minimised
+            ),
+            "{name}: {:?}",
+            b.examples
         );
-        assert_eq!(t.rows_read, t.rows_stored + t.rows_minimised);
+        assert_eq!(b.rows_quarantined, 0, "{name}: {:?}", b.examples);
+        assert_eq!(rows_of(&from_csv, name), rows_of(&from_pq, name), "{name}");
     }
-    assert!(table(&r, "shifts").rows_stored > 100);
+    assert!(table(&r2, "shifts").rows_stored > 100);
+    assert!(table(&r2, "device_locations").rows_stored > 1_000);
+}
+
+/// The tiny force with `device_locations` in Parquet, typed as a producer
+/// would write it (milliseconds in the force's zone): six pings of D1, the
+/// same as [`TYPED_PINGS_CSV`].
+fn typed_pings(dir: &Path) {
+    use datafusion::arrow::array::TimestampMillisecondArray;
+    use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
+    use std::sync::Arc;
+    tiny(dir);
+    let zone = "Europe/London";
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("device_id", DataType::Utf8, false),
+        Field::new(
+            "at",
+            DataType::Timestamp(TimeUnit::Millisecond, Some(zone.into())),
+            true,
+        ),
+        Field::new("lat", DataType::Float64, false),
+        Field::new("lon", DataType::Float64, false),
+        Field::new("accuracy_m", DataType::Float64, true),
+    ]));
+    // 2026-03-16T08:00:00Z in milliseconds.
+    let t0 = 1_773_648_000_000_i64;
+    let hour = 3_600_000;
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["D1"; 6])),
+            Arc::new(
+                TimestampMillisecondArray::from(vec![
+                    Some(t0),
+                    Some(t0 + hour + 123),
+                    Some(t0 + 2 * hour),
+                    None,
+                    Some(t0 + 3 * hour),
+                    Some(t0 + 15 * hour),
+                ])
+                .with_timezone(zone),
+            ),
+            Arc::new(Float64Array::from(vec![
+                51.5,
+                f64::NAN,
+                123.0,
+                51.5,
+                51.25,
+                51.5,
+            ])),
+            Arc::new(Float64Array::from(vec![
+                -0.1, -0.1, -0.1, -0.1, -0.125, -0.1,
+            ])),
+            Arc::new(Float64Array::from(vec![
+                Some(10.0),
+                Some(5.0),
+                Some(5.0),
+                Some(5.0),
+                None,
+                Some(5.0),
+            ])),
+        ],
+    )
+    .unwrap();
+    let f = std::fs::File::create(dir.join("device_locations.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// The pings of [`typed_pings`] as CSV text.
+const TYPED_PINGS_CSV: &str = "device_id,at,lat,lon,accuracy_m\n\
+    D1,2026-03-16T08:00:00Z,51.5,-0.1,10\n\
+    D1,2026-03-16T09:00:00.123Z,NaN,-0.1,5\n\
+    D1,2026-03-16T10:00:00Z,123,-0.1,5\n\
+    D1,,51.5,-0.1,5\n\
+    D1,2026-03-16T11:00:00Z,51.25,-0.125,\n\
+    D1,2026-03-16T23:00:00Z,51.5,-0.1,5\n";
+
+#[test]
+fn typed_parquet_values_are_refused_and_quarantined_as_their_text_would_be() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, pq) = (tmp.path().join("csv"), tmp.path().join("parquet"));
+    tiny(&csv);
+    write(&csv, "device_locations.csv", TYPED_PINGS_CSV);
+    typed_pings(&pq);
+    let (from_csv, r1) = ingest_within_limit(tmp.path(), "a", "a", None, &csv);
+    let (from_pq, r2) = ingest_within_limit(tmp.path(), "b", "a", None, &pq);
+    let (split, r3) = ingest_within_limit(tmp.path(), "c", "a", Some(("split_rows", 1)), &pq);
+    let want: std::collections::BTreeMap<String, u64> = [
+        ("lat: unreadable value", 1),
+        ("lat: out of range", 1),
+        ("at: empty required field", 1),
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect();
+    for (r, store, how) in [
+        (&r1, &from_csv, "csv"),
+        (&r2, &from_pq, "parquet"),
+        (&r3, &split, "split"),
+    ] {
+        let t = table(r, "device_locations");
+        // Two stored, one off duty (23:00, after the 07:00-17:00 shift).
+        assert_eq!(counts(t), (6, 2, 3, 1), "{how}: {:?}", t.examples);
+        assert_eq!(t.reasons, want, "{how}");
+        assert_eq!(
+            rows_of(store, "device_locations"),
+            rows_of(&from_csv, "device_locations"),
+            "{how}"
+        );
+    }
+    let stored = rows_of(&from_pq, "device_locations");
+    assert!(
+        stored[0].contains("2026-03-16T08:00:00") && stored[0].ends_with("|51.5|-0.1|10.0"),
+        "{stored:?}"
+    );
+    assert!(stored[1].ends_with("|51.25|-0.125|∅"), "{stored:?}");
+    // A refused typed field is shown in the quarantine file as text, so the
+    // reviewer sees what was refused (source row numbers, 1-based).
+    let q: Vec<Vec<String>> = quarantine(&from_pq, "device_locations")
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect()
+        })
+        .collect();
+    let row = |n: &str| {
+        q.iter()
+            .find(|r| r[1] == n)
+            .unwrap_or_else(|| panic!("row {n}: {q:?}"))
+    };
+    assert_eq!(
+        row("2")[2..],
+        [
+            "lat",
+            "lat \"NaN\" is not a number",
+            "D1",
+            "2026-03-16T09:00:00.123Z",
+            "NaN",
+            "-0.1",
+            "5"
+        ]
+    );
+    assert_eq!(
+        row("3")[2..],
+        [
+            "lat",
+            "lat 123 is outside -90..90",
+            "D1",
+            "2026-03-16T10:00:00Z",
+            "123",
+            "-0.1",
+            "5"
+        ]
+    );
+    assert_eq!(
+        row("4")[2..],
+        [
+            "at",
+            "at is required but empty",
+            "D1",
+            "",
+            "51.5",
+            "-0.1",
+            "5"
+        ]
+    );
 }
 
 /// Writes one extra shifts row and returns the quarantine record for it.
