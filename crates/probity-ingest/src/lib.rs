@@ -18,9 +18,10 @@ mod job;
 pub mod source;
 mod writer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -192,14 +193,31 @@ pub fn ingest_with(
         warnings: found.warnings,
         ..Default::default()
     };
+    // A file can only be one already ingested if a committed source has
+    // its size: only those are hashed before the batch starts. The others
+    // (every file of a new day's export, as a rule) are hashed on another
+    // thread while they are ingested; the hash is needed only to commit.
+    let committed_sizes: HashSet<u64> = store
+        .manifest()
+        .batches
+        .iter()
+        .flat_map(|b| b.sources.iter().map(|s| s.bytes))
+        .collect();
     let mut files = vec![];
     let mut sources = vec![];
+    let mut hash_later = vec![];
     for f in found.files {
-        let hash = hash_file(&f.path)?;
-        if let Some(b) = store.manifest().batch_with_source(&hash) {
-            report.already_ingested.push((f.name.clone(), b.id.clone()));
-            continue;
-        }
+        let hash = if committed_sizes.contains(&f.bytes) {
+            let hash = hash_file(&f.path, &AtomicBool::new(false))?;
+            if let Some(b) = store.manifest().batch_with_source(&hash) {
+                report.already_ingested.push((f.name.clone(), b.id.clone()));
+                continue;
+            }
+            hash
+        } else {
+            hash_later.push((sources.len(), f.path.clone()));
+            String::new()
+        };
         sources.push(SourceFile {
             name: f.name.clone(),
             table: f.table.name().to_string(),
@@ -214,7 +232,27 @@ pub fn ingest_with(
     }
 
     let batch = store.begin_batch()?;
-    match run_batch(store, &batch, &files, progress) {
+    let stop = AtomicBool::new(false);
+    let (outcome, hashed) = std::thread::scope(|scope| {
+        let hasher = scope.spawn(|| {
+            hash_later
+                .iter()
+                .map(|(i, path)| Ok((*i, hash_file(path, &stop)?)))
+                .collect::<Result<Vec<_>>>()
+        });
+        let outcome = run_batch(store, &batch, &files, progress);
+        if outcome.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        (outcome, hasher.join().expect("hashing does not panic"))
+    });
+    let outcome = outcome.and_then(|outputs| {
+        for (i, hash) in hashed? {
+            sources[i].blake3 = hash;
+        }
+        Ok(outputs)
+    });
+    match outcome {
         Ok(outputs) => {
             let mut entry = BatchEntry {
                 id: batch.id().to_string(),
@@ -333,11 +371,16 @@ fn list_or_none(batches: &[(String, u64)]) -> String {
         .join(", ")
 }
 
-fn hash_file(path: &Path) -> Result<String> {
+/// The BLAKE3 of a file's bytes, hex; stops early (an empty hash) once
+/// `stop` is set.
+fn hash_file(path: &Path, stop: &AtomicBool) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(String::new());
+        }
         let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
         if n == 0 {
             break;
