@@ -309,6 +309,20 @@ fn reingest_is_a_no_op_and_later_batches_append() {
     assert_eq!(third.tables[0].rows_stored, 0);
     assert_eq!(third.tables[0].rows_quarantined, badges.rows_read);
     assert!(third.tables[0].examples[0].contains("already in the store"));
+
+    // A file of the same size as an ingested one but other content (one
+    // event id changed) is read, not skipped as already ingested.
+    let mut bytes = std::fs::read(later.join("badge_events.csv")).unwrap();
+    let row = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let comma = row + bytes[row..].iter().position(|&b| b == b',').unwrap();
+    bytes[comma - 1] = if bytes[comma - 1] == b'Z' { b'Y' } else { b'Z' };
+    let same_size = tmp.path().join("same_size");
+    std::fs::create_dir_all(&same_size).unwrap();
+    std::fs::write(same_size.join("badge_events.csv"), bytes).unwrap();
+    let fourth = ingest(&mut store, &same_size, &Silent).unwrap();
+    assert!(fourth.already_ingested.is_empty());
+    assert_eq!(fourth.tables[0].rows_read, badges.rows_read);
+    assert_eq!(fourth.tables[0].rows_stored, 1);
 }
 
 // ---------------------------------------------------------------------------
