@@ -13,7 +13,7 @@ use probity_store::keys::{KeySet, Seen, SortedRuns, key_hash};
 use probity_store::{StagedBatch, TableOutput};
 
 use crate::duty::DutyIndex;
-use crate::source::{RowReader, SourceInfo, Typed};
+use crate::source::{FIRST_DAY, LAST_DAY, RowReader, SourceInfo, Typed};
 use crate::writer::{
     PartitionedWriter, QUARANTINE_PREFIX, QuarantineWriter, Row, Value, VaultWriter,
 };
@@ -587,14 +587,7 @@ impl Layout<'_> {
             )
         })?;
         if s.trim().is_empty() {
-            if col.required {
-                return Err(refuse(
-                    col.name,
-                    "empty required field",
-                    format!("{} is required but empty", col.name),
-                ));
-            }
-            return Ok(None);
+            return absent(col);
         }
         Ok(Some(s))
     }
@@ -621,14 +614,8 @@ impl Layout<'_> {
             )
         };
         Ok(Some(match typed {
-            Typed::Null if col.required => {
-                return Err(refuse(
-                    name,
-                    "empty required field",
-                    format!("{name} is required but empty"),
-                ));
-            }
-            Typed::Text | Typed::Null => return Ok(None),
+            Typed::Text => return Ok(None),
+            Typed::Null => return absent(col),
             // The instants and dates text can hold (years 0000 to 9999).
             Typed::Instant(us) if jiff::Timestamp::from_microsecond(us).is_err() => {
                 return Err(unreadable("a timestamp within the supported range"));
@@ -1396,9 +1383,17 @@ fn parse_cell(
     })
 }
 
-/// Days since the epoch of 0000-01-01 and 9999-12-31, the dates text can hold.
-const FIRST_DAY: i32 = -719_528;
-const LAST_DAY: i32 = 2_932_896;
+/// An empty field (or a null): refused in a required column, else no value.
+fn absent<T>(col: &ColumnDef) -> std::result::Result<Option<T>, RowError> {
+    if col.required {
+        return Err(refuse(
+            col.name,
+            "empty required field",
+            format!("{} is required but empty", col.name),
+        ));
+    }
+    Ok(None)
+}
 
 /// A number of column `name`, refused if not finite or outside the column's
 /// plausible range; `shown` is how the field was written.

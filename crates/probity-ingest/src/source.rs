@@ -11,6 +11,7 @@ use arrow::array::{TimestampMicrosecondArray, types};
 use arrow::compute::{CastOptions, cast, cast_with_options};
 use arrow::datatypes::{DataType, TimeUnit};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use probity_core::time::{date_to_days, days_to_date};
 use probity_core::{ColType, Table};
 
 use crate::{Error, Result};
@@ -232,17 +233,23 @@ impl Typed {
                 Ok(ts) => ts.to_string(),
                 Err(_) => format!("{us} microseconds since 1970-01-01T00:00:00Z"),
             },
-            Typed::Day(d) => match jiff::Span::new()
-                .try_days(i64::from(d))
-                .and_then(|span| jiff::civil::date(1970, 1, 1).checked_add(span))
+            // Any date the time library can write (years -9999 to 9999).
+            Typed::Day(d)
+                if (date_to_days(jiff::civil::Date::MIN)
+                    ..=date_to_days(jiff::civil::Date::MAX))
+                    .contains(&d) =>
             {
-                Ok(date) => date.to_string(),
-                Err(_) => format!("{d} days since 1970-01-01"),
-            },
+                days_to_date(d).to_string()
+            }
+            Typed::Day(d) => format!("{d} days since 1970-01-01"),
             Typed::Number(f) => f.to_string(),
         }
     }
 }
+
+/// Days since the epoch of 0000-01-01 and 9999-12-31, the dates text can hold.
+pub(crate) const FIRST_DAY: i32 = -719_528;
+pub(crate) const LAST_DAY: i32 = 2_932_896;
 
 /// How a Parquet column is read: decided once per file from its type and
 /// the contract column of the same name.
