@@ -13,7 +13,7 @@ use probity_store::keys::{KeySet, Seen, SortedRuns, key_hash};
 use probity_store::{StagedBatch, TableOutput};
 
 use crate::duty::DutyIndex;
-use crate::source::{FIRST_DAY, LAST_DAY, RowReader, SourceInfo, Typed};
+use crate::source::{self, FIRST_DAY, Format, LAST_DAY, RowReader, SourceInfo, Typed};
 use crate::writer::{
     PartitionedWriter, QUARANTINE_PREFIX, QuarantineWriter, Row, Value, VaultWriter,
 };
@@ -659,19 +659,12 @@ impl Layout<'_> {
         let pk = self.pk_col.expect("a table with keys");
         let col = &self.def.columns[pk];
         let si = self.map[pk].expect("the primary key is a required column");
-        let mut runs = SortedRuns::new(scratch, &format!("{}.read", self.table.name()));
-        let Some(mut reader) = RowReader::open(src)? else {
-            return Ok(runs);
-        };
+        let name = format!("{}.read", self.table.name());
         let mut row = Row::default();
         let mut cache = IdCache::new(self.ncols);
-        while reader.next_row()?.is_some() {
-            if reader.len() != self.header_len {
-                continue;
-            }
-            let bytes = reader.field(si).unwrap_or(b"");
+        let mut key = |bytes: &[u8], runs: &mut SortedRuns| -> Result<()> {
             let Ok(Some(s)) = self.field_text(col, bytes) else {
-                continue;
+                return Ok(());
             };
             row.clear(self.ncols + 2);
             if let Ok(v) = self.parse_field(pk, col, s, &mut row, &mut cache) {
@@ -680,6 +673,26 @@ impl Layout<'_> {
                     runs.push(key_hash(k))?;
                 }
             }
+            Ok(())
+        };
+        if src.format == Format::Csv {
+            // Most exports quote nothing: their key column is found without
+            // parsing every field of every line.
+            let mut runs = SortedRuns::new(scratch, &name);
+            if source::scan_plain_csv(&src.path, si, self.header_len, |b| key(b, &mut runs))? {
+                return Ok(runs);
+            }
+            // Not plain: these runs and their files go before the full read.
+        }
+        let mut runs = SortedRuns::new(scratch, &name);
+        let Some(mut reader) = RowReader::open(src)? else {
+            return Ok(runs);
+        };
+        while reader.next_row()?.is_some() {
+            if reader.len() != self.header_len {
+                continue;
+            }
+            key(reader.field(si).unwrap_or(b""), &mut runs)?;
         }
         Ok(runs)
     }

@@ -101,6 +101,102 @@ impl LineEnding {
     }
 }
 
+/// Field `field` of every record of a plain CSV file that has `fields`
+/// fields, header excepted, as [`RowReader`] reads them, for a pass that
+/// needs one column only (keys): line breaks and commas found with
+/// `memchr`, without the CSV state machine. "Plain" is a file without a
+/// quote character and without a carriage return other than before a line
+/// feed; at the first sign that a file is not, the scan stops and returns
+/// `Ok(false)` (having called `each` only for records read exactly as the
+/// CSV reader reads them), and the caller reads the file with
+/// [`RowReader`] instead. Blank lines are skipped, as the CSV reader skips
+/// them.
+pub fn scan_plain_csv(
+    path: &Path,
+    field: usize,
+    fields: usize,
+    each: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<bool> {
+    scan_plain_csv_in(path, field, fields, 8 << 20, each)
+}
+
+/// [`scan_plain_csv`] reading `chunk` bytes at a time (tests use small
+/// chunks, so that lines and line breaks straddle them).
+fn scan_plain_csv_in(
+    path: &Path,
+    field: usize,
+    fields: usize,
+    chunk: usize,
+    mut each: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<bool> {
+    use std::io::Read;
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = vec![0u8; chunk.max(1)];
+    // Bytes of an unfinished line carried to the front of `buf`.
+    let mut carry = 0;
+    let mut header = true;
+    let mut line = |l: &[u8]| -> Result<bool> {
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        if memchr::memchr(b'\r', l).is_some() {
+            return Ok(false);
+        }
+        if l.is_empty() {
+            return Ok(true);
+        }
+        if std::mem::take(&mut header) {
+            return Ok(true);
+        }
+        let (mut n, mut start, mut found) = (0, 0, None);
+        for comma in memchr::memchr_iter(b',', l) {
+            if n == field {
+                found = Some(&l[start..comma]);
+            }
+            n += 1;
+            start = comma + 1;
+        }
+        if n == field {
+            found = Some(&l[start..]);
+        }
+        if n + 1 == fields
+            && let Some(f) = found
+        {
+            each(f)?;
+        }
+        Ok(true)
+    };
+    loop {
+        if carry == buf.len() {
+            // A line longer than the buffer: grow it.
+            buf.resize(buf.len() * 2, 0);
+        }
+        let k = file
+            .read(&mut buf[carry..])
+            .map_err(|e| Error::io(path, e))?;
+        let end = carry + k;
+        if memchr::memchr(b'"', &buf[carry..end]).is_some() {
+            return Ok(false);
+        }
+        if k == 0 {
+            // The last line, without a line break.
+            return if carry > 0 {
+                line(&buf[..carry])
+            } else {
+                Ok(true)
+            };
+        }
+        let mut from = 0;
+        // The carried bytes hold no line break.
+        for nl in memchr::memchr_iter(b'\n', &buf[carry..end]).map(|i| i + carry) {
+            if !line(&buf[from..nl])? {
+                return Ok(false);
+            }
+            from = nl + 1;
+        }
+        buf.copy_within(from..end, 0);
+        carry = end - from;
+    }
+}
+
 /// Lists the table files of `dir`. A `.csv` or `.parquet` file that names
 /// no contract table is an error (with the table it most likely meant),
 /// unless `allow_extra` (a folder holding other exports too) or it is the
@@ -765,6 +861,85 @@ mod tests {
         assert_eq!(r.next_row().unwrap(), None, "{}", src.name);
         assert_eq!(r.next_row().unwrap(), None, "{}", src.name);
         seen
+    }
+
+    /// What the CSV reader gives for field `field` of every row of `fields`
+    /// fields, and what the plain scan gives, at every chunk size from one
+    /// byte up.
+    type Fields = Vec<Vec<u8>>;
+
+    fn keys_both_ways(text: &[u8], field: usize) -> (Fields, Vec<Option<Fields>>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sites.csv"), text).unwrap();
+        let src = source(dir.path(), "sites.csv", Format::Csv);
+        let mut r = RowReader::open(&src).unwrap().unwrap();
+        let fields = r.header().len();
+        let mut want = vec![];
+        while r.next_row().unwrap().is_some() {
+            if r.len() == fields {
+                want.push(r.field(field).unwrap_or(b"").to_vec());
+            }
+        }
+        let got = [1, 2, 3, 5, 8, 64, 1 << 20]
+            .into_iter()
+            .map(|chunk| {
+                let mut got = vec![];
+                let plain = scan_plain_csv_in(&src.path, field, fields, chunk, |f| {
+                    got.push(f.to_vec());
+                    Ok(())
+                })
+                .unwrap();
+                plain.then_some(got)
+            })
+            .collect();
+        (want, got)
+    }
+
+    #[test]
+    fn the_plain_scan_reads_the_key_column_as_the_csv_reader_does() {
+        let files: [&[u8]; 6] = [
+            b"id,name,lat\nS1,Alpha,51.5\nS2,Beta,52.0\n",
+            // Windows line ends, a BOM, blank lines, no final line break.
+            b"\xEF\xBB\xBFid,name,lat\r\nS1,Alpha,51.5\r\n\r\n\nS2,Beta,52.0",
+            // Rows with too few or too many fields, empty fields, spaces.
+            b"id,name,lat\nS1,Alpha\nS2,Beta,52.0,extra\n,Gamma,1\n S3 ,, \n,,\n",
+            // Blank lines before the header; a long line.
+            b"\n\nid,name,lat\nS1,Alpha Alpha Alpha Alpha Alpha Alpha Alpha,51.5\n",
+            // Only a header; then a header and one row of one field.
+            b"id,name,lat\n",
+            b"id\nS1\n\nS2",
+        ];
+        for text in files {
+            for field in 0..3 {
+                let (want, got) = keys_both_ways(text, field);
+                for g in got {
+                    assert_eq!(
+                        g.as_ref(),
+                        Some(&want),
+                        "{:?} field {field}",
+                        String::from_utf8_lossy(text)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_with_quotes_or_a_lone_carriage_return_is_not_plain() {
+        let files: [&[u8]; 4] = [
+            b"id,name\nS1,Alpha\nS2,\"Beta, the second\"\n",
+            b"id,name\nS1,\"Alpha\nover two lines\"\nS2,Beta\n",
+            // Old Mac line ends: the CSV reader splits at `\r`.
+            b"id,name\rS1,Alpha\rS2,Beta\r",
+            b"id,name\nS1,Al\rpha\n",
+        ];
+        for text in files {
+            let (want, got) = keys_both_ways(text, 0);
+            assert!(!want.is_empty());
+            for g in got {
+                assert_eq!(g, None, "{:?}", String::from_utf8_lossy(text));
+            }
+        }
     }
 
     #[test]

@@ -1168,6 +1168,12 @@ fn keys_counted_in_sorted_runs_refuse_exactly_the_duplicates_a_key_table_does() 
     let e = id(&first[200]);
     let last = second.len() - 1;
     second[last] = with_id(&second[last], &e);
+    // The second file quotes a field late on, so the key pass that finds
+    // the key column of an unquoted file with `memchr` gives up there and
+    // reads the whole file with the CSV reader again.
+    let mut quoted: Vec<String> = second[last - 2].split(',').map(String::from).collect();
+    quoted[2] = format!("\"{}\"", quoted[2]);
+    second[last - 2] = quoted.join(",");
 
     let one_batch = |dir: &Path, rows: &[String], others: bool| {
         std::fs::create_dir_all(dir).unwrap();
