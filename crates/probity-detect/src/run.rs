@@ -544,7 +544,7 @@ pub(crate) async fn analysis_period(ctx: &SessionContext) -> Result<Option<Perio
     }))
 }
 
-pub use probity_store::cols::{dates, floats, ints, micros, opt_str, strs};
+pub use probity_store::cols::{dates, floats, ints, micros, opt, opt_str, strs};
 
 /// Builds a batch of candidate windows `(wid, person_id, ws, we)` to join
 /// event tables against.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use probity_core::schema::Table;
 
 use crate::finding::Evidence;
-use crate::run::{DAY_US, dates, floats, ints, micros, opt_str, strs, utc_day, windows_batch};
+use crate::run::{DAY_US, dates, floats, ints, micros, opt, opt_str, strs, utc_day, windows_batch};
 use crate::{Result, Run};
 
 /// What the detectors need to know about a person (no identities).
@@ -455,6 +455,84 @@ pub fn metres(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     (dx * dx + dy * dy).sqrt()
 }
 
+/// One device location in a window.
+#[derive(Clone)]
+struct Ping<'a> {
+    device: &'a str,
+    at: i64,
+    lat: f64,
+    lon: f64,
+    /// Whether it has both coordinates (the contract requires them).
+    placed: bool,
+    /// Metres (0 when not given).
+    accuracy: f64,
+}
+
+impl<'a> Ping<'a> {
+    /// One ping per device, instant and place: repeats of a ping (a file
+    /// ingested under two names, a device reporting twice) count once,
+    /// and the largest accuracy given for it is the one tested.
+    fn distinct(mut list: Vec<Ping<'a>>) -> Vec<Ping<'a>> {
+        list.sort_by(|a, b| {
+            (a.device, a.at)
+                .cmp(&(b.device, b.at))
+                .then(a.lat.total_cmp(&b.lat))
+                .then(a.lon.total_cmp(&b.lon))
+                .then(a.placed.cmp(&b.placed))
+        });
+        let mut out: Vec<Ping<'a>> = Vec::with_capacity(list.len());
+        for p in list {
+            match out.last_mut() {
+                Some(q)
+                    if (q.device, q.at, q.placed) == (p.device, p.at, p.placed)
+                        && q.lat.to_bits() == p.lat.to_bits()
+                        && q.lon.to_bits() == p.lon.to_bits() =>
+                {
+                    q.accuracy = q.accuracy.max(p.accuracy);
+                }
+                _ => out.push(p),
+            }
+        }
+        out
+    }
+}
+
+/// The sites, for testing whether a ping lies within one.
+pub(crate) struct Sites(Vec<[f64; 3]>);
+
+impl Sites {
+    async fn read(run: &Run) -> Result<Sites> {
+        let mut out = vec![];
+        for b in &run.sql("SELECT lat, lon, radius_m FROM sites").await? {
+            let (lat, lon, radius) = (floats(b, "lat"), floats(b, "lon"), floats(b, "radius_m"));
+            for i in 0..b.num_rows() {
+                if let (Some(a), Some(o), Some(r)) = (opt(&lat, i), opt(&lon, i), opt(&radius, i)) {
+                    out.push([a, o, r]);
+                }
+            }
+        }
+        Ok(Sites(out))
+    }
+
+    /// Whether a point lies within a site's radius plus `accuracy` metres:
+    /// the equirectangular distance at the site's latitude, operation for
+    /// operation as the store's SQL computes it (`retention.rs`,
+    /// `bench/duckdb_peer.py`), so both give the same answer at the edge.
+    pub(crate) fn near(&self, lat: f64, lon: f64, accuracy: f64) -> bool {
+        self.0.iter().any(|&[slat, slon, radius]| {
+            let reach = radius + accuracy;
+            let dy = (lat - slat) * 110540.0;
+            // Far north or south of the circle: the distance is at least
+            // this far (a metre's margin for rounding).
+            if dy.abs() > reach + 1.0 {
+                return false;
+            }
+            let dx = (lon - slon) * 111320.0 * slat.to_radians().cos();
+            (dy.powf(2.0) + dx.powf(2.0)).sqrt() <= reach
+        })
+    }
+}
+
 /// Off-site pings (time, lat, lon) that move: each two consecutive ones at
 /// least `min_metres` apart and at most two hours apart make an interval.
 fn movement(mut pings: Vec<(i64, f64, f64)>, min_metres: f64) -> Vec<Trace> {
@@ -519,25 +597,29 @@ pub async fn traces(
     // at once: none needs another's answer, and together they keep both
     // cores busy through each one's single-threaded build and collect.
     let (swipes_w, sessions_w) = (format!("{name}_swipes"), format!("{name}_sessions"));
+    // No DISTINCT here or for look-ups: a trace met twice covers the same
+    // hours once (`cover` counts sources, not traces; `stays` drops a
+    // repeated swipe), so a repeat costs nothing but the grouping of every
+    // row would.
     let swipes_q = format!(
-        "SELECT DISTINCT w.wid, e.event_id, e.at, e.direction FROM {swipes_w} w
+        "SELECT w.wid, e.at, e.direction FROM {swipes_w} w
          JOIN badge_cards c ON c.person_id = w.person_id
          JOIN badge_events e ON e.card_id = c.card_id AND {be} = w.day
           AND local_date(e.at) BETWEEN c.valid_from AND coalesce(c.valid_to, DATE '9999-12-31')
          WHERE e.at BETWEEN w.ws AND w.we"
     );
     let swipes = |out: &mut Vec<Vec<Trace>>, batches: &[arrow::array::RecordBatch]| {
-        let mut by: BTreeMap<usize, Vec<(i64, bool)>> = BTreeMap::new();
+        let mut by: Vec<Vec<(i64, bool)>> = vec![vec![]; out.len()];
         for b in batches {
             let (wid, at, dir) = (ints(b, "wid"), micros(b, "at"), strs(b, "direction"));
             for i in 0..b.num_rows() {
-                by.entry(wid.value(i) as usize)
-                    .or_default()
-                    .push((at.value(i), dir.value(i) == "in"));
+                by[wid.value(i) as usize].push((at.value(i), dir.value(i) == "in"));
             }
         }
-        for (i, s) in by {
-            out[i].extend(stays(s));
+        for (i, s) in by.into_iter().enumerate() {
+            if !s.is_empty() {
+                out[i].extend(stays(s));
+            }
         }
     };
     let badges = run.can_read("badge_cards") && run.can_read("badge_events");
@@ -580,7 +662,7 @@ pub async fn traces(
                 return Ok(None);
             }
             let q = format!(
-                "SELECT DISTINCT w.wid, q.query_id, q.at FROM {name} w
+                "SELECT w.wid, q.at FROM {name} w
                  JOIN accounts a ON a.person_id = w.person_id
                  JOIN system_queries q ON q.account_id = a.account_id AND {qa} = w.day
                  WHERE q.at BETWEEN w.ws AND w.we"
@@ -615,33 +697,47 @@ pub async fn traces(
             let rest = rows(&|i| ask[i], 0, 0);
             if !rest.is_empty() {
                 run.register(&name, windows_batch(&rest))?;
+                // The window's pings, tested against the sites here: in SQL
+                // that was a cross join with every site and a grouping of
+                // pings × sites rows, most of the query's time.
+                let sites = Sites::read(run).await?;
                 let q = format!(
-                    "SELECT w.wid, l.at, l.lat, l.lon,
-                            max(CASE WHEN sqrt(power((l.lat - st.lat) * 110540.0, 2)
-                                   + power((l.lon - st.lon) * 111320.0 * cos(radians(st.lat)), 2))
-                                   <= st.radius_m + coalesce(l.accuracy_m, 0) THEN 1 ELSE 0 END) AS on_site
+                    "SELECT w.wid, l.device_id, l.at, l.lat, l.lon, l.accuracy_m
                      FROM {name} w
                      JOIN devices d ON d.person_id = w.person_id
                      JOIN device_locations l ON l.device_id = d.device_id AND {la} = w.day
                       AND local_date(l.at) BETWEEN d.issued_from AND coalesce(d.issued_to, DATE '9999-12-31')
-                     CROSS JOIN sites st
-                     WHERE l.at BETWEEN w.ws AND w.we
-                     GROUP BY w.wid, l.device_id, l.at, l.lat, l.lon"
+                     WHERE l.at BETWEEN w.ws AND w.we"
                 );
-                let mut off: Vec<Vec<(i64, f64, f64)>> = vec![vec![]; windows.len()];
-                for b in &run.sql(&q).await? {
-                    let (wid, at, on) = (ints(b, "wid"), micros(b, "at"), ints(b, "on_site"));
-                    let (lat, lon) = (floats(b, "lat"), floats(b, "lon"));
+                let batches = run.sql(&q).await?;
+                let devices: Vec<arrow::array::StringArray> =
+                    batches.iter().map(|b| strs(b, "device_id")).collect();
+                let mut pings: Vec<Vec<Ping>> = vec![vec![]; windows.len()];
+                for (b, dev) in batches.iter().zip(&devices) {
+                    let (wid, at) = (ints(b, "wid"), micros(b, "at"));
+                    let (lat, lon, acc) = (floats(b, "lat"), floats(b, "lon"), floats(b, "accuracy_m"));
                     for i in 0..b.num_rows() {
-                        let w = wid.value(i) as usize;
-                        if on.value(i) > 0 {
+                        pings[wid.value(i) as usize].push(Ping {
+                            device: dev.value(i),
+                            at: at.value(i),
+                            lat: lat.value(i),
+                            lon: lon.value(i),
+                            placed: opt(&lat, i).is_some() && opt(&lon, i).is_some(),
+                            accuracy: opt(&acc, i).unwrap_or(0.0),
+                        });
+                    }
+                }
+                let mut off: Vec<Vec<(i64, f64, f64)>> = vec![vec![]; windows.len()];
+                for (w, list) in pings.into_iter().enumerate() {
+                    for p in Ping::distinct(list) {
+                        if p.placed && sites.near(p.lat, p.lon, p.accuracy) {
                             out[w].push(Trace {
                                 source: Source::OnSite,
-                                from: at.value(i),
-                                to: at.value(i),
+                                from: p.at,
+                                to: p.at,
                             });
                         } else {
-                            off[w].push((at.value(i), lat.value(i), lon.value(i)));
+                            off[w].push((p.at, p.lat, p.lon));
                         }
                     }
                 }
@@ -702,5 +798,121 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
         format!("1 {one}")
     } else {
         format!("{n} {many}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    fn table(cols: Vec<(&str, Arc<dyn arrow::array::Array>)>) -> Arc<MemTable> {
+        let schema = Arc::new(Schema::new(
+            cols.iter()
+                .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let batch =
+            RecordBatch::try_new(schema.clone(), cols.into_iter().map(|(_, a)| a).collect())
+                .unwrap();
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())
+    }
+
+    /// Pings at, just inside and just outside each site's edge, at every
+    /// bearing, judged on-site by [`Sites::near`] exactly when the store's
+    /// SQL (retention's location facts, the DuckDB peer) judges them so.
+    #[tokio::test]
+    async fn a_ping_is_on_site_in_rust_exactly_when_the_sql_formula_says_so() {
+        let sites = [
+            [51.5074, -0.1278, 100.0],
+            [53.4808, -2.2426, 250.5],
+            [-33.86, 151.21, 40.0],
+        ];
+        let (mut lat, mut lon, mut acc) = (vec![], vec![], vec![]);
+        for [slat, slon, r] in sites {
+            for bearing in (0..360).step_by(7) {
+                let b = f64::from(bearing).to_radians();
+                for a in [0.0, 12.5] {
+                    let reach: f64 = r + a;
+                    for d in [
+                        reach,
+                        reach * (1.0 - 1e-12),
+                        reach * (1.0 + 1e-12),
+                        reach - 0.01,
+                        reach + 0.01,
+                        reach + 1.5,
+                        0.0,
+                    ] {
+                        lat.push(slat + d * b.cos() / 110540.0);
+                        lon.push(slon + d * b.sin() / (111320.0 * slat.to_radians().cos()));
+                        acc.push(a);
+                    }
+                }
+            }
+        }
+        let n = lat.len();
+        let ctx = SessionContext::new();
+        ctx.register_table(
+            "pings",
+            table(vec![
+                ("id", Arc::new(Int64Array::from_iter_values(0..n as i64))),
+                ("lat", Arc::new(Float64Array::from(lat.clone()))),
+                ("lon", Arc::new(Float64Array::from(lon.clone()))),
+                ("accuracy_m", Arc::new(Float64Array::from(acc.clone()))),
+            ]),
+        )
+        .unwrap();
+        let col = |i: usize| Arc::new(Float64Array::from_iter_values(sites.iter().map(|s| s[i])));
+        ctx.register_table(
+            "sites",
+            table(vec![("lat", col(0)), ("lon", col(1)), ("radius_m", col(2))]),
+        )
+        .unwrap();
+        let batches = ctx
+            .sql(
+                "SELECT l.id, max(CASE WHEN sqrt(power((l.lat - st.lat) * 110540.0, 2)
+                       + power((l.lon - st.lon) * 111320.0 * cos(radians(st.lat)), 2))
+                       <= st.radius_m + coalesce(l.accuracy_m, 0) THEN 1 ELSE 0 END) AS on_site
+                 FROM pings l CROSS JOIN sites st GROUP BY l.id",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let test = Sites(sites.to_vec());
+        let (mut seen, mut inside, mut outside) = (0, 0, 0);
+        for b in &batches {
+            let (id, on) = (ints(b, "id"), ints(b, "on_site"));
+            for i in 0..b.num_rows() {
+                let k = id.value(i) as usize;
+                let rust = test.near(lat[k], lon[k], acc[k]);
+                assert_eq!(
+                    rust,
+                    on.value(i) == 1,
+                    "ping {k} at ({}, {})",
+                    lat[k],
+                    lon[k]
+                );
+                seen += 1;
+                if rust {
+                    inside += 1;
+                } else {
+                    outside += 1;
+                }
+            }
+        }
+        assert_eq!(seen, n);
+        // The edge cases fall on both sides.
+        assert!(
+            inside > n / 3 && outside > n / 4,
+            "{inside} in, {outside} out"
+        );
     }
 }
