@@ -157,10 +157,9 @@ fn scan_plain_csv_in(
         if n == field {
             found = Some(&l[start..]);
         }
-        if n + 1 == fields
-            && let Some(f) = found
-        {
-            each(f)?;
+        if n + 1 == fields {
+            // A field past the last is empty, as the reader's is.
+            each(found.unwrap_or(b""))?;
         }
         Ok(true)
     };
