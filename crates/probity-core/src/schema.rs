@@ -190,6 +190,9 @@ pub const PERSON_VALUED_EDIT_FIELDS: &[&str] =
     &["person_id", "edited_by", "approved_by", "line_manager_id"];
 /// Complaint outcomes.
 pub const OUTCOMES: &[&str] = &["sustained", "not_sustained", "ongoing", "withdrawn"];
+/// Who made a complaint (contract v1.2): a member of the public, or the
+/// organisation itself (a supervisor or colleague).
+pub const COMPLAINANTS: &[&str] = &["civilian", "internal"];
 
 macro_rules! tables {
     ($($variant:ident => $name:literal),* $(,)?) => {
@@ -402,6 +405,11 @@ static COMPLAINTS: &[ColumnDef] = &[
     col("category", Str),
     col("outcome", Enum(OUTCOMES)).optional(),
     col("closed_on", Date).optional(),
+    // Contract v1.2: the complaint's own reference when one complaint names
+    // several people (each gets a row with its own complaint_id and the same
+    // complaint_ref: the co-accusal network), and who complained.
+    col("complaint_ref", Str).optional(),
+    col("complainant", Enum(COMPLAINANTS)).optional(),
 ];
 
 /// Sex and ethnicity as recorded for equality monitoring (optional table,

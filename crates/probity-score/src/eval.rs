@@ -8,9 +8,9 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use crate::features::{self, FeatureTable};
-use crate::labels;
+use crate::labels::{self, Outcome};
 use crate::metrics::{self, AtBudget};
-use crate::model::RiskModel;
+use crate::model::{Learner, RiskModel, Training};
 use crate::{Error, Result};
 
 /// What to evaluate.
@@ -43,6 +43,15 @@ pub struct EvalConfig {
     pub rank_feature: bool,
     /// Boosters averaged in each model (see `model::ENSEMBLE`).
     pub ensemble: usize,
+    /// The outcome predicted and judged.
+    pub outcome: Outcome,
+    /// The kind of model.
+    pub learner: Learner,
+    /// Models trained per test cut-off, each with other seeds: the model's
+    /// figures are their mean, with the lowest and highest beside it. (The
+    /// store's key no longer moves them: training rows are put in an order
+    /// of their content first.)
+    pub repeats: usize,
 }
 
 /// One method at one budget.
@@ -50,8 +59,12 @@ pub struct EvalConfig {
 pub struct Row {
     /// Budget as a fraction of people.
     pub budget: f64,
-    /// The model.
+    /// The model (the mean over the repeats).
     pub model: Metric,
+    /// The lowest and highest recall of the repeats.
+    pub model_recall_range: (f64, f64),
+    /// The lowest and highest precision of the repeats.
+    pub model_precision_range: (f64, f64),
     /// The threshold rule.
     pub threshold: Metric,
     /// Rank by complaints in the last 24 months.
@@ -90,8 +103,14 @@ pub struct CutResult {
     pub people: usize,
     /// Of them, with the outcome in the window.
     pub positives: usize,
+    /// The share with the outcome (precision of a random choice: lift is
+    /// precision over this).
+    pub base_rate: f64,
     /// Training rows and positives.
     pub trained_on: (usize, usize),
+    /// The linear model's ridge penalty, and the penalties tried with the
+    /// top-5% recall each gave on the latest training cut-off.
+    pub ridge: Option<(f64, Vec<(f64, f64)>)>,
     /// People the threshold rule flags when unconstrained.
     pub rule_flags: usize,
     /// At the rule's own number of flags: the model's top that many, and
@@ -110,6 +129,12 @@ pub struct CutResult {
 /// The whole evaluation.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
+    /// The outcome predicted.
+    pub outcome: Outcome,
+    /// The kind of model.
+    pub learner: Learner,
+    /// Models per test cut-off (see `EvalConfig::repeats`).
+    pub repeats: usize,
     /// Outcome window in months.
     pub horizon_months: u32,
     /// The rule, in words.
@@ -143,7 +168,10 @@ impl EvalReport {
                 .fairness
                 .first()
                 .map_or(0, |a| a.groups.iter().map(|g| g.flagged).sum()),
-            outcomes: "sustained complaints".into(),
+            outcomes: match self.outcome {
+                Outcome::Sustained => "sustained complaints".into(),
+                Outcome::AnyComplaint => "complaints".into(),
+            },
             attributes: self.fairness.clone(),
         }
     }
@@ -194,7 +222,7 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
     };
     let t = features::compute(ctx, &cuts, &cats, &ranks).await?;
     let groups = crate::groups::Groups::load(ctx).await?;
-    let truth = labels::sustained_within(ctx, &t, cfg.horizon_months, None).await?;
+    let truth = labels::outcome_within(ctx, &t, cfg.horizon_months, None, cfg.outcome).await?;
     let rule_col = t
         .column(&format!("complaints_{}m", cfg.rule_months))
         .ok_or_else(|| {
@@ -217,11 +245,32 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
             cfg.horizon_months + cfg.settle_months,
             test,
         );
-        let known = labels::sustained_within(ctx, &t, cfg.horizon_months, Some(test)).await?;
+        let known =
+            labels::outcome_within(ctx, &t, cfg.horizon_months, Some(test), cfg.outcome).await?;
         let y_train: Vec<f64> = train_rows.iter().map(|&i| known[i]).collect();
-        let model = RiskModel::train(&t, &train_rows, &y_train, cfg.model_budget, cfg.ensemble)?;
         let test_rows: Vec<usize> = (0..t.len()).filter(|&i| t.cut[i] == test).collect();
-        let scores = model.score(&t, &test_rows)?;
+        let mut repeats: Vec<Vec<f64>> = Vec::new();
+        let mut trained_on = (0, 0);
+        let mut ridge = None;
+        for seed in 0..cfg.repeats.max(1) as u64 {
+            // A linear model has no seed: its repeats are the same model.
+            if cfg.learner == Learner::Linear && !repeats.is_empty() {
+                repeats.push(repeats[0].clone());
+                continue;
+            }
+            let how = Training {
+                learner: cfg.learner,
+                horizon_months: cfg.horizon_months,
+                budget: cfg.model_budget,
+                ensemble: cfg.ensemble,
+                seed,
+            };
+            let model = RiskModel::train_with(&how, &t, &train_rows, &y_train)?;
+            trained_on = model.trained_on;
+            ridge = model.linear.as_ref().map(|l| (l.ridge, l.tried.clone()));
+            repeats.push(model.score(&t, &test_rows)?);
+        }
+        let scores = repeats[0].clone();
         // The anomaly score sees the same features and no outcome at all.
         let forest = crate::anomaly::IsolationForest::fit(
             &t,
@@ -264,9 +313,27 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
             .iter()
             .map(|&b| {
                 let k = (b * n).round();
+                let each: Vec<AtBudget> = repeats
+                    .iter()
+                    .map(|s| metrics::at_count(s, &y, k))
+                    .collect();
+                let r = each.len() as f64;
+                let range = |f: fn(&AtBudget) -> f64| {
+                    each.iter()
+                        .map(f)
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, v| {
+                            (a.0.min(v), a.1.max(v))
+                        })
+                };
                 Row {
                     budget: b,
-                    model: metrics::at_count(&scores, &y, k).into(),
+                    model: Metric {
+                        flagged: each.iter().map(|a| a.flagged).sum::<f64>() / r,
+                        precision: each.iter().map(|a| a.precision).sum::<f64>() / r,
+                        recall: each.iter().map(|a| a.recall).sum::<f64>() / r,
+                    },
+                    model_recall_range: range(|a| a.recall),
+                    model_precision_range: range(|a| a.precision),
                     threshold: metrics::rule_at_count(&qualifies, &y, k).into(),
                     recent: metrics::at_count(&rec, &y, k).into(),
                     anomaly: metrics::at_count(&anomaly, &y, k).into(),
@@ -277,7 +344,9 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
             cut: test.to_string(),
             people: test_rows.len(),
             positives: y.iter().filter(|v| **v > 0.5).count(),
-            trained_on: model.trained_on,
+            base_rate: y.iter().filter(|v| **v > 0.5).count() as f64 / n.max(1.0),
+            trained_on,
+            ridge,
             rule_flags: qualifies.iter().filter(|q| **q).count(),
             matched: {
                 let k = qualifies.iter().filter(|q| **q).count() as f64;
@@ -299,6 +368,9 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
     let persons: Vec<&str> = audited.iter().map(|(i, _)| t.person[*i].as_str()).collect();
     let fairness = groups.audit(&persons, &cases);
     Ok(EvalReport {
+        outcome: cfg.outcome,
+        learner: cfg.learner,
+        repeats: cfg.repeats.max(1),
         fairness_budget,
         fairness,
         horizon_months: cfg.horizon_months,

@@ -427,8 +427,10 @@ pub async fn compute(
     sorted.sort();
     sorted.dedup();
     let mut all: Option<FeatureTable> = None;
+    let history = crate::context::Complaints::load(ctx).await?;
     for chunk in sorted.chunks(CUTS_PER_PLAN) {
-        let t = compute_chunk(ctx, chunk, categories, ranks).await?;
+        let mut t = compute_chunk(ctx, chunk, categories, ranks).await?;
+        history.append(&mut t)?;
         match all.as_mut() {
             None => all = Some(t),
             Some(a) => {

@@ -11,6 +11,27 @@ use jiff::civil::Date;
 use crate::Result;
 use crate::features::{FeatureTable, active_sql};
 
+/// The outcome a model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A complaint received in the window that is sustained (known once
+    /// it is closed).
+    Sustained,
+    /// Any complaint received in the window (known when received).
+    AnyComplaint,
+}
+
+impl Outcome {
+    /// In words, for reports.
+    pub fn words(self) -> &'static str {
+        match self {
+            Outcome::Sustained => "a sustained complaint",
+            Outcome::AnyComplaint => "any complaint",
+        }
+    }
+}
+
 /// For each row of `t`: 1 if the person had a complaint received in the
 /// `horizon_months` from the row's cut-off that was sustained, else 0.
 /// `known_by`: count only outcomes closed before that date — what a model
@@ -22,6 +43,20 @@ pub async fn sustained_within(
     horizon_months: u32,
     known_by: Option<Date>,
 ) -> Result<Vec<f64>> {
+    outcome_within(ctx, t, horizon_months, known_by, Outcome::Sustained).await
+}
+
+/// For each row of `t`: 1 if the person had the `outcome` in the
+/// `horizon_months` from the row's cut-off, else 0, counting with
+/// `known_by` only what was known by that date (a sustained finding once
+/// the complaint was closed, a complaint once it was received).
+pub async fn outcome_within(
+    ctx: &SessionContext,
+    t: &FeatureTable,
+    horizon_months: u32,
+    known_by: Option<Date>,
+    outcome: Outcome,
+) -> Result<Vec<f64>> {
     let mut cuts: Vec<Date> = t.cut.clone();
     cuts.sort();
     cuts.dedup();
@@ -31,15 +66,23 @@ pub async fn sustained_within(
     let sql = format!(
         "WITH a AS ({}) \
          SELECT a.person_id, CAST(CAST(a.cut AS INT) AS BIGINT) AS cut_days, \
-                CAST(max(CASE WHEN cm.outcome = 'sustained' {known} THEN 1 ELSE 0 END) AS BIGINT) AS y \
+                CAST(max(CASE WHEN {what} {known} THEN 1 ELSE 0 END) AS BIGINT) AS y \
          FROM a LEFT JOIN complaints cm ON cm.person_id = a.person_id \
               AND cm.received_on >= a.cut \
               AND cm.received_on < a.cut + INTERVAL '{horizon_months} months' \
          GROUP BY a.person_id, a.cut",
         active_sql(&cuts),
-        known = known_by.map_or(String::new(), |d| format!(
-            "AND cm.closed_on IS NOT NULL AND cm.closed_on < DATE '{d}'"
-        )),
+        what = match outcome {
+            Outcome::Sustained => "cm.outcome = 'sustained'",
+            Outcome::AnyComplaint => "cm.complaint_id IS NOT NULL",
+        },
+        known = match (known_by, outcome) {
+            (None, _) => String::new(),
+            (Some(d), Outcome::Sustained) => {
+                format!("AND cm.closed_on IS NOT NULL AND cm.closed_on < DATE '{d}'")
+            }
+            (Some(d), Outcome::AnyComplaint) => format!("AND cm.received_on < DATE '{d}'"),
+        },
     );
     let batches = ctx.sql(&sql).await?.collect().await?;
     let mut y: HashMap<(String, i64), f64> = HashMap::new();

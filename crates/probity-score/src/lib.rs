@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod anomaly;
+pub mod context;
 pub mod eval;
 pub mod fairness;
 pub mod features;

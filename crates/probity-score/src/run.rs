@@ -39,6 +39,8 @@ pub struct RunConfig {
     pub rank_feature: bool,
     /// Boosters averaged in the model (see `model::ENSEMBLE`).
     pub ensemble: usize,
+    /// The kind of model.
+    pub learner: crate::model::Learner,
     /// Also score the first day of each of this many months before
     /// `as_of` (a trajectory per person); 0 scores `as_of` only.
     pub history_months: u32,
@@ -193,7 +195,14 @@ pub async fn run(
                 .filter(|&i| training_cuts.contains(&t.cut[i]))
                 .collect();
             let y: Vec<f64> = train_rows.iter().map(|&i| known[i]).collect();
-            let mut m = RiskModel::train(&t, &train_rows, &y, cfg.model_budget, cfg.ensemble)?;
+            let how = crate::model::Training {
+                learner: cfg.learner,
+                horizon_months: cfg.horizon_months,
+                budget: cfg.model_budget,
+                ensemble: cfg.ensemble,
+                seed: 0,
+            };
+            let mut m = RiskModel::train_with(&how, &t, &train_rows, &y)?;
             m.categories = cats;
             m.ranks = ranks;
             timings.training = clock.elapsed().as_secs_f64() - timings.features;

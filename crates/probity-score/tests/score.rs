@@ -54,14 +54,24 @@ const TEST: Date = date(2010, 1, 1);
 
 /// 300 officers with a deterministic complaint history 2000–2009, everyone
 /// with a complaint received 20 days before the test cut-off and still open
-/// at it. Group A is every officer whose id ends in `a`.
+/// at it. Group A is every officer whose id ends in `a`. Officers `p{n}a`
+/// and `p{n}b` are named together on every complaint of their history (a
+/// co-accusal network known before the cut-off); every other complaint of
+/// the history is internal.
 async fn force(plant: Plant) -> SessionContext {
+    force_named(plant, |pair, side| format!("p{pair}{side}")).await
+}
+
+/// [`force`] with the officers' ids chosen by `id(pair, side)` (another
+/// store key gives other pseudonyms, in another order).
+async fn force_named(plant: Plant, id: impl Fn(i16, &str) -> String) -> SessionContext {
     let ctx = SessionContext::new();
     for ddl in [
         "CREATE TABLE people (person_id VARCHAR NOT NULL, rank VARCHAR NOT NULL, \
          unit_id VARCHAR NOT NULL, start_date DATE NOT NULL, end_date DATE)",
         "CREATE TABLE complaints (complaint_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, \
-         received_on DATE NOT NULL, category VARCHAR NOT NULL, outcome VARCHAR, closed_on DATE)",
+         received_on DATE NOT NULL, category VARCHAR NOT NULL, outcome VARCHAR, closed_on DATE, \
+         complaint_ref VARCHAR, complainant VARCHAR)",
     ] {
         ctx.sql(ddl).await.unwrap().collect().await.unwrap();
     }
@@ -69,15 +79,23 @@ async fn force(plant: Plant) -> SessionContext {
     let mut people = Vec::new();
     let mut complaints = Vec::new();
     let mut n = 0;
-    let mut add = |p: &str, rec: Date, cat: &str, outcome: Option<&str>, closed: Option<Date>| {
+    let mut add = |p: &str,
+                   rec: Date,
+                   cat: &str,
+                   outcome: Option<&str>,
+                   closed: Option<Date>,
+                   case: &str,
+                   who: &str| {
         n += 1;
         let o = outcome.map_or("NULL".into(), |o| format!("'{o}'"));
         let c = closed.map_or("NULL".into(), |c| format!("DATE '{c}'"));
-        complaints.push(format!("('c{n}', '{p}', DATE '{rec}', '{cat}', {o}, {c})"));
+        complaints.push(format!(
+            "('c{n}', '{p}', DATE '{rec}', '{cat}', {o}, {c}, '{case}', '{who}')"
+        ));
     };
     for pair in 0..150i16 {
         for side in ["a", "b"] {
-            let p = format!("p{pair}{side}");
+            let p = id(pair, side);
             let unit = if pair % 2 == 0 { "U1" } else { "U2" };
             people.push(format!("('{p}', 'PC', '{unit}', DATE '2000-01-01', NULL)"));
             for k in 0..(pair % 7) {
@@ -93,10 +111,13 @@ async fn force(plant: Plant) -> SessionContext {
                     "RUDENESS: VERBAL",
                     Some(outcome),
                     Some(days(rec, 40)),
+                    &format!("h{pair}-{k}"),
+                    if k % 2 == 1 { "internal" } else { "civilian" },
                 );
             }
             let open = days(TEST, -20);
             let group_a = side == "a";
+            let open_ref = format!("open{pair}");
             match plant {
                 Plant::Future if group_a => {
                     add(
@@ -105,15 +126,24 @@ async fn force(plant: Plant) -> SessionContext {
                         "NEGLECT: DUTY",
                         Some("sustained"),
                         Some(days(TEST, 60)),
+                        &open_ref,
+                        "civilian",
                     );
+                    // After the cut-off: a sustained internal complaint
+                    // naming them with officers of other pairs (new
+                    // partners, a crew, co-accused with sustained findings).
                     let after = days(TEST, 90);
-                    add(
-                        &p,
-                        after,
-                        "FORCE: ARREST",
-                        Some("sustained"),
-                        Some(days(after, 30)),
-                    );
+                    for q in [pair, (pair + 1) % 150, (pair + 2) % 150] {
+                        add(
+                            &id(q, "a"),
+                            after,
+                            "FORCE: ARREST",
+                            Some("sustained"),
+                            Some(days(after, 30)),
+                            &format!("after{pair}"),
+                            "internal",
+                        );
+                    }
                 }
                 Plant::DecidedBefore if group_a => {
                     add(
@@ -122,9 +152,11 @@ async fn force(plant: Plant) -> SessionContext {
                         "NEGLECT: DUTY",
                         Some("sustained"),
                         Some(days(TEST, -5)),
+                        &open_ref,
+                        "civilian",
                     );
                 }
-                _ => add(&p, open, "NEGLECT: DUTY", None, None),
+                _ => add(&p, open, "NEGLECT: DUTY", None, None, &open_ref, "civilian"),
             }
         }
     }
@@ -164,6 +196,34 @@ async fn a_future_only_signal_is_invisible_to_features_and_model() {
         if a {
             assert_eq!(truth[i], 1.0, "{}", planted.person[i]);
         }
+    }
+    // The features under test include every context and network feature.
+    for f in [
+        "internal_24m",
+        "internal_per_year",
+        "expected_sustained_24m",
+        "expected_sustained_per_year",
+        "recency_weighted",
+        "recency_weighted_expected",
+        "trend_12m",
+        "co_accused_5y",
+        "repeat_partners_5y",
+        "joint_share_5y",
+        "co_accused_complaints_24m",
+        "co_accused_max_24m",
+        "co_accused_sustained",
+        "new_partners_12m",
+        "crew_size",
+        "crew_complaints_24m",
+        "unit_complaints_24m",
+    ] {
+        let j = base.features.iter().position(|x| x.name == f);
+        let j = j.unwrap_or_else(|| panic!("feature {f} missing"));
+        // ... and they are not all zero (the history gives them something).
+        assert!(
+            (0..base.len()).any(|i| base.row(i)[j] != 0.0),
+            "feature {f} is zero everywhere"
+        );
     }
     // Yet every feature of every officer at every cut-off is unchanged ...
     assert_eq!(base.person, planted.person);
@@ -260,6 +320,7 @@ async fn a_scoring_run_explains_every_score_in_words() {
         history_months: 0,
         rank_feature: false,
         ensemble: 3,
+        learner: probity_score::model::Learner::Linear,
     };
     let r = probity_score::run::run(&ctx, &cfg, None).await.unwrap();
     assert_eq!(r.scores.len(), 300, "everyone active at the date");
@@ -914,4 +975,150 @@ fn scores_are_written_as_parquet_with_their_contributions_in_order() {
         }
     }
     assert_eq!(i, scores.len());
+}
+
+/// A hand-built co-accusal network at the cut-off 2010-01-01 (complaint
+/// references in brackets; the network looks back 5 years, to 2005):
+/// A and B together on [R1] 2008-03 and [R2] 2009-02 (repeated partners: a
+/// crew of two), B and C on [R3] 2009-06, C and D on [R4] 2009-08 (made by
+/// a colleague: internal) and [R5] 2009-09 (a second crew), A and E on [R6]
+/// 2003-01 (too old), E alone on [R8] 2009-05, A and F on [R7] 2010-03
+/// (after the cut-off). B's part in R1 was sustained and closed 2008-06, E's
+/// complaint sustained and closed 2009-07. F works in another unit.
+async fn network() -> SessionContext {
+    let ctx = SessionContext::new();
+    for ddl in [
+        "CREATE TABLE people (person_id VARCHAR NOT NULL, rank VARCHAR NOT NULL, \
+         unit_id VARCHAR NOT NULL, start_date DATE NOT NULL, end_date DATE)",
+        "CREATE TABLE complaints (complaint_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, \
+         received_on DATE NOT NULL, category VARCHAR NOT NULL, outcome VARCHAR, closed_on DATE, \
+         complaint_ref VARCHAR, complainant VARCHAR)",
+        "INSERT INTO people VALUES ('A', 'PC', 'U1', DATE '2000-01-01', NULL), \
+         ('B', 'PC', 'U1', DATE '2000-01-01', NULL), ('C', 'PC', 'U1', DATE '2000-01-01', NULL), \
+         ('D', 'PC', 'U1', DATE '2000-01-01', NULL), ('E', 'PC', 'U1', DATE '2000-01-01', NULL), \
+         ('F', 'PC', 'U2', DATE '2000-01-01', NULL)",
+        "INSERT INTO complaints VALUES \
+         ('1A', 'A', DATE '2008-03-01', 'FORCE', 'not_sustained', DATE '2008-06-01', 'R1', 'civilian'), \
+         ('1B', 'B', DATE '2008-03-01', 'FORCE', 'sustained', DATE '2008-06-01', 'R1', 'civilian'), \
+         ('2A', 'A', DATE '2009-02-01', 'FORCE', NULL, NULL, 'R2', 'civilian'), \
+         ('2B', 'B', DATE '2009-02-01', 'FORCE', NULL, NULL, 'R2', 'civilian'), \
+         ('3B', 'B', DATE '2009-06-01', 'SEARCH', NULL, NULL, 'R3', 'civilian'), \
+         ('3C', 'C', DATE '2009-06-01', 'SEARCH', NULL, NULL, 'R3', 'civilian'), \
+         ('4C', 'C', DATE '2009-08-01', 'NEGLECT', NULL, NULL, 'R4', 'internal'), \
+         ('4D', 'D', DATE '2009-08-01', 'NEGLECT', NULL, NULL, 'R4', 'internal'), \
+         ('5C', 'C', DATE '2009-09-01', 'SEARCH', NULL, NULL, 'R5', 'civilian'), \
+         ('5D', 'D', DATE '2009-09-01', 'SEARCH', NULL, NULL, 'R5', 'civilian'), \
+         ('6A', 'A', DATE '2003-01-01', 'FORCE', 'not_sustained', DATE '2003-05-01', 'R6', 'civilian'), \
+         ('6E', 'E', DATE '2003-01-01', 'FORCE', 'not_sustained', DATE '2003-05-01', 'R6', 'civilian'), \
+         ('8E', 'E', DATE '2009-05-01', 'FORCE', 'sustained', DATE '2009-07-01', 'R8', 'civilian'), \
+         ('7A', 'A', DATE '2010-03-01', 'FORCE', 'sustained', DATE '2010-05-01', 'R7', 'internal'), \
+         ('7F', 'F', DATE '2010-03-01', 'FORCE', 'sustained', DATE '2010-05-01', 'R7', 'internal')",
+    ] {
+        ctx.sql(ddl).await.unwrap().collect().await.unwrap();
+    }
+    ctx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn co_accusal_features_match_a_hand_built_network() {
+    let ctx = network().await;
+    let t = probity_score::features::compute(&ctx, &[date(2010, 1, 1)], &[], &[])
+        .await
+        .unwrap();
+    let get = |p: &str, f: &str| {
+        let i = (0..t.len()).find(|&i| t.person[i] == p).unwrap();
+        let j = t.features.iter().position(|x| x.name == f).unwrap();
+        t.row(i)[j]
+    };
+    // (person, co-accused, repeated partners, share of joint complaints,
+    //  their complaints of 24 months, the most of one, with a sustained
+    //  complaint, new partners of 12 months, crew size, crew's complaints)
+    let want: [(&str, [f64; 9]); 6] = [
+        ("A", [1.0, 1.0, 1.0, 3.0, 3.0, 1.0, 0.0, 2.0, 3.0]),
+        ("B", [2.0, 1.0, 1.0, 5.0, 3.0, 0.0, 1.0, 2.0, 2.0]),
+        ("C", [2.0, 1.0, 1.0, 5.0, 3.0, 1.0, 2.0, 2.0, 2.0]),
+        ("D", [1.0, 1.0, 1.0, 3.0, 3.0, 0.0, 1.0, 2.0, 3.0]),
+        ("E", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+        ("F", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+    ];
+    let names = [
+        "co_accused_5y",
+        "repeat_partners_5y",
+        "joint_share_5y",
+        "co_accused_complaints_24m",
+        "co_accused_max_24m",
+        "co_accused_sustained",
+        "new_partners_12m",
+        "crew_size",
+        "crew_complaints_24m",
+    ];
+    for (p, values) in want {
+        for (f, v) in names.iter().zip(values) {
+            assert_eq!(get(p, f), v, "{p}: {f}");
+        }
+    }
+    // Who complained: C and D each have one internal complaint in 24 months.
+    for (p, v) in [("A", 0.0), ("C", 1.0), ("D", 1.0), ("F", 0.0)] {
+        assert_eq!(get(p, "internal_24m"), v, "{p}: internal_24m");
+    }
+    // Unit context: the others of unit U1 had 2 (A), 3 (B), 3 (C), 2 (D)
+    // and 1 (E) complaints in 24 months; F is alone in U2.
+    assert!(close(get("A", "unit_complaints_24m"), 9.0 / 4.0));
+    assert!(close(get("E", "unit_complaints_24m"), 10.0 / 4.0));
+    assert_eq!(get("F", "unit_complaints_24m"), 0.0);
+    // Trajectory: B had 2 complaints in the last 12 months (R2, R3) and 1
+    // in the 12 months before (R1).
+    assert_eq!(get("B", "trend_12m"), 2.0 - 1.0);
+    // Expected sustained: the rates are learnt from the complaints decided
+    // before the cut-off (R1, R6, R8: 2 of 5 sustained, all FORCE and
+    // civilian, pulled towards the overall 2/5 by the prior) — every one
+    // of A's 2 complaints of 24 months weighs 0.4.
+    assert!(close(get("A", "expected_sustained_24m"), 0.8));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_store_key_trains_the_same_model() {
+    // Another key gives every officer another pseudonym, in another order.
+    let renamed = |pair: i16, side: &str| format!("k{:03}{side}", (pair * 37 + 1) % 150);
+    let cats = ["RUDENESS".to_owned(), "NEGLECT".to_owned()];
+    let (t0, m0, rows0) = train_for(&force(Plant::None).await, &cuts(), TEST, 24, &cats, 0.5)
+        .await
+        .unwrap();
+    let (t1, m1, rows1) = train_for(
+        &force_named(Plant::None, renamed).await,
+        &cuts(),
+        TEST,
+        24,
+        &cats,
+        0.5,
+    )
+    .await
+    .unwrap();
+    let s0 = m0.score(&t0, &rows0).unwrap();
+    let s1 = m1.score(&t1, &rows1).unwrap();
+    let by_officer = |t: &probity_score::features::FeatureTable,
+                      rows: &[usize],
+                      s: &[f64],
+                      name: &dyn Fn(&str) -> String| {
+        let mut v: Vec<(String, f64)> = rows
+            .iter()
+            .zip(s)
+            .map(|(&i, &x)| (name(&t.person[i]), x))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    // Back from the renamed ids to the first ones.
+    let back = |id: &str| {
+        let k: i16 = id[1..4].parse().unwrap();
+        let pair = (0..150i16).find(|p| (p * 37 + 1) % 150 == k).unwrap();
+        format!("p{pair}{}", &id[4..])
+    };
+    let a = by_officer(&t0, &rows0, &s0, &|s: &str| s.to_owned());
+    let b = by_officer(&t1, &rows1, &s1, &back);
+    assert_eq!(a.len(), 300);
+    // The rows reach the model in another order ...
+    assert_ne!(back(&t1.person[rows1[0]]), t0.person[rows0[0]]);
+    // ... yet every officer gets the same score.
+    assert_eq!(a, b, "the model moved with the store key");
 }

@@ -94,6 +94,12 @@ pub enum ScoreCommand {
         /// another order (one booster's results vary with that order).
         #[arg(long, default_value_t = probity_score::model::ENSEMBLE)]
         ensemble: usize,
+        /// The learner: `linear` (a ridge logistic regression on
+        /// signed-log, standardised features, its penalty chosen on the
+        /// training cut-offs alone; no seed) or `boosted` (the mean of
+        /// --ensemble gradient-boosted tree models).
+        #[arg(long, value_enum, default_value_t = LearnerArg::Linear)]
+        learner: LearnerArg,
     },
     /// Rolling temporal evaluation of the risk model against the threshold
     /// rule and "rank by complaints in the last 24 months": for each test
@@ -146,10 +152,52 @@ pub enum ScoreCommand {
         /// Boosters averaged in each model (see `score run --ensemble`).
         #[arg(long, default_value_t = probity_score::model::ENSEMBLE)]
         ensemble: usize,
+        /// The learner: `linear` (a ridge logistic regression on
+        /// signed-log, standardised features, its penalty chosen on the
+        /// training cut-offs alone; no seed) or `boosted` (the mean of
+        /// --ensemble gradient-boosted tree models).
+        #[arg(long, value_enum, default_value_t = LearnerArg::Linear)]
+        learner: LearnerArg,
+        /// The outcome predicted and judged: `sustained` (a complaint
+        /// received in the window and sustained) or `any` (any complaint
+        /// received in the window).
+        #[arg(long, value_enum, default_value_t = OutcomeArg::Sustained)]
+        outcome: OutcomeArg,
+        /// Models trained per test cut-off with other seeds; the report
+        /// gives their mean and the lowest and highest recall.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The learner of `score run` and `score eval` (`--learner`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LearnerArg {
+    /// A ridge logistic regression.
+    Linear,
+    /// Gradient-boosted trees.
+    Boosted,
+}
+
+impl From<LearnerArg> for probity_score::model::Learner {
+    fn from(l: LearnerArg) -> Self {
+        match l {
+            LearnerArg::Linear => probity_score::model::Learner::Linear,
+            LearnerArg::Boosted => probity_score::model::Learner::Boosted,
+        }
+    }
+}
+
+/// The outcome of `score eval --outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutcomeArg {
+    /// A complaint received in the window that is sustained.
+    Sustained,
+    /// Any complaint received in the window.
+    Any,
 }
 
 /// Who runs a scoring command (authorised to run analyses) and under which
@@ -189,6 +237,7 @@ pub fn run(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
             rank_feature,
             fairness_budget,
             ensemble,
+            learner,
         } => {
             let s = crate::open_store(&store)?;
             if method == Method::Anomaly && model.is_some() {
@@ -241,6 +290,7 @@ pub fn run(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
                 history_months,
                 rank_feature,
                 ensemble,
+                learner: learner.into(),
             };
             cfg.settle_months = settle(&ctx, settle_months, as_of, false)?;
             let started = std::time::Instant::now();
@@ -474,6 +524,9 @@ fn run_eval(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
             model_budget,
             rank_feature,
             ensemble,
+            outcome,
+            repeats,
+            learner,
             json,
         } => {
             if step_months == 0 {
@@ -539,8 +592,21 @@ fn run_eval(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
                 model_budget,
                 rank_feature,
                 ensemble,
+                outcome: match outcome {
+                    OutcomeArg::Sustained => probity_score::labels::Outcome::Sustained,
+                    OutcomeArg::Any => probity_score::labels::Outcome::AnyComplaint,
+                },
+                repeats,
+                learner: learner.into(),
             };
-            cfg.settle_months = settle(&ctx, settle_months, first_test, json)?;
+            // Whether someone had a complaint is known when it is received:
+            // only a sustained finding needs time to be decided.
+            cfg.settle_months = match cfg.outcome {
+                probity_score::labels::Outcome::AnyComplaint => settle_months.unwrap_or(0),
+                probity_score::labels::Outcome::Sustained => {
+                    settle(&ctx, settle_months, first_test, json)?
+                }
+            };
             let started = std::time::Instant::now();
             let report = rt.block_on(eval::evaluate(&ctx, &cfg))?;
             let audit = report.fairness_audit(jiff::Timestamp::now().to_string());
@@ -568,6 +634,9 @@ fn run_eval(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
                     "settle_months": cfg.settle_months,
                     "rule": report.rule,
                     "model_budget": cfg.model_budget,
+                    "outcome": cfg.outcome,
+                    "learner": cfg.learner,
+                    "repeats": cfg.repeats,
                     "people_per_cut": report.cuts.iter().map(|c| c.people).collect::<Vec<_>>(),
                     "groups_with_disparities": disparities,
                 })),
@@ -586,29 +655,60 @@ fn run_eval(cmd: ScoreCommand, who: &crate::auth::Who) -> Result<()> {
 
 fn print_eval(r: &EvalReport) {
     println!(
-        "outcome: a sustained complaint received within {} months of the cut-off",
+        "outcome: {} received within {} months of the cut-off",
+        r.outcome.words(),
         r.horizon_months
     );
     println!("threshold rule: {} (flags at most the budget)", r.rule);
+    match r.learner {
+        probity_score::model::Learner::Linear => println!(
+            "model: a ridge logistic regression, its penalty chosen on the training cut-offs \
+             alone (no seed: [lowest-highest] over repeats is one value)"
+        ),
+        probity_score::model::Learner::Boosted => println!(
+            "model: the mean of {} models trained with other seeds (their lowest-highest recall \
+             in brackets)",
+            r.repeats
+        ),
+    }
     println!(
-        "{:<11} {:>7} {:>5} {:>6} | {:>17} | {:>17} | {:>17} | {:>17}",
+        "lift = precision / the share with the outcome; R/rank = the model's recall over the \
+         24-month rank's"
+    );
+    println!(
+        "{:<11} {:>6} {:>5} {:>4} | {:>30} | {:>20} | {:>20} | {:>13} | {:>6}",
         "cut-off",
         "people",
         "pos",
-        "budget",
-        "model P / R",
-        "threshold P / R",
-        "recent-24m P / R",
-        "anomaly P / R"
+        "top",
+        "model P / R [R range] lift",
+        "threshold P / R lift",
+        "recent-24m P / R lift",
+        "anomaly P / R",
+        "R/rank"
     );
-    let pr = |m: &eval::Metric| format!("{:.3} / {:.3}", m.precision, m.recall);
+    let lift = |m: &eval::Metric, base: f64| if base > 0.0 { m.precision / base } else { 0.0 };
+    let pr = |m: &eval::Metric, base: f64| {
+        format!(
+            "{:.3} / {:.3} {:>4.1}",
+            m.precision,
+            m.recall,
+            lift(m, base)
+        )
+    };
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     let budgets = r.cuts.first().map_or(0, |c| c.rows.len());
-    let mut sums = vec![[0.0f64; 8]; budgets];
+    // Per budget: sums of model P, R, lift, threshold P, R, lift, recent P,
+    // R, lift, anomaly P, R, R/rank; lowest R/rank; cut-offs at 1.2x.
+    let mut sums = vec![[0.0f64; 12]; budgets];
+    let mut worst = vec![f64::INFINITY; budgets];
+    let mut met = vec![0usize; budgets];
     let mut matched = [0.0f64; 4];
     for c in &r.cuts {
         for (k, row) in c.rows.iter().enumerate() {
+            let q = ratio(row.model.recall, row.recent.recall);
             println!(
-                "{:<11} {:>7} {:>5} {:>5.0}% | {:>17} | {:>17} | {:>17} | {:>17}",
+                "{:<11} {:>6} {:>5} {:>3.0}% | {:>17} [{:.3}-{:.3}] | {:>20} | {:>20} | {:>13} | {:>6.2}",
                 if k == 0 { c.cut.as_str() } else { "" },
                 if k == 0 {
                     c.people.to_string()
@@ -621,31 +721,51 @@ fn print_eval(r: &EvalReport) {
                     String::new()
                 },
                 row.budget * 100.0,
-                pr(&row.model),
-                pr(&row.threshold),
-                pr(&row.recent),
-                pr(&row.anomaly)
+                pr(&row.model, c.base_rate),
+                row.model_recall_range.0,
+                row.model_recall_range.1,
+                pr(&row.threshold, c.base_rate),
+                pr(&row.recent, c.base_rate),
+                format!("{:.3} / {:.3}", row.anomaly.precision, row.anomaly.recall),
+                q
             );
             let s = &mut sums[k];
-            s[0] += row.model.precision;
-            s[1] += row.model.recall;
-            s[2] += row.threshold.precision;
-            s[3] += row.threshold.recall;
-            s[4] += row.recent.precision;
-            s[5] += row.recent.recall;
-            s[6] += row.anomaly.precision;
-            s[7] += row.anomaly.recall;
+            for (j, v) in [
+                row.model.precision,
+                row.model.recall,
+                lift(&row.model, c.base_rate),
+                row.threshold.precision,
+                row.threshold.recall,
+                lift(&row.threshold, c.base_rate),
+                row.recent.precision,
+                row.recent.recall,
+                lift(&row.recent, c.base_rate),
+                row.anomaly.precision,
+                row.anomaly.recall,
+                q,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                s[j] += v;
+            }
+            worst[k] = worst[k].min(q);
+            if q >= 1.2 {
+                met[k] += 1;
+            }
         }
         matched[0] += c.matched.0.precision;
         matched[1] += c.matched.0.recall;
         matched[2] += c.matched.1.precision;
         matched[3] += c.matched.1.recall;
         println!(
-            "{:<11} at the rule's own {} flags: model {}, threshold {}",
+            "{:<11} at the rule's own {} flags: model {:.3} / {:.3}, threshold {:.3} / {:.3}",
             "",
             c.rule_flags,
-            pr(&c.matched.0),
-            pr(&c.matched.1)
+            c.matched.0.precision,
+            c.matched.0.recall,
+            c.matched.1.precision,
+            c.matched.1.recall
         );
         println!(
             "{:<11} AUC model {:.3}, recent-24m {:.3}, anomaly {:.3}; average precision model {:.3}, recent-24m {:.3}; trained on {} rows ({} positive)",
@@ -658,21 +778,47 @@ fn print_eval(r: &EvalReport) {
             c.trained_on.0,
             c.trained_on.1
         );
+        if let Some((ridge, tried)) = &c.ridge {
+            let tried: Vec<String> = tried
+                .iter()
+                .map(|(p, recall)| format!("{p} → {recall:.3}"))
+                .collect();
+            println!(
+                "{:<11} ridge penalty {ridge} (top-5% recall on the latest training cut-off: {})",
+                "",
+                if tried.is_empty() {
+                    "too little history to compare".to_owned()
+                } else {
+                    tried.join(", ")
+                }
+            );
+        }
     }
     let n = r.cuts.len().max(1) as f64;
     if let Some(first) = r.cuts.first() {
         for (k, row) in first.rows.iter().enumerate() {
             let s = sums[k];
             println!(
-                "{:<11} {:>7} {:>5} {:>5.0}% | {:>17} | {:>17} | {:>17} | {:>17}",
+                "{:<11} {:>6} {:>5} {:>3.0}% | {:>30} | {:>20} | {:>20} | {:>13} | {:>6.2}",
                 if k == 0 { "mean" } else { "" },
                 "",
                 "",
                 row.budget * 100.0,
-                format!("{:.3} / {:.3}", s[0] / n, s[1] / n),
-                format!("{:.3} / {:.3}", s[2] / n, s[3] / n),
-                format!("{:.3} / {:.3}", s[4] / n, s[5] / n),
-                format!("{:.3} / {:.3}", s[6] / n, s[7] / n),
+                format!("{:.3} / {:.3} {:>4.1}", s[0] / n, s[1] / n, s[2] / n),
+                format!("{:.3} / {:.3} {:>4.1}", s[3] / n, s[4] / n, s[5] / n),
+                format!("{:.3} / {:.3} {:>4.1}", s[6] / n, s[7] / n, s[8] / n),
+                format!("{:.3} / {:.3}", s[9] / n, s[10] / n),
+                s[11] / n,
+            );
+        }
+        for (k, row) in first.rows.iter().enumerate() {
+            println!(
+                "at the top {:.0}%: the model's recall is at least 1.2x the 24-month rank's at {} \
+                 of {} cut-offs (lowest ratio {:.2})",
+                row.budget * 100.0,
+                met[k],
+                r.cuts.len(),
+                worst[k]
             );
         }
         println!(
