@@ -91,6 +91,11 @@ impl IsolationForest {
         let nf = t.features.len();
         let sample = sample.min(rows.len());
         let limit = (sample as f64).log2().ceil() as usize;
+        // Sample from the rows in an order of their content, not of the
+        // pseudonyms: another store key grows the same forest.
+        let mut rows = rows.to_vec();
+        rows.sort_by(|&a, &b| t.content_cmp(a, b));
+        let rows = &rows[..];
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut forest = Vec::with_capacity(trees);
         for _ in 0..trees {

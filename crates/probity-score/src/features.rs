@@ -58,6 +58,19 @@ impl FeatureTable {
         let n = self.features.len();
         &self.values[i * n..(i + 1) * n]
     }
+    /// Rows `a` and `b` compared by what they hold (cut-off, then every
+    /// feature value), never by the person's pseudonym: an order of rows
+    /// that follows this does not change with the store's key.
+    pub fn content_cmp(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        self.cut[a].cmp(&self.cut[b]).then_with(|| {
+            self.row(a)
+                .iter()
+                .zip(self.row(b))
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+    }
     /// The column of a feature by name.
     pub fn column(&self, name: &str) -> Option<Vec<f64>> {
         let j = self.features.iter().position(|f| f.name == name)?;

@@ -310,20 +310,7 @@ impl RiskModel {
         // outcome), so that the same data under another key trains the same
         // model. Rows equal in all of these are interchangeable.
         let mut canonical: Vec<usize> = (0..rows.len()).collect();
-        canonical.sort_by(|&a, &b| {
-            let (ra, rb) = (rows[a], rows[b]);
-            t.cut[ra]
-                .cmp(&t.cut[rb])
-                .then_with(|| {
-                    t.row(ra)
-                        .iter()
-                        .zip(t.row(rb))
-                        .map(|(x, y)| x.total_cmp(y))
-                        .find(|o| o.is_ne())
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                })
-                .then(y[a].total_cmp(&y[b]))
-        });
+        canonical.sort_by(|&a, &b| t.content_cmp(rows[a], rows[b]).then(y[a].total_cmp(&y[b])));
         let rows: Vec<usize> = canonical.iter().map(|&i| rows[i]).collect();
         let y: Vec<f64> = canonical.iter().map(|&i| y[i]).collect();
         let mut boosters = Vec::with_capacity(ensemble.max(1));

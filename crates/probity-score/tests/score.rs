@@ -1121,4 +1121,15 @@ async fn another_store_key_trains_the_same_model() {
     assert_ne!(back(&t1.person[rows1[0]]), t0.person[rows0[0]]);
     // ... yet every officer gets the same score.
     assert_eq!(a, b, "the model moved with the store key");
+    // So does the anomaly score: its trees sample rows in an order of
+    // their content.
+    let forest = |t: &probity_score::features::FeatureTable, rows: &[usize]| {
+        probity_score::anomaly::IsolationForest::fit(t, rows, 50, 64, 7)
+            .unwrap()
+            .score(t, rows)
+            .unwrap()
+    };
+    let a = by_officer(&t0, &rows0, &forest(&t0, &rows0), &|s: &str| s.to_owned());
+    let b = by_officer(&t1, &rows1, &forest(&t1, &rows1), &back);
+    assert_eq!(a, b, "the anomaly score moved with the store key");
 }
