@@ -12,6 +12,9 @@ use crate::labels::{self, Outcome};
 use crate::metrics::{self, AtBudget};
 use crate::model::{Learner, RiskModel, Training};
 use crate::{Error, Result};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
 
 /// What to evaluate.
 #[derive(Debug, Clone)]
@@ -47,10 +50,10 @@ pub struct EvalConfig {
     pub outcome: Outcome,
     /// The kind of model.
     pub learner: Learner,
-    /// Models trained per test cut-off, each with other seeds: the model's
-    /// figures are their mean, with the lowest and highest beside it. (The
-    /// store's key no longer moves them: training rows are put in an order
-    /// of their content first.)
+    /// Models trained per test cut-off, each on the training rows in
+    /// another order (as another store key would give them) and, for the
+    /// boosted learner, with other seeds: the model's figures are their
+    /// mean, with the lowest and highest beside it.
     pub repeats: usize,
 }
 
@@ -253,10 +256,16 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
         let mut trained_on = (0, 0);
         let mut ridge = None;
         for seed in 0..cfg.repeats.max(1) as u64 {
-            // A linear model has no seed: its repeats are the same model.
-            if cfg.learner == Learner::Linear && !repeats.is_empty() {
-                repeats.push(repeats[0].clone());
-                continue;
+            // Each repeat after the first sees the training rows in another
+            // order, as a store with another key would hold them (and, for
+            // the boosted learner, other seeds): the spread measures what
+            // the key and the seeds move.
+            let (mut rows, mut y) = (train_rows.clone(), y_train.clone());
+            if seed > 0 {
+                let mut order: Vec<usize> = (0..rows.len()).collect();
+                order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+                rows = order.iter().map(|&k| train_rows[k]).collect();
+                y = order.iter().map(|&k| y_train[k]).collect();
             }
             let how = Training {
                 learner: cfg.learner,
@@ -265,7 +274,7 @@ pub async fn evaluate(ctx: &SessionContext, cfg: &EvalConfig) -> Result<EvalRepo
                 ensemble: cfg.ensemble,
                 seed,
             };
-            let model = RiskModel::train_with(&how, &t, &train_rows, &y_train)?;
+            let model = RiskModel::train_with(&how, &t, &rows, &y)?;
             trained_on = model.trained_on;
             ridge = model.linear.as_ref().map(|l| (l.ridge, l.tried.clone()));
             repeats.push(model.score(&t, &test_rows)?);

@@ -361,6 +361,14 @@ impl RiskModel {
         horizon_months: u32,
     ) -> Result<RiskModel> {
         Self::check_labels(rows, y)?;
+        // Sums over rows in an order of their content: the same data in
+        // another order (another store key) gives the same model to the
+        // last bit, not merely to rounding.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by(|&a, &b| t.content_cmp(rows[a], rows[b]).then(y[a].total_cmp(&y[b])));
+        let y: Vec<f64> = order.iter().map(|&k| y[k]).collect();
+        let rows: Vec<usize> = order.iter().map(|&k| rows[k]).collect();
+        let (rows, y) = (&rows[..], &y[..]);
         let last = rows.iter().map(|&i| t.cut[i]).max().expect("rows checked");
         let inner_end = crate::eval::add_months(last, -i64::from(horizon_months))?;
         let (mut inner, mut inner_y, mut val, mut val_y) = (vec![], vec![], vec![], vec![]);

@@ -237,6 +237,29 @@ async fn a_future_only_signal_is_invisible_to_features_and_model() {
     let s0 = base_model.score(&base, &rows).unwrap();
     let s1 = model.score(&planted, &planted_rows).unwrap();
     assert_eq!(s0, s1, "scores changed by the future");
+    // So is every score of the linear model (the default learner), whose
+    // penalty is chosen on the training cut-offs.
+    let base_ctx = force(Plant::None).await;
+    let linear = |ctx: &SessionContext, t: &probity_score::features::FeatureTable| {
+        let (ctx, t) = (ctx.clone(), t.clone());
+        async move {
+            let known = probity_score::labels::sustained_within(&ctx, &t, 24, Some(TEST))
+                .await
+                .unwrap();
+            let train: Vec<usize> = (0..t.len())
+                .filter(|&i| add_months(t.cut[i], 24).unwrap() <= TEST)
+                .collect();
+            let y: Vec<f64> = train.iter().map(|&i| known[i]).collect();
+            probity_score::model::RiskModel::train_linear(&t, &train, &y, 24).unwrap()
+        }
+    };
+    let l0 = linear(&base_ctx, &base).await;
+    let l1 = linear(&planted_ctx, &planted).await;
+    assert_eq!(
+        l0.score(&base, &rows).unwrap(),
+        l1.score(&planted, &planted_rows).unwrap(),
+        "linear scores changed by the future"
+    );
 
     // The same outcome decided before the cut-off is knowledge, not the
     // future: the features see it (group A's sustained count goes up).
@@ -1121,6 +1144,24 @@ async fn another_store_key_trains_the_same_model() {
     assert_ne!(back(&t1.person[rows1[0]]), t0.person[rows0[0]]);
     // ... yet every officer gets the same score.
     assert_eq!(a, b, "the model moved with the store key");
+    // The linear model (the default learner) too, to the last bit.
+    let linear = |ctx: SessionContext, t: probity_score::features::FeatureTable| async move {
+        let known = probity_score::labels::sustained_within(&ctx, &t, 24, Some(TEST))
+            .await
+            .unwrap();
+        let train: Vec<usize> = (0..t.len())
+            .filter(|&i| add_months(t.cut[i], 24).unwrap() <= TEST)
+            .collect();
+        let y: Vec<f64> = train.iter().map(|&i| known[i]).collect();
+        probity_score::model::RiskModel::train_linear(&t, &train, &y, 24).unwrap()
+    };
+    let l0 = linear(force(Plant::None).await, t0.clone()).await;
+    let l1 = linear(force_named(Plant::None, renamed).await, t1.clone()).await;
+    let a = by_officer(&t0, &rows0, &l0.score(&t0, &rows0).unwrap(), &|s: &str| {
+        s.to_owned()
+    });
+    let b = by_officer(&t1, &rows1, &l1.score(&t1, &rows1).unwrap(), &back);
+    assert_eq!(a, b, "the linear model moved with the store key");
     // So does the anomaly score: its trees sample rows in an order of
     // their content.
     let forest = |t: &probity_score::features::FeatureTable, rows: &[usize]| {

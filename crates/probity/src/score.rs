@@ -163,8 +163,10 @@ pub enum ScoreCommand {
         /// received in the window).
         #[arg(long, value_enum, default_value_t = OutcomeArg::Sustained)]
         outcome: OutcomeArg,
-        /// Models trained per test cut-off with other seeds; the report
-        /// gives their mean and the lowest and highest recall.
+        /// Models trained per test cut-off, each on the training rows in
+        /// another order (as a store with another key would hold them) and,
+        /// boosted, with other seeds; the report gives their mean and the
+        /// lowest and highest recall.
         #[arg(long, default_value_t = 5)]
         repeats: usize,
         /// Print the report as JSON.
@@ -663,11 +665,13 @@ fn print_eval(r: &EvalReport) {
     match r.learner {
         probity_score::model::Learner::Linear => println!(
             "model: a ridge logistic regression, its penalty chosen on the training cut-offs \
-             alone (no seed: [lowest-highest] over repeats is one value)"
+             alone, trained {} times on the rows in other orders as other store keys would give \
+             them (the lowest-highest recall in brackets)",
+            r.repeats
         ),
         probity_score::model::Learner::Boosted => println!(
-            "model: the mean of {} models trained with other seeds (their lowest-highest recall \
-             in brackets)",
+            "model: the mean of {} models trained on the rows in other orders with other seeds \
+             (their lowest-highest recall in brackets)",
             r.repeats
         ),
     }
