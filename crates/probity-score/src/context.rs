@@ -151,9 +151,21 @@ impl Complaints {
                 });
             }
         }
-        // Ties (same person and day) in a stable order that does not depend
-        // on how the engine split the scan.
-        rows.sort_by_key(|r| (r.person, r.received, r.closed, r.outcome, r.group, r.case));
+        // Category groups numbered in the order of their names, not of the
+        // scan (which follows the pseudonyms): a person's complaints of one
+        // day then come in the same order under any key, and so do the
+        // sums over them, to the last bit.
+        let mut names: Vec<(&String, &u32)> = groups.iter().collect();
+        names.sort();
+        let mut renumber = vec![0u32; names.len()];
+        for (k, (_, g)) in names.iter().enumerate() {
+            renumber[**g as usize] = k as u32;
+        }
+        for r in &mut rows {
+            r.group = renumber[r.group as usize];
+        }
+        // Ties (same person and day) in a stable order.
+        rows.sort_by_key(|r| (r.person, r.received, r.closed, r.outcome, r.group, r.source));
         out.start = Vec::with_capacity(out.index.len() + 1);
         let mut k = 0;
         for p in 0..=out.index.len() as u32 {

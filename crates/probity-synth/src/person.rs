@@ -1552,6 +1552,11 @@ impl Gen<'_> {
                 .s(cat)
                 .s(outcome)
                 .opt_date(closed)
+                // Contract v1.2: every synthetic complaint names one person
+                // (no complaint_ref: no co-accusal network) and who made it
+                // is not recorded.
+                .opt(None)
+                .opt(None)
                 .end();
         }
     }
