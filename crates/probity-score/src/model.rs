@@ -216,6 +216,18 @@ impl Linear {
     }
 }
 
+/// `rows` and their labels `y` in an order of what they hold (cut-off,
+/// features, label), never of the pseudonyms: the same data under another
+/// store key comes out in the same order.
+fn content_order(t: &FeatureTable, rows: &[usize], y: &[f64]) -> (Vec<usize>, Vec<f64>) {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| t.content_cmp(rows[a], rows[b]).then(y[a].total_cmp(&y[b])));
+    (
+        order.iter().map(|&k| rows[k]).collect(),
+        order.iter().map(|&k| y[k]).collect(),
+    )
+}
+
 /// Solves `a x = b` (a symmetric positive definite, `n` × `n`, row-major)
 /// by Cholesky; `None` if `a` is not positive definite.
 fn solve(a: &mut [f64], b: &mut [f64], n: usize) -> Option<Vec<f64>> {
@@ -291,28 +303,14 @@ impl RiskModel {
         ensemble: usize,
         seed: u64,
     ) -> Result<RiskModel> {
-        if rows.len() != y.len() {
-            return Err(Error::Internal("one label per training row".into()));
-        }
+        Self::check_labels(rows, y)?;
         let positives = y.iter().filter(|v| **v > 0.5).count();
-        if positives == 0 || positives == rows.len() {
-            return Err(Error::Input(format!(
-                "cannot train on {} rows with {positives} positive outcomes: the training \
-                 cut-offs need people with and without a sustained complaint in the outcome \
-                 window after them. Choose cut-offs inside the store's complaint history (the \
-                 defaults of `probity score` are taken from it), or ingest a longer history",
-                rows.len()
-            )));
-        }
         // The rows arrive ordered by pseudonym, i.e. by the store's random
         // key, and a booster's result depends on the order of its rows: put
         // them first in an order of what they hold (cut-off, features,
         // outcome), so that the same data under another key trains the same
         // model. Rows equal in all of these are interchangeable.
-        let mut canonical: Vec<usize> = (0..rows.len()).collect();
-        canonical.sort_by(|&a, &b| t.content_cmp(rows[a], rows[b]).then(y[a].total_cmp(&y[b])));
-        let rows: Vec<usize> = canonical.iter().map(|&i| rows[i]).collect();
-        let y: Vec<f64> = canonical.iter().map(|&i| y[i]).collect();
+        let (rows, y) = content_order(t, rows, y);
         let mut boosters = Vec::with_capacity(ensemble.max(1));
         for k in 0..ensemble.max(1) {
             let mut order: Vec<usize> = (0..rows.len()).collect();
@@ -364,10 +362,7 @@ impl RiskModel {
         // Sums over rows in an order of their content: the same data in
         // another order (another store key) gives the same model to the
         // last bit, not merely to rounding.
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_by(|&a, &b| t.content_cmp(rows[a], rows[b]).then(y[a].total_cmp(&y[b])));
-        let y: Vec<f64> = order.iter().map(|&k| y[k]).collect();
-        let rows: Vec<usize> = order.iter().map(|&k| rows[k]).collect();
+        let (rows, y) = content_order(t, rows, y);
         let (rows, y) = (&rows[..], &y[..]);
         let last = rows.iter().map(|&i| t.cut[i]).max().expect("rows checked");
         let inner_end = crate::eval::add_months(last, -i64::from(horizon_months))?;

@@ -169,6 +169,22 @@ async fn force_named(plant: Plant, id: impl Fn(i16, &str) -> String) -> SessionC
     ctx
 }
 
+/// The linear model trained for the test cut-off on the cut-offs whose
+/// 24-month window closed by then, with outcomes as decided by then.
+async fn linear_at_test(
+    ctx: &SessionContext,
+    t: &probity_score::features::FeatureTable,
+) -> probity_score::model::RiskModel {
+    let known = probity_score::labels::sustained_within(ctx, t, 24, Some(TEST))
+        .await
+        .unwrap();
+    let train: Vec<usize> = (0..t.len())
+        .filter(|&i| add_months(t.cut[i], 24).unwrap() <= TEST)
+        .collect();
+    let y: Vec<f64> = train.iter().map(|&i| known[i]).collect();
+    probity_score::model::RiskModel::train_linear(t, &train, &y, 24).unwrap()
+}
+
 fn cuts() -> Vec<Date> {
     (2002..=2010).map(|y| date(y, 1, 1)).collect()
 }
@@ -239,22 +255,8 @@ async fn a_future_only_signal_is_invisible_to_features_and_model() {
     assert_eq!(s0, s1, "scores changed by the future");
     // So is every score of the linear model (the default learner), whose
     // penalty is chosen on the training cut-offs.
-    let base_ctx = force(Plant::None).await;
-    let linear = |ctx: &SessionContext, t: &probity_score::features::FeatureTable| {
-        let (ctx, t) = (ctx.clone(), t.clone());
-        async move {
-            let known = probity_score::labels::sustained_within(&ctx, &t, 24, Some(TEST))
-                .await
-                .unwrap();
-            let train: Vec<usize> = (0..t.len())
-                .filter(|&i| add_months(t.cut[i], 24).unwrap() <= TEST)
-                .collect();
-            let y: Vec<f64> = train.iter().map(|&i| known[i]).collect();
-            probity_score::model::RiskModel::train_linear(&t, &train, &y, 24).unwrap()
-        }
-    };
-    let l0 = linear(&base_ctx, &base).await;
-    let l1 = linear(&planted_ctx, &planted).await;
+    let l0 = linear_at_test(&force(Plant::None).await, &base).await;
+    let l1 = linear_at_test(&planted_ctx, &planted).await;
     assert_eq!(
         l0.score(&base, &rows).unwrap(),
         l1.score(&planted, &planted_rows).unwrap(),
@@ -1145,18 +1147,8 @@ async fn another_store_key_trains_the_same_model() {
     // ... yet every officer gets the same score.
     assert_eq!(a, b, "the model moved with the store key");
     // The linear model (the default learner) too, to the last bit.
-    let linear = |ctx: SessionContext, t: probity_score::features::FeatureTable| async move {
-        let known = probity_score::labels::sustained_within(&ctx, &t, 24, Some(TEST))
-            .await
-            .unwrap();
-        let train: Vec<usize> = (0..t.len())
-            .filter(|&i| add_months(t.cut[i], 24).unwrap() <= TEST)
-            .collect();
-        let y: Vec<f64> = train.iter().map(|&i| known[i]).collect();
-        probity_score::model::RiskModel::train_linear(&t, &train, &y, 24).unwrap()
-    };
-    let l0 = linear(force(Plant::None).await, t0.clone()).await;
-    let l1 = linear(force_named(Plant::None, renamed).await, t1.clone()).await;
+    let l0 = linear_at_test(&force(Plant::None).await, &t0).await;
+    let l1 = linear_at_test(&force_named(Plant::None, renamed).await, &t1).await;
     let a = by_officer(&t0, &rows0, &l0.score(&t0, &rows0).unwrap(), &|s: &str| {
         s.to_owned()
     });
